@@ -1,0 +1,32 @@
+# nfgen — the two commands: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install bench clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	# torch/torchvision pinned exactly: pip takes these builds from the local wheel store
+	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/nfgen pipeline demo --preset quick
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/fit_fields.py
+	$(BIN)/python benchmarks/ssim_pairs.py
+	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/sample_speed.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,357 @@
+"""The `nfgen` command: every stage as a headless subcommand; `nfgen` alone opens the TUI.
+
+Contract: results on stdout (`--json`: exactly one JSON object), progress and logs on stderr; exit 0 on success,
+2 on a user error (one line, no traceback), 1 on anything unexpected.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+
+from . import config as cfgmod
+from .errors import UserError
+from .progress import rich_progress
+from .workspace import STAGE_ORDER, Workspace
+
+app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
+                  help="Generate neural fields by sampling their weights from a transformer.")
+data_app = typer.Typer(help="Datasets: list, show, prepare.", pretty_exceptions_enable=False)
+classifier_app = typer.Typer(help="The MNIST classifier used to score generated digits.", pretty_exceptions_enable=False)
+app.add_typer(data_app, name="data")
+app.add_typer(classifier_app, name="classifier")
+
+
+class State:
+    workspace: Workspace = Workspace()
+    device: str | None = None
+
+
+state = State()
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """A UserError becomes one line on stderr and exit code 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as e:
+            typer.echo(f"nfgen: error: {e}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("nfgen: interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def emit(result: dict, as_json: bool, human: Callable[[dict], None] | None = None) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(result, default=_json_default) + "\n")
+        sys.stdout.flush()
+    elif human is not None:
+        human(result)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(show_header=False, box=None)
+        for k, v in result.items():
+            if not isinstance(v, (dict, list)):
+                table.add_row(str(k), _fmt_value(v))
+        Console().print(table)
+
+
+def _json_default(o: Any):
+    try:
+        import numpy as np
+
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 1000 else f"{v:.1f}"
+    return str(v)
+
+
+@app.callback(invoke_without_command=True)
+def main_callback(
+    ctx: typer.Context,
+    workspace: Optional[Path] = typer.Option(None, "--workspace", "-w", envvar="NFGEN_WORKSPACE",
+                                             help="Workspace folder (default ./workspace)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda[:N] (overrides the run's config)."),
+):
+    state.workspace = Workspace(workspace if workspace is not None else Path("./workspace"))
+    state.device = device
+    if ctx.invoked_subcommand is None:
+        _open_tui()
+
+
+def _open_tui() -> None:
+    from .tui.app import run_app
+
+    run_app(state.workspace)
+
+
+@app.command()
+@handle_errors
+def tui():
+    """Open the terminal UI on the workspace (same as `nfgen` alone)."""
+    _open_tui()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# data
+
+@data_app.command("list")
+@handle_errors
+def data_list(as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout.")):
+    """Datasets with availability, size and per-class counts."""
+    from .data import list_datasets
+
+    infos = list_datasets(state.workspace.datasets_dir)
+    result = {"datasets": [i.to_dict() for i in infos]}
+
+    def human(r):
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title="datasets")
+        for col in ("name", "available", "size", "per class", "description"):
+            t.add_column(col)
+        for i in infos:
+            t.add_row(i.name, "yes" if i.available else "no", str(i.size or "-"),
+                      " ".join(map(str, i.class_counts)) if i.class_counts else "-", i.description)
+        Console().print(t)
+
+    emit(result, as_json, human)
+
+
+@data_app.command("show")
+@handle_errors
+def data_show(name: str = typer.Argument("mnist-5k"), n: int = typer.Option(20, "--n", help="Digits to draw."),
+              root: Optional[Path] = typer.Option(None, "--root", help="Folder with torchvision's files.")):
+    """Class counts and a few images drawn in the terminal."""
+    import numpy as np
+    from rich.console import Console
+
+    from .data import load_dataset
+    from .termimage import halfblock_grid
+
+    ds = load_dataset(name, root or state.workspace.datasets_dir)
+    console = Console()
+    console.print(f"[bold]{ds.name}[/]: {len(ds)} images, {len(ds.classes)} classes")
+    for c, k in zip(ds.classes, ds.class_counts()):
+        console.print(f"  {c:>10}: {k}")
+    rng = np.random.default_rng(0)
+    pick = np.sort(rng.choice(len(ds), size=min(max(n, 1), len(ds)), replace=False))
+    console.print(halfblock_grid(ds.images[pick], cols=max(1, min(10, console.width // 29))))
+    console.print("labels: " + " ".join(ds.classes[i] for i in ds.labels[pick]))
+
+
+@data_app.command("prepare")
+@handle_errors
+def data_prepare(name: str, download: bool = typer.Option(False, "--download", help="Fetch it (needs network)."),
+                 root: Optional[Path] = typer.Option(None, "--root", help="Where the files live or go.")):
+    """Make a dataset available (torchvision download or check existing files)."""
+    from .data import prepare_dataset
+
+    ds = prepare_dataset(name, root or state.workspace.datasets_dir, download)
+    typer.echo(f"{ds.name}: {len(ds)} images ready, per class {ds.class_counts()}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# runs
+
+@app.command()
+@handle_errors
+def init(run: str, preset: str = typer.Option("quick", "--preset", help="quick | paper"),
+         dataset: Optional[str] = typer.Option(None, "--dataset", help="mnist-5k | mnist | fashion-mnist | folder:PATH"),
+         set_: list[str] = typer.Option([], "--set", help="section.key=value (repeatable)"),
+         as_json: bool = typer.Option(False, "--json")):
+    """Create a run folder with its full resolved config."""
+    c = cfgmod.preset(preset)
+    if dataset:
+        c.data.dataset = dataset
+    cfgmod.apply_overrides(c, set_)
+    r = state.workspace.create_run(run, c)
+    emit({"run": r.name, "dir": str(r.dir), "preset": preset, "dataset": c.data.dataset}, as_json,
+         lambda res: typer.echo(f"created run {res['run']} at {res['dir']} ({preset}, {c.data.dataset})"))
+
+
+@app.command()
+@handle_errors
+def status(run: Optional[str] = typer.Argument(None), as_json: bool = typer.Option(False, "--json")):
+    """Runs, the state of each stage, and running jobs."""
+    from . import jobs
+
+    ws = state.workspace
+    runs = [ws.run(run).require()] if run else ws.runs()
+    result = {"workspace": str(ws.root), "runs": {r.name: r.states() for r in runs},
+              "jobs": {r.name: j for r in runs if (j := jobs.job_status(r)) is not None}}
+
+    def human(res):
+        from rich.console import Console
+        from rich.table import Table
+
+        colours = {"done": "green", "running": "yellow", "failed": "red", "interrupted": "magenta"}
+        t = Table(title=f"runs in {ws.root}")
+        t.add_column("run")
+        for s in STAGE_ORDER:
+            t.add_column(s)
+        t.add_column("job")
+        for name, states in res["runs"].items():
+            job = res["jobs"].get(name)
+            t.add_row(name, *[f"[{colours.get(v, 'dim')}]{v}[/]" for v in states.values()],
+                      f"{job['stage']} ({job['state']})" if job else "")
+        Console().print(t)
+
+    emit(result, as_json, human)
+
+
+def _stage_command(label: str, fn: Callable[..., dict], run: str, as_json: bool, **kwargs) -> dict:
+    r = state.workspace.run(run).require()
+    with rich_progress(label) as progress:
+        result = fn(r, progress=progress, device=state.device, **kwargs)
+    return result
+
+
+@app.command()
+@handle_errors
+def fit(run: str, as_json: bool = typer.Option(False, "--json"), force: bool = typer.Option(False, "--force")):
+    """Stage 1: fit one neural field per image from a shared initialization (resumable)."""
+    from .fields.stage import run_fit
+
+    emit(_stage_command("fit", run_fit, run, as_json, force=force), as_json)
+
+
+@app.command()
+@handle_errors
+def codebook(run: str, as_json: bool = typer.Option(False, "--json"), force: bool = typer.Option(False, "--force")):
+    """Stage 2: learn the VQ codebook and tokenize every field."""
+    from .tokens.stage import run_codebook
+
+    emit(_stage_command("codebook", run_codebook, run, as_json, force=force), as_json)
+
+
+@app.command()
+@handle_errors
+def train(run: str, as_json: bool = typer.Option(False, "--json"),
+          iters: Optional[int] = typer.Option(None, "--iters", help="Train up to this step (default: train.iters).")):
+    """Stage 3: train the GPT on token sequences (resumes from its last checkpoint)."""
+    from .model.stage import run_train
+
+    emit(_stage_command("train", run_train, run, as_json, iters=iters), as_json)
+
+
+def _parse_digit(digit: str) -> int | None:
+    if digit == "all":
+        return None
+    try:
+        return int(digit)
+    except ValueError:
+        raise UserError(f"--digit must be a class index or 'all', got {digit!r}") from None
+
+
+@app.command()
+@handle_errors
+def sample(run: str, digit: str = typer.Option("all", "--digit", help="Class index (0-9) or 'all'."),
+           n: Optional[int] = typer.Option(None, "--n", help="Samples per class (default sample.n_per_class)."),
+           temperature: Optional[float] = typer.Option(None, "--temperature"),
+           top_k: Optional[int] = typer.Option(None, "--top-k", help="0 = off"),
+           top_p: Optional[float] = typer.Option(None, "--top-p", help="1.0 = off"),
+           seed: Optional[int] = typer.Option(None, "--seed"),
+           size: Optional[int] = typer.Option(None, "--size", help="Render size in pixels."),
+           as_json: bool = typer.Option(False, "--json")):
+    """Stage 4: sample new fields for a digit and render them."""
+    from .model.stage import run_sample
+
+    result = _stage_command("sample", run_sample, run, as_json, digit=_parse_digit(digit), n=n,
+                            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, size=size)
+    emit(result, as_json)
+
+
+@app.command("eval")
+@handle_errors
+def eval_(run: str, as_json: bool = typer.Option(False, "--json"), force: bool = typer.Option(False, "--force")):
+    """Stage 5: MMD / COV / 1-NNA, classifier score, memorization, with baselines."""
+    from .metrics.report import print_eval
+    from .metrics.stage import run_eval
+
+    result = _stage_command("eval", run_eval, run, as_json, force=force)
+    emit(result, as_json, print_eval)
+
+
+@app.command()
+@handle_errors
+def pipeline(run: str, preset: str = typer.Option("quick", "--preset", help="Used when the run is created."),
+             dataset: Optional[str] = typer.Option(None, "--dataset"),
+             set_: list[str] = typer.Option([], "--set", help="section.key=value, when the run is created"),
+             as_json: bool = typer.Option(False, "--json")):
+    """All remaining stages (fit, codebook, train, sample, eval), resuming; a finished run just reports."""
+    from .pipeline import run_pipeline
+
+    result = run_pipeline(state.workspace, run, preset=preset, dataset=dataset, overrides=set_, device=state.device,
+                          show_progress=True)
+    from .metrics.report import print_eval
+
+    def human(res):
+        print_eval(res["eval"])
+        if res.get("grid"):
+            typer.echo(f"grid of generated digits: {res['grid']}")
+
+    emit(result, as_json, human)
+
+
+@app.command()
+@handle_errors
+def metrics(gen: Path, ref: Path, as_json: bool = typer.Option(False, "--json"),
+            ssim: str = typer.Option("gaussian", "--ssim", help="gaussian | uniform")):
+    """MMD / COV / 1-NNA between two image arrays (.npy, N×H×W floats in [0, 1])."""
+    from .device import resolve
+    from .metrics.generative import compare_files
+
+    result = compare_files(gen, ref, ssim=ssim, device=resolve(state.device or "auto"))
+    emit(result, as_json)
+
+
+@classifier_app.command("train")
+@handle_errors
+def classifier_train(dataset: str = typer.Option("mnist-5k", "--dataset"),
+                     epochs: int = typer.Option(3, "--epochs"), seed: int = typer.Option(0, "--seed"),
+                     force: bool = typer.Option(False, "--force"), as_json: bool = typer.Option(False, "--json")):
+    """Train (or load from the workspace cache) the CNN that scores generated images."""
+    from .device import resolve
+    from .metrics.classifier import get_classifier
+
+    with rich_progress("classifier") as progress:
+        _, report = get_classifier(state.workspace, dataset, epochs=epochs, seed=seed, force=force,
+                                   device=resolve(state.device or "auto"), progress=progress)
+    emit(report, as_json)
+
+
+def main() -> None:
+    """Console entry point: unexpected errors exit 1 with their traceback."""
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+
+
+if __name__ == "__main__":
+    main()

