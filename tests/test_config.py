@@ -1,0 +1,54 @@
+import pytest
+
+from nfgen_tui import config as cfg
+from nfgen_tui.errors import UserError
+
+
+@pytest.mark.parametrize("name", list(cfg.PRESETS))
+def test_every_preset_round_trips_through_toml(name):
+    c = cfg.preset(name)
+    again = cfg.loads(cfg.dumps(c))
+    assert again == c
+    assert again.to_dict() == c.to_dict()
+
+
+def test_presets_differ_where_the_reference_sizes_apply():
+    paper = cfg.preset("paper")
+    assert (paper.model.n_embd, paper.model.n_head, paper.model.n_layer) == (240, 12, 12)
+    assert (paper.train.iters, paper.train.batch_size, paper.train.lr) == (40_000, 64, 3e-3)
+    assert paper.codebook.size == 245
+    assert cfg.preset("quick").train.iters < paper.train.iters
+
+
+def test_set_overrides_are_typed():
+    c = cfg.apply_overrides(cfg.preset("quick"), ["train.lr=0.01", "fields.hidden=[8, 8]", "model.tie_head=true",
+                                                 "seed=7", "data.dataset=mnist"])
+    assert c.train.lr == 0.01 and c.fields.hidden == [8, 8] and c.model.tie_head is True
+    assert c.seed == 7 and c.data.dataset == "mnist"
+
+
+@pytest.mark.parametrize("item, fragment", [
+    ("train.lr=abc", "train.lr"),
+    ("train.iters=1.5", "train.iters"),
+    ("model.tie_head=maybe", "model.tie_head"),
+    ("nosuch.key=1", "nosuch.key"),
+    ("train.nosuch=1", "train.nosuch"),
+    ("train=1", "train"),
+    ("train.lr", "section.key=value"),
+    ("train.lr=-1", "train.lr"),
+    ("fields.hidden=[0, 8]", "fields.hidden"),
+    ("fields.arch=transformer", "fields.arch"),
+])
+def test_bad_overrides_name_the_key(item, fragment):
+    with pytest.raises(UserError, match=fragment.replace(".", r"\.")):
+        cfg.apply_overrides(cfg.preset("quick"), [item])
+
+
+def test_bad_toml_is_a_user_error(tmp_path):
+    p = tmp_path / "config.toml"
+    p.write_text("[train\nlr = ")
+    with pytest.raises(UserError, match="TOML"):
+        cfg.load(p)
+    p.write_text('[train]\nlr = "fast"\n')
+    with pytest.raises(UserError, match="train.lr"):
+        cfg.load(p)
