@@ -2,21 +2,29 @@
 
 `start_job` launches `python -m nfgen_tui.jobs RUN ARGS…` in a new session (no controlling terminal, so a closed
 SSH connection or a quit TUI does not stop it). That supervisor runs `nfgen ARGS…` as its child with output going
-to `runs/RUN/logs/job.log`, keeps `job.json` (pid, stage, started, heartbeat) fresh, and records how the child
-ended. Cancelling sends SIGTERM to the job's process group: stages checkpoint and exit. A `job.json` whose process
-is gone, or whose heartbeat stopped, reads as interrupted — never as running.
+to `runs/RUN/logs/job.log`, keeps `job.json` (id, pid, stage, started, heartbeat) fresh, and records how the child
+ended. Cancelling sends SIGTERM to the supervisor, which forwards it once to the stage process; there SIGTERM
+becomes a KeyboardInterrupt, so the stage's cleanup runs (checkpoint, "interrupted" event) before it exits.
+A `job.json` whose process is gone, or whose heartbeat stopped, reads as interrupted — never as running.
+
+`job.json` has two writers (the starter and the supervisor), so every write happens under a lock on
+`job.json.lock`, and the starter never overwrites a record the supervisor already wrote for the same job id
+(a job that ends within milliseconds must still read as done/failed, not as a dead "running" one).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
+import uuid
 from pathlib import Path
+from typing import Iterator
 
 from .errors import UserError
 from .workspace import Run, Workspace, atomic_write_json
@@ -33,7 +41,21 @@ def log_path(run: Run) -> Path:
     return run.dir / "logs" / "job.log"
 
 
+@contextlib.contextmanager
+def _job_lock(run: Run) -> Iterator[None]:
+    run.dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run.dir / "job.json.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 def _alive(pid: int) -> bool:
+    if pid <= 0:  # kill(0 or -1, …) would address whole process groups
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -75,29 +97,41 @@ def is_running(run: Run) -> bool:
 def start_job(run: Run, args: list[str], device: str | None = None) -> dict:
     """Start `nfgen ARGS…` for this run in the background; refuses if one of its jobs is still running."""
     run.require()
+    if not args:
+        raise UserError("a job needs a command, e.g. ['fit', RUN]")
     if is_running(run):
         raise UserError(f"run {run.name!r} already has a running job ({read_job(run).get('stage')}); cancel it first")
     log = log_path(run)
     log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "nfgen_tui.jobs", str(run.workspace.root), run.name, *(["--device", device] if device else []), "--", *args]
+    job_id = uuid.uuid4().hex[:12]
+    started = time.time()
+    workspace = str(Path(run.workspace.root).resolve())
+    cmd = [sys.executable, "-m", "nfgen_tui.jobs", workspace, run.name, job_id, repr(started),
+           *(["--device", device] if device else []), "--", *args]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(os.devnull, "rb") as devnull, open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdin=devnull, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                 env=env, cwd=os.getcwd())
-    job = {"pid": proc.pid, "stage": args[0], "args": args, "started": time.time(), "heartbeat": time.time(),
+    job = {"id": job_id, "pid": proc.pid, "stage": args[0], "args": args, "started": started, "heartbeat": started,
            "state": "running", "log": str(log)}
-    atomic_write_json(job_path(run), job)
+    with _job_lock(run):
+        current = read_job(run)
+        if current is not None and current.get("id") == job_id:
+            return current  # the supervisor got there first (maybe already finished): its record wins
+        atomic_write_json(job_path(run), job)
     return job
 
 
 def cancel_job(run: Run, timeout: float = 0.0) -> bool:
-    """SIGTERM the job's process group; with `timeout`, wait that long for it to end. False if nothing ran."""
+    """SIGTERM the job's supervisor (it forwards to the stage); with `timeout`, wait that long for it to end.
+
+    False if nothing was running."""
     job = job_status(run)
     if job is None or job["state"] != "running":
         return False
     pid = int(job["pid"])
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
     deadline = time.time() + timeout
@@ -118,48 +152,82 @@ def read_log(run: Run, max_bytes: int = 20_000) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the supervisor process
+# the supervisor process and the stage process it runs
 
-def _supervise(workspace: str, run_name: str, device: str | None, args: list[str]) -> int:
+def _write_own(run: Run, job: dict) -> None:
+    with _job_lock(run):
+        atomic_write_json(job_path(run), job)
+
+
+def _supervise(workspace: str, run_name: str, job_id: str, started: float, device: str | None,
+               args: list[str]) -> int:
     run = Workspace(workspace).run(run_name)
-    path = job_path(run)
-    job = read_job(run) or {}
-    job.update(pid=os.getpid(), stage=args[0], args=args, state="running", heartbeat=time.time())
-    job.setdefault("started", time.time())
-    atomic_write_json(path, job)
-    cmd = [sys.executable, "-m", "nfgen_tui.cli", "--workspace", workspace, *(["--device", device] if device else []), *args]
-    child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
-    cancelled = threading.Event()
+    job = {"id": job_id, "pid": os.getpid(), "stage": args[0], "args": args, "started": started,
+           "heartbeat": time.time(), "state": "running", "log": str(log_path(run))}
+    cancelled = False
+    child: subprocess.Popen | None = None
 
     def on_term(signum, frame):
-        cancelled.set()
-        try:
-            child.send_signal(signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+        nonlocal cancelled
+        if cancelled:
+            return  # forward once: a second SIGTERM would interrupt the stage's own cleanup
+        cancelled = True
+        if child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    _write_own(run, job)
+    print(f"=== job {job_id}: nfgen {' '.join(args)} (pid {os.getpid()}, {time.strftime('%Y-%m-%d %H:%M:%S')})",
+          flush=True)
+    cmd = [sys.executable, "-m", "nfgen_tui.jobs", "--stage-process", "--workspace", workspace,
+           *(["--device", device] if device else []), *args]
+    child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+    if cancelled:  # SIGTERM arrived before the child existed
+        child.send_signal(signal.SIGTERM)
     while True:
         try:
             rc = child.wait(timeout=HEARTBEAT_S)
             break
         except subprocess.TimeoutExpired:
             job["heartbeat"] = time.time()
-            atomic_write_json(path, job)
-    job.update(heartbeat=time.time(), ended=time.time(), returncode=rc,
-               state="cancelled" if cancelled.is_set() else ("done" if rc == 0 else "failed"))
-    atomic_write_json(path, job)
+            _write_own(run, job)
+    state = "cancelled" if cancelled else ("done" if rc == 0 else "failed")
+    job.update(heartbeat=time.time(), ended=time.time(), returncode=rc, state=state)
+    _write_own(run, job)
+    print(f"=== job {job_id}: {state} (exit code {rc})", flush=True)
     return rc
 
 
-if __name__ == "__main__":
-    argv = sys.argv[1:]
-    ws, name = argv[0], argv[1]
-    rest = argv[2:]
+def _stage_process(cli_args: list[str]) -> None:
+    """The `nfgen` CLI, with SIGTERM turned into KeyboardInterrupt so stages checkpoint and log 'interrupted'."""
+
+    def on_term(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    from .cli import app
+
+    sys.argv = ["nfgen", *cli_args]
+    app(prog_name="nfgen")
+
+
+def _main(argv: list[str]) -> int:
+    if argv[:1] == ["--stage-process"]:
+        _stage_process(argv[1:])
+        return 0
+    ws, name, job_id, started = argv[0], argv[1], argv[2], float(argv[3])
+    rest = argv[4:]
     dev = None
     if rest[:1] == ["--device"]:
         dev, rest = rest[1], rest[2:]
     if rest[:1] == ["--"]:
         rest = rest[1:]
-    sys.exit(_supervise(ws, name, dev, rest))
+    return _supervise(ws, name, job_id, started, dev, rest)
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
