@@ -1,0 +1,317 @@
+"""Stages 3 and 4: `run_train` (resumable, data-parallel under torchrun) and `run_sample` (see docs/contracts.md)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .. import device as devmod
+from ..errors import UserError
+from ..progress import ProgressFn, null_progress
+from ..workspace import Run, atomic_path, atomic_write_json, read_json
+from . import checkpoint as ckpt
+from .gpt import GPT, GPTConfig
+from .sample import sample_tokens
+from .train import Dist, make_optimizer, train_loop
+from .vocab import Vocab
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# shared pieces
+
+def load_vocab(run: Run) -> Vocab:
+    return Vocab.load(run.stage_dir("codebook") / "report.json")
+
+
+def model_config(run_cfg, vocab: Vocab) -> GPTConfig:
+    """The GPT of this run: sizes from `model`, context and vocabulary from the codebook's token layout."""
+    m = run_cfg.model
+    return GPTConfig(vocab_size=vocab.vocab_size, block_size=vocab.seq_len - 1, n_layer=m.n_layer, n_head=m.n_head,
+                     n_embd=m.n_embd, dropout=m.dropout, bias=m.bias, tie_head=m.tie_head,
+                     n_kinds=max(vocab.kinds) + 1 if m.position_kind else 0)
+
+
+def build_model(cfg: GPTConfig, vocab: Vocab) -> GPT:
+    return GPT(cfg, kinds=torch.tensor(vocab.kinds[1:], dtype=torch.long) if cfg.n_kinds else None)
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_tokens(run: Run, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """(train sequences, held-out sequences, sha256 of tokens.safetensors)."""
+    path = run.stage_dir("codebook") / "tokens.safetensors"
+    if not path.exists() or not run.is_done("codebook"):
+        raise UserError(f"run {run.name!r} has no finished codebook stage: run `nfgen codebook {run.name}` first")
+    try:
+        data = load_file(str(path))
+        tokens, split = data["tokens"].long(), data["split"].long()
+    except (SafetensorError, OSError, KeyError) as e:
+        raise UserError(f"{path} is not a valid token file ({e}); rerun `nfgen codebook --force`") from None
+    if tokens.ndim != 2 or tokens.shape[1] != vocab.seq_len or split.shape != (tokens.shape[0],):
+        raise UserError(f"{path} holds tokens of shape {list(tokens.shape)}, report.json says sequences of "
+                        f"{vocab.seq_len}; rerun `nfgen codebook --force`")
+    train = tokens[split == 0].contiguous()
+    if train.shape[0] == 0:
+        raise UserError("no training sequences (every field is held out): lower data.holdout")
+    return train, tokens[split == 1].contiguous(), _file_sha256(path)
+
+
+def check_compatible(state: dict, cfg: GPTConfig, tokens_sha: str | None, where: Path) -> None:
+    """A checkpoint resumes only the model it was made for, on the tokens it was trained on."""
+    theirs = state.get("model") or {}
+    diff = [f"{k} {theirs.get(k)!r} → {v!r}" for k, v in cfg.to_dict().items() if theirs.get(k) != v]
+    if diff:
+        raise UserError(f"checkpoint {where} was made for another model ({'; '.join(diff)}): the config or the "
+                        f"codebook changed since; move {where} away to train from scratch")
+    if tokens_sha is not None and state.get("tokens_sha256") not in (None, tokens_sha):
+        raise UserError(f"checkpoint {where} was trained on other tokens (the codebook was rebuilt); move it away "
+                        f"to train from scratch")
+
+
+def load_trained(run: Run, device: torch.device) -> tuple[GPT, Vocab, dict]:
+    """The model of the run's last checkpoint, for sampling."""
+    vocab = load_vocab(run)
+    where = ckpt.find(run.stage_dir("train") / "ckpt")
+    if where is None:
+        raise UserError(f"run {run.name!r} has no trained transformer: run `nfgen train {run.name}` first")
+    state, model_t, _, _ = ckpt.load(where)
+    cfg = model_config(run.config(), vocab)
+    check_compatible(state, cfg, None, where)
+    model = build_model(cfg, vocab)
+    try:
+        model.load_state_dict(model_t)
+    except RuntimeError as e:
+        raise UserError(f"checkpoint {where} does not fit the model: {str(e).splitlines()[0]}") from None
+    return model.to(device).eval(), vocab, state
+
+
+@contextlib.contextmanager
+def stop_requests():
+    """SIGTERM / SIGINT set a flag the loop polls, so it checkpoints and returns; a second signal interrupts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    flag = threading.Event()
+    sigs = (signal.SIGTERM, signal.SIGINT)
+    old = {s: signal.getsignal(s) for s in sigs}
+
+    def handler(signum, frame):
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+
+    for s in sigs:
+        signal.signal(s, handler)
+    try:
+        yield flag.is_set
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def distributed(dev: torch.device):
+    """Under torchrun (WORLD_SIZE > 1): a process group (nccl on CUDA, gloo on CPU) and this rank's device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        yield Dist(), dev
+        return
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local)
+        torch.cuda.set_device(dev)
+    owned = not dist.is_initialized()
+    if owned:
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    try:
+        yield Dist(rank=rank, world=world), dev
+    finally:
+        if owned:
+            dist.destroy_process_group()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# stage 3
+
+def run_train(run: Run, progress: ProgressFn = null_progress, device: str | None = None, iters: int | None = None) -> dict:
+    """Train up to step `iters` (default train.iters), resuming from the last checkpoint; report when done."""
+    run.require()
+    cfg = run.config()
+    tc = cfg.train
+    target = tc.iters if iters is None else int(iters)
+    if target <= 0:
+        raise UserError(f"--iters must be > 0, got {target}")
+    out = run.stage_dir("train")
+    report_path = out / "report.json"
+    if report_path.exists():
+        report = read_json(report_path)
+        if report.get("step", 0) >= target:
+            return report
+    dev = devmod.resolve(device or cfg.device)
+    with distributed(dev) as (d, dev):
+        lock = run.stage("train") if d.main else contextlib.nullcontext()
+        with lock:
+            return _train(run, cfg, target, dev, d, progress)
+
+
+def _train(run: Run, cfg, target: int, dev: torch.device, d: Dist, progress: ProgressFn) -> dict:
+    tc = cfg.train
+    out = run.stage_dir("train")
+    vocab = load_vocab(run)
+    train, val, tokens_sha = load_tokens(run, vocab)
+    gcfg = model_config(cfg, vocab)
+    devmod.seed_everything(cfg.seed)
+    model = build_model(gcfg, vocab).to(dev)
+    opt = make_optimizer(model, tc.lr, tc.weight_decay, dev)
+    start, last_val = 0, None
+    where = ckpt.find(out / "ckpt")
+    if where is not None:
+        state, model_t, opt_sd, rng_t = ckpt.load(where)
+        check_compatible(state, gcfg, tokens_sha, where)
+        try:
+            model.load_state_dict(model_t)
+            opt.load_state_dict(opt_sd)
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise UserError(f"checkpoint {where} does not fit the model: {str(e).splitlines()[0]}") from None
+        ckpt.set_rng_state(rng_t, state["rng"])
+        start, last_val = int(state["step"]), state.get("val_loss")
+        if d.main:
+            run.log_event("train", event="resume", step=start)
+    if start >= target:
+        return {"step": start, "loss": state.get("loss"), "val_loss": last_val, "n_params": model.n_params()}
+    net = model
+    if d.world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    t0 = time.time()
+
+    def save(step, loss, v_loss):
+        if d.main:
+            ckpt.save(out / "ckpt", model.state_dict(), opt,
+                      {"step": step, "loss": loss, "val_loss": v_loss, "model": gcfg.to_dict(), "seed": cfg.seed,
+                       "tokens_sha256": tokens_sha, "world_size": d.world})
+        if d.world > 1:
+            dist.barrier()
+
+    def log(**fields):
+        if d.main:
+            run.log_event("train", **fields)
+
+    with stop_requests() as should_stop:
+        res = train_loop(net, model, opt, train, val, tc, cfg.seed, start, target, dev, d, checkpoint=save, log=log,
+                         progress=progress if d.main else null_progress, should_stop=should_stop, last_val=last_val)
+    result = {"step": res.step, "loss": res.loss, "val_loss": res.val_loss, "n_params": model.n_params(),
+              "stopped": res.stopped, "seconds": round(time.time() - t0, 2)}
+    if res.step >= tc.iters and d.main:
+        atomic_write_json(out / "report.json", {**result, "iters": tc.iters, "model": gcfg.to_dict(),
+                                                "n_train": int(train.shape[0]), "n_val": int(val.shape[0])})
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# stage 4
+
+def sample_id(digit: int | None, n: int, temperature: float, top_k: int, top_p: float, seed: int, size: int,
+              step: int) -> str:
+    """A folder name made of the settings and the model's step: the same request lands in the same folder."""
+    who = "all" if digit is None else f"d{digit}"
+    return f"{who}-n{n}-t{temperature:g}-k{top_k}-p{top_p:g}-s{seed}-px{size}-step{step}"
+
+
+def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | None = None, digit: int | None = None,
+               n: int | None = None, temperature: float | None = None, top_k: int | None = None,
+               top_p: float | None = None, seed: int | None = None, size: int | None = None) -> dict:
+    """Sample `n` fields per class (or of one `digit`), decode, render, and store them in samples/<id>/."""
+    run.require()
+    cfg = run.config()
+    sc = cfg.sample
+    n = sc.n_per_class if n is None else int(n)
+    temperature = sc.temperature if temperature is None else float(temperature)
+    top_k = sc.top_k if top_k is None else int(top_k)
+    top_p = sc.top_p if top_p is None else float(top_p)
+    seed = cfg.seed if seed is None else int(seed)
+    size = sc.size if size is None else int(size)
+    if n <= 0:
+        raise UserError(f"--n must be > 0, got {n}")
+    if temperature <= 0:
+        raise UserError(f"--temperature must be > 0, got {temperature}")
+    if top_k < 0:
+        raise UserError(f"--top-k must be >= 0 (0 = off), got {top_k}")
+    if not 0 < top_p <= 1:
+        raise UserError(f"--top-p must be in (0, 1], got {top_p}")
+    if not 8 <= size <= 1024:
+        raise UserError(f"--size must be in [8, 1024], got {size}")
+    dev = devmod.resolve(device or cfg.device)
+    model, vocab, state = load_trained(run, dev)
+    if digit is not None:
+        vocab.class_token(digit)
+    sid = sample_id(digit, n, temperature, top_k, top_p, seed, size, int(state["step"]))
+    out = run.stage_dir("sample") / sid
+    if (out / "meta.json").exists():
+        meta = read_json(out / "meta.json")
+        return {"dir": str(out), "n": meta["n"], "grid": str(out / "grid.png"), "id": sid, "cached": True}
+    with run.stage("sample"):
+        return _sample(run, model, vocab, state, out, sid, digit, n, temperature, top_k, top_p, seed, size, progress)
+
+
+def _sample(run, model, vocab, state, out: Path, sid: str, digit, n, temperature, top_k, top_p, seed, size,
+            progress) -> dict:
+    from torchvision.utils import save_image
+
+    from ..fields import render
+    from ..fields.layout import Layout
+    from ..tokens import decode_tokens
+
+    layout = Layout.from_json((run.stage_dir("fit") / "layout.json").read_text())
+    classes = range(vocab.n_classes) if digit is None else [digit]
+    labels = torch.tensor([c for c in classes for _ in range(n)], dtype=torch.long)
+    t0 = time.time()
+    bs = run.config().sample.batch_size
+    parts = []
+    total = labels.shape[0]
+    for b, chunk in enumerate(torch.split(labels, bs)):
+        done = b * bs
+
+        def step_progress(i, steps, done=done, m=chunk.shape[0]):
+            progress(done + m * i / steps, total)
+
+        parts.append(sample_tokens(model, vocab, chunk, temperature, top_k, top_p, seed=seed * 1_000_003 + b,
+                                   progress=step_progress).cpu())
+    tokens = torch.cat(parts)
+    seconds = time.time() - t0
+    weights = decode_tokens(run, tokens).float().cpu()
+    images = render(weights, layout, size).float().cpu().clamp(0, 1)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "tokens.safetensors") as p:
+        save_file({"tokens": tokens.contiguous(), "labels": labels}, str(p))
+    with atomic_path(out / "weights.safetensors") as p:
+        save_file({"weights": weights.contiguous(), "labels": labels}, str(p))
+    with atomic_path(out / "images.npy") as p:
+        with open(p, "wb") as f:
+            np.save(f, images.numpy().astype(np.float32))
+    with atomic_path(out / "grid.png") as p:
+        save_image(images[:, None], str(p), nrow=n if digit is None and n <= 50 else min(total, 20), padding=1,
+                   format="png")
+    meta = {"id": sid, "digit": digit, "labels": labels.tolist(), "n": total, "n_per_class": n,
+            "temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed, "size": size,
+            "step": int(state["step"]), "seconds": round(seconds, 3), "samples_per_s": round(total / max(seconds, 1e-9), 2)}
+    atomic_write_json(out / "meta.json", meta)
+    run.log_event("sample", id=sid, n=total, seconds=round(seconds, 3))
+    progress(total, total)
+    return {"dir": str(out), "n": total, "grid": str(out / "grid.png"), "id": sid}
