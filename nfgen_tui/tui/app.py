@@ -1,0 +1,94 @@
+"""`nfgen` without arguments: a keyboard-first Textual app over the workspace.
+
+Four screens (Textual modes, so each keeps its state while you switch): d datasets, r runs, g generate,
+m metrics. Every action is also in the command palette (ctrl+p). Stages run as detached jobs (`nfgen_tui.jobs`),
+so quitting the app or losing the SSH session never stops them; the app only reads the run folders and re-attaches
+to whatever is running when it starts.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from ..workspace import Workspace
+from . import images  # noqa: F401  (textual-image probes the terminal at import: before the app runs)
+from .screens.datasets import DatasetsScreen
+from .screens.generate import GenerateScreen
+from .screens.metrics import MetricsScreen
+from .screens.runs import RunsScreen
+
+STAGE_KEYS = {"fit": "f", "codebook": "b", "train": "t", "sample": "s", "eval": "e"}
+
+
+def display_path(path: Path) -> str:
+    """The workspace as the user would type it: relative to the current folder when inside it."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(p)
+
+
+class NfgenApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "nfgen"
+    MODES = {"datasets": DatasetsScreen, "runs": RunsScreen, "generate": GenerateScreen, "metrics": MetricsScreen}
+    BINDINGS = [
+        Binding("d", "switch_mode('datasets')", "Datasets"),
+        Binding("r", "switch_mode('runs')", "Runs"),
+        Binding("g", "switch_mode('generate')", "Generate"),
+        Binding("m", "switch_mode('metrics')", "Metrics"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, workspace: Workspace, image_mode: str | None = None, poll_s: float = 1.0,
+                 start: str = "runs") -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.image_mode = image_mode
+        self.poll_s = poll_s
+        self._start = start
+
+    def on_mount(self) -> None:
+        self.sub_title = display_path(self.workspace.root)
+        self.switch_mode(self._start)
+
+    async def run_on(self, mode: str, action: str) -> None:
+        """Switch to a screen, then run one of its actions (how palette entries reach screen actions)."""
+        await self.switch_mode(mode)
+        await self.screen.run_action(action)
+
+    def _cmd(self, mode: str, action: str):
+        return lambda: self.run_worker(self.run_on(mode, action), group="palette")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield SystemCommand("Datasets", "Datasets: availability, per-class counts, a gallery (d)",
+                            lambda: self.switch_mode("datasets"))
+        yield SystemCommand("Runs", "Runs, stage states, live loss and job log (r)", lambda: self.switch_mode("runs"))
+        yield SystemCommand("Generate", "Sample digits from a trained run (g)", lambda: self.switch_mode("generate"))
+        yield SystemCommand("Metrics", "Eval tables of a run and a comparison of two (m)",
+                            lambda: self.switch_mode("metrics"))
+        yield SystemCommand("Prepare dataset", "Download / check the selected dataset",
+                            self._cmd("datasets", "prepare"))
+        yield SystemCommand("New run", "Create a run from a preset with a form", self._cmd("runs", "new_run"))
+        yield SystemCommand("Start pipeline", "Run every remaining stage of the selected run as a job",
+                            self._cmd("runs", "start('pipeline')"))
+        for stage, key in STAGE_KEYS.items():
+            yield SystemCommand(f"Start {stage}", f"Start stage {stage} of the selected run as a job ({key})",
+                                self._cmd("runs", f"start('{stage}')"))
+        yield SystemCommand("Cancel job", "SIGTERM the selected run's job: it checkpoints and stops",
+                            self._cmd("runs", "cancel"))
+        yield SystemCommand("Generate digits", "Sample with the settings on the Generate screen",
+                            self._cmd("generate", "generate"))
+        yield SystemCommand("Compare runs", "Metrics of two runs side by side", self._cmd("metrics", "focus_compare"))
+        yield from super().get_system_commands(screen)
+
+
+def run_app(workspace: Workspace) -> None:
+    NfgenApp(workspace, image_mode=os.environ.get("NFGEN_IMAGES")).run()

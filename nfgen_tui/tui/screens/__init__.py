@@ -1,0 +1,1 @@
+"""One screen per area: datasets, runs (+ the new-run form), generate, metrics."""

@@ -1,0 +1,185 @@
+"""Generate: sample digits from a trained run with chosen settings, shown as a terminal image grid.
+
+`run_sample` runs in a thread worker (torch releases the GIL in its kernels, so even a 12-layer model sampling on
+CPU leaves the screen responsive); its progress callback reaches the progress bar through `call_from_thread`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
+
+from ...errors import UserError
+from ..images import fit_grid, grid_image
+from ..widgets.digit_grid import DigitGrid
+from .base import BaseScreen
+
+# (field id, label, sample-config attribute or None, parse)
+FIELDS = [
+    ("temperature", "temperature", "temperature", float),
+    ("top_k", "top-k (0 off)", "top_k", int),
+    ("top_p", "top-p (1 off)", "top_p", float),
+    ("n", "count per digit", "n_per_class", int),
+    ("seed", "seed", None, int),
+    ("size", "render size px", "size", int),
+]
+
+
+def latest_sample(run_dir: Path) -> Path | None:
+    metas = sorted((run_dir / "samples").glob("*/meta.json"), key=lambda p: (p.stat().st_mtime, str(p)))
+    return metas[-1].parent if metas else None
+
+
+def load_sample(folder: Path) -> tuple[np.ndarray, dict]:
+    images = np.load(folder / "images.npy", allow_pickle=False)
+    meta = json.loads((folder / "meta.json").read_text())
+    return images, meta
+
+
+def describe(meta: dict, folder: Path) -> str:
+    digit = meta.get("digit")
+    what = "all digits" if digit is None else f"digit {digit}"
+    knobs = "  ".join(f"{k} {meta[k]}" for k in ("temperature", "top_k", "top_p", "seed", "size") if k in meta)
+    grid = folder / "grid.png"
+    return f"{meta.get('n', '?')} × {what}  ·  {knobs}\nsaved: {grid if grid.exists() else folder}"
+
+
+class GenerateScreen(BaseScreen):
+    BINDINGS = [Binding("ctrl+g", "generate", "Generate", priority=True)]
+
+    def body(self) -> ComposeResult:
+        with Horizontal():
+            with VerticalScroll(id="gen-form"):
+                yield Static("Generate", classes="panel-title")
+                yield Label("run")
+                yield Select([], id="gen-run", prompt="pick a trained run")
+                yield Label("digit")
+                yield Select([("all", "all")] + [(str(d), str(d)) for d in range(10)], value="all",
+                             allow_blank=False, id="gen-digit")
+                for fid, label, _, _ in FIELDS:
+                    yield Label(label)
+                    yield Input("0" if fid == "seed" else "", id=f"gen-{fid}")
+                yield Button("Generate (ctrl+g)", variant="primary", id="gen-go")
+                yield ProgressBar(id="gen-progress", show_eta=False)
+                yield Static("", id="gen-status", classes="hint")
+            with Vertical(id="gen-right"):
+                yield DigitGrid("pick a trained run and press ctrl+g", id="gen-grid")
+
+    def on_mount(self) -> None:
+        self.busy = False
+        self.refresh_runs()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_runs()
+
+    def refresh_runs(self) -> None:
+        sel = self.query_one("#gen-run", Select)
+        runs = [r.name for r in self.workspace.runs()]
+        current = sel.value if isinstance(sel.value, str) else None
+        sel.set_options([(r, r) for r in runs])
+        trained = [r for r in runs if self.workspace.run(r).is_done("train")]
+        pick = current if current in runs else (trained[-1] if trained else (runs[-1] if runs else None))
+        if pick is not None:
+            sel.value = pick
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "gen-run" and isinstance(event.value, str):
+            self._fill_defaults(event.value)
+            grid = self.query_one("#gen-grid", DigitGrid)
+            self.show_latest(event.value, grid.budget())
+
+    def _fill_defaults(self, name: str) -> None:
+        try:
+            c = self.workspace.run(name).config()
+        except UserError as e:
+            self.error(e)
+            return
+        for fid, _, attr, _ in FIELDS:
+            if attr is not None:
+                self.query_one(f"#gen-{fid}", Input).value = str(getattr(c.sample, attr))
+
+    @work(thread=True, exclusive=True, group="gen-show")
+    def show_latest(self, name: str, budget: tuple[int, int]) -> None:
+        folder = latest_sample(self.workspace.run(name).dir)
+        if folder is None:
+            msg = "no samples yet — press ctrl+g" if self.workspace.run(name).is_done("train") else \
+                f"{name} has no trained model yet: train it on the Runs screen (r, then p)"
+            self.app.call_from_thread(self.query_one("#gen-grid", DigitGrid).show, None, msg)
+            return
+        self._show_folder(folder, budget)
+
+    def _show_folder(self, folder: Path, budget: tuple[int, int]) -> None:
+        """(worker thread) load images, lay them out for the panel, hand the picture to the UI thread."""
+        try:
+            images, meta = load_sample(folder)
+        except (OSError, ValueError) as e:
+            self.app.call_from_thread(self.error, e)
+            return
+        cols, shown = fit_grid(len(images), images.shape[-1], budget, max_cols=max(1, min(10, meta.get("n", 10))))
+        img = grid_image(images[:shown], cols=cols)
+        caption = describe(meta, folder) + (f"  (showing {shown} of {len(images)})" if shown < len(images) else "")
+        self.app.call_from_thread(self.query_one("#gen-grid", DigitGrid).show, img, caption)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "gen-go":
+            self.action_generate()
+
+    def _settings(self) -> tuple[str, dict]:
+        name = self.query_one("#gen-run", Select).value
+        if not isinstance(name, str):
+            raise UserError("pick a run first (it needs a trained model)")
+        digit = self.query_one("#gen-digit", Select).value
+        kwargs: dict = {"digit": None if digit == "all" else int(digit)}
+        for fid, label, _, parse in FIELDS:
+            text = self.query_one(f"#gen-{fid}", Input).value.strip()
+            if not text:
+                continue
+            try:
+                kwargs[fid] = parse(text)
+            except ValueError:
+                raise UserError(f"{label}: {text!r} is not a {parse.__name__}") from None
+        return name, kwargs
+
+    def action_generate(self) -> None:
+        if self.busy:
+            self.notify("already generating — wait for it to finish", severity="warning")
+            return
+        try:
+            name, kwargs = self._settings()
+        except UserError as e:
+            self.error(e)
+            return
+        self.busy = True
+        self.query_one("#gen-progress", ProgressBar).update(total=None, progress=0)
+        self.query_one("#gen-status", Static).update(f"sampling from {name}…")
+        self.sample(name, kwargs, self.query_one("#gen-grid", DigitGrid).budget())
+
+    @work(thread=True, exclusive=True, group="gen-sample")
+    def sample(self, name: str, kwargs: dict, budget: tuple[int, int]) -> None:
+        bar = self.query_one("#gen-progress", ProgressBar)
+
+        def progress(done, total, **info):
+            self.app.call_from_thread(bar.update, total=total, progress=done)
+
+        try:
+            from ...model.stage import run_sample
+
+            result = run_sample(self.workspace.run(name).require(), progress, None, **kwargs)
+        except Exception as e:  # noqa: BLE001 - a failed sample is reported, the app stays up
+            self.app.call_from_thread(self._done, f"failed: {e}", e)
+            return
+        self._show_folder(Path(result["dir"]), budget)
+        self.app.call_from_thread(self._done, f"done: {result.get('n', '?')} digits in {result['dir']}", None)
+
+    def _done(self, status: str, error: BaseException | None) -> None:
+        self.busy = False
+        self.query_one("#gen-status", Static).update(status)
+        if error is not None:
+            self.error(error)

@@ -1,0 +1,197 @@
+"""Pilot tests of the app: navigation, palette entries, the new-run form, the live loss panel, the generate and
+metrics screens — against a fixed workspace written in the documented file formats."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from textual.widgets import DataTable, Input, Log
+
+from nfgen_tui.tui.app import NfgenApp
+from nfgen_tui.tui.widgets.digit_grid import DigitGrid
+from nfgen_tui.tui.widgets.loss_plot import LossPlot
+
+import tui_workspace
+
+SIZE = (120, 40)
+
+
+@pytest.fixture
+def fixed_ws(tmp_path, monkeypatch, mnist5k):
+    monkeypatch.chdir(tmp_path)
+    return tui_workspace.build(tmp_path / "ws", mnist5k)
+
+
+async def settle(app, pilot, t: float = 0.1):
+    await pilot.pause(t)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def wait_for(pilot, predicate, timeout: float = 20.0) -> bool:
+    """Workers start other workers: poll the condition instead of guessing a delay."""
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return True
+        await pilot.pause(0.05)
+    return predicate()
+
+
+async def test_keys_switch_screens_and_palette_lists_every_action(fixed_ws):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        seen = []
+        for key in "dgmr":
+            await pilot.press(key)
+            await pilot.pause()
+            seen.append(type(app.screen).__name__)
+        assert seen == ["DatasetsScreen", "GenerateScreen", "MetricsScreen", "RunsScreen"]
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Datasets", "Runs", "Generate", "Metrics", "New run", "Start pipeline", "Start fit", "Start train",
+                "Cancel job", "Generate digits", "Compare runs", "Prepare dataset"} <= titles
+        assert app.sub_title == "ws"
+
+
+async def test_palette_entry_runs_the_screen_action(fixed_ws):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("d")
+        await settle(app, pilot)
+        cmd = next(c for c in app.get_system_commands(app.screen) if c.title == "New run")
+        cmd.callback()
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "NewRunScreen"
+
+
+async def test_datasets_screen_lists_counts_and_draws_a_gallery(fixed_ws):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5, start="datasets")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        table = app.screen.query_one("#ds-table", DataTable)
+        assert [table.get_row_at(i)[:3] for i in range(table.row_count)] == [
+            ["mnist-5k", "yes", "5,000"], ["mnist", "no", "–"], ["fashion-mnist", "no", "–"]]
+        classes = app.screen.query_one("#ds-classes", DataTable)
+        assert [classes.get_row_at(i) for i in range(10)] == [[str(d), "500"] for d in range(10)]
+        grid = app.screen.query_one("#ds-gallery", DigitGrid)
+        assert await wait_for(pilot, lambda: grid.query_one(".grid-image").image is not None)
+        image = grid.query_one(".grid-image").image
+        assert image is not None and image.width > 28 and image.height > 28
+        # moving to an unavailable dataset says how to get it instead of a picture
+        await pilot.press("down")
+        await settle(app, pilot)
+        assert grid.query_one(".grid-image").image is None
+        assert "prepare" in str(grid.query_one(".grid-caption").render())
+
+
+async def test_new_run_form_creates_the_run_with_its_overrides(fixed_ws):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#nr-name", Input).value = "gamma"
+        form.query_one("#nr-train-iters", Input).value = "30"
+        form.query_one("#nr-extra", Input).value = "model.n_head=2"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert type(app.screen).__name__ == "RunsScreen"
+        c = fixed_ws.run("gamma").config()
+        assert (c.train.iters, c.model.n_head, c.fields.steps) == (30, 2, 500)
+        table = app.screen.query_one("#runs-table", DataTable)
+        assert [str(k.value) for k in table.rows] == ["alpha", "beta", "gamma"]
+
+
+async def test_new_run_form_shows_a_bad_value_and_creates_nothing(fixed_ws):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        app.screen.query_one("#nr-name", Input).value = "bad"
+        app.screen.query_one("#nr-train-iters", Input).value = "-5"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "NewRunScreen"
+        assert "train.iters" in str(app.screen.query_one("#nr-error").render())
+        assert not fixed_ws.run("bad").exists()
+
+
+async def test_loss_panel_grows_from_new_events_only(fixed_ws):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot, 0.3)
+        screen = app.screen
+        plot = screen.query_one("#loss", LossPlot)
+        assert plot.curve.stage == "train" and len(plot.curve.steps) == 41 and len(plot.curve.val_loss) == 4
+        offset = screen.events_offset
+        assert offset == fixed_ws.run("alpha").events_path.stat().st_size
+        # a job appends more points: the panel picks up exactly those
+        with open(fixed_ws.run("alpha").events_path, "a") as f:
+            f.write(json.dumps({"t": tui_workspace.T0 + 81.5, "stage": "train", "event": "start"}) + "\n")
+            for ev in tui_workspace.train_events(410, 500, total=600):
+                f.write(json.dumps(ev) + "\n")
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if len(plot.curve.steps) > 41:
+                break
+        assert len(plot.curve.steps) == 41 + 10 and plot.curve.total == 600
+        assert plot.curve.step == 500 and screen.events_offset > offset
+        rendered = str(plot.render())
+        assert "step 500/600" in rendered and "4,000.0 tokens/s" in rendered and "ETA 20s" in rendered
+        # selecting another run shows its curve (fit of beta)
+        await pilot.press("down")
+        await settle(app, pilot, 0.2)
+        assert screen.selected == "beta" and plot.curve.stage == "fit" and plot.curve.steps == [100.0, 200.0]
+
+
+async def test_generate_screen_shows_the_latest_sample(fixed_ws):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5, start="generate")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot, 0.2)
+        screen = app.screen
+        assert screen.query_one("#gen-temperature", Input).value == "0.8"
+        grid = screen.query_one("#gen-grid", DigitGrid)
+        assert await wait_for(pilot, lambda: grid.query_one(".grid-image").image is not None)
+        assert "1 × all digits" in str(grid.query_one(".grid-caption").render())
+        # bad input is one clear message, nothing starts
+        screen.query_one("#gen-top_k", Input).value = "many"
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert not screen.busy
+
+
+async def test_metrics_screen_tables_and_comparison(fixed_ws):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5, start="metrics")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        ot = screen.query_one("#met-overall", DataTable)
+        rows = [[str(c) for c in ot.get_row_at(i)] for i in range(ot.row_count)]
+        assert rows[0][:4] == ["beta", "0.2800", "0.3500", "0.7800"]  # the newest run with metrics first
+        assert [r[0] for r in rows] == ["beta", "  train+noise", "  random-init", "reference (talk)"]
+        assert rows[-1][1:4] == ["0.2162", "0.2773", "0.8400"]
+        ct = screen.query_one("#met-class", DataTable)
+        assert ct.row_count == 10 and len(ct.columns) == 5
+        screen.query_one("#met-b").value = "alpha"
+        await settle(app, pilot)
+        assert len(ct.columns) == 1 + 2 * 4
+        assert [str(ot.get_row_at(i)[0]) for i in range(ot.row_count)][3] == "alpha"
+
+
+async def test_runs_screen_shows_states_and_the_job_log(fixed_ws):
+    run = fixed_ws.run("alpha")
+    (run.dir / "logs").mkdir()
+    (run.dir / "logs" / "job.log").write_text("=== job x: nfgen train alpha\ntrain: 400/400  loss 2.1\r\n")
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot, 0.2)
+        table = app.screen.query_one("#runs-table", DataTable)
+        alpha = [str(c) for c in table.get_row("alpha")]
+        beta = [str(c) for c in table.get_row("beta")]
+        assert alpha[:6] == ["alpha", "✓", "✓", "✓", "✓", "✓"]
+        assert beta[:3] == ["beta", "‖", "·"]
+        log = app.screen.query_one("#job-log", Log)
+        assert list(log.lines) == ["=== job x: nfgen train alpha", "train: 400/400  loss 2.1"]

@@ -1,0 +1,77 @@
+"""A fixed workspace for the TUI tests, written in the documented file formats (docs/contracts.md).
+
+Deterministic on purpose (fixed timestamps, real mnist-5k digits as the "samples"), so snapshot tests compare
+the same screen every time. The stage folders hold only what the screens read.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from nfgen_tui import config as cfgmod
+from nfgen_tui.workspace import Workspace, atomic_write_json
+
+T0 = 1_790_000_000.0
+
+
+def _events(run, rows: list[dict]) -> None:
+    with open(run.events_path, "a") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+
+
+def train_events(start: int, stop: int, every: int = 10, total: int = 400, t0: float = T0) -> list[dict]:
+    """A decaying loss every `every` steps, val_loss every 100, 2 s per 10 steps, 4000 tokens/s."""
+    out = []
+    for step in range(start, stop + 1, every):
+        ev = {"t": t0 + 2.0 * step / 10, "stage": "train", "step": step, "total": total,
+              "loss": round(5.5 * np.exp(-step / 150) + 2.0, 4), "tokens_per_s": 4000.0}
+        if step % 100 == 0 and step:
+            ev["val_loss"] = round(5.5 * np.exp(-step / 150) + 2.2, 4)
+        out.append(ev)
+    return out
+
+
+def metrics(shift: float) -> dict:
+    per = {str(d): {"mmd": round(0.2 + 0.01 * d + shift, 4), "cov": round(0.4 - 0.01 * d, 4),
+                    "nna": round(0.7 + 0.01 * d, 4), "classifier_accuracy": round(0.95 - 0.02 * d, 4)}
+           for d in range(10)}
+    return {"mmd": round(0.23 + shift, 4), "cov": 0.35, "nna": 0.78, "n_generated": 300, "n_reference": 300,
+            "classifier_accuracy": 0.9, "memorization_rate": 0.02, "ssim": "gaussian",
+            "baselines": {"train+noise": {"mmd": 0.25, "cov": 0.3, "nna": 0.85, "n_generated": 300,
+                                          "n_reference": 300},
+                          "random-init": {"mmd": 0.41, "cov": 0.05, "nna": 1.0, "n_generated": 300,
+                                          "n_reference": 300}},
+            "per_class": per}
+
+
+def build(root, mnist5k) -> Workspace:
+    """`alpha`: every stage done, a sample of ten digits, metrics. `beta`: fields interrupted, metrics too."""
+    ws = Workspace(root)
+    alpha = ws.create_run("alpha", cfgmod.preset("quick"))
+    for stage in ("fit", "codebook", "train"):
+        folder, marker = {"fit": ("fields", "report.json"), "codebook": ("codebook", "report.json"),
+                          "train": ("transformer", "report.json")}[stage]
+        atomic_write_json(alpha.dir / folder / marker, {"stage": stage})
+    _events(alpha, [{"t": T0 - 100, "stage": "fit", "event": "start"},
+                    {"t": T0 - 50, "stage": "fit", "step": 500, "total": 500, "loss": 0.05, "fields_per_s": 15.0},
+                    {"t": T0 - 49, "stage": "fit", "event": "done"},
+                    {"t": T0 - 1, "stage": "train", "event": "start"}] + train_events(0, 400)
+            + [{"t": T0 + 81, "stage": "train", "event": "done"}])
+    sample = alpha.dir / "samples" / "all-t0.8-k3-p1.0-n1-s0-28"
+    sample.mkdir(parents=True)
+    idx = [int(np.flatnonzero(mnist5k.labels == d)[0]) for d in range(10)]
+    np.save(sample / "images.npy", mnist5k.images[idx].astype(np.float32))
+    atomic_write_json(sample / "meta.json", {"digit": None, "labels": list(range(10)), "n": 1, "temperature": 0.8,
+                                             "top_k": 3, "top_p": 1.0, "seed": 0, "size": 28})
+    atomic_write_json(alpha.dir / "eval" / "metrics.json", metrics(0.0))
+
+    beta = ws.create_run("beta", cfgmod.preset("quick"))
+    (beta.dir / "fields").mkdir()
+    _events(beta, [{"t": T0, "stage": "fit", "event": "start"},
+                   {"t": T0 + 10, "stage": "fit", "step": 100, "total": 500, "loss": 0.4, "fields_per_s": 14.0},
+                   {"t": T0 + 20, "stage": "fit", "step": 200, "total": 500, "loss": 0.2, "fields_per_s": 15.0}])
+    atomic_write_json(beta.dir / "eval" / "metrics.json", metrics(0.05))
+    return ws
