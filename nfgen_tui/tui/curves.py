@@ -3,7 +3,8 @@
 Pure Python (no Textual) so the arithmetic is testable on its own. Fed only with *new* events (the tailer keeps
 a byte offset), so following a long run costs nothing per refresh beyond the lines just written.
 
-Events a stage writes for the curve (see docs/contracts.md): `step`, `loss`, optional `val_loss`, `total` (the
+Events a stage writes for the curve (see docs/contracts.md): `step` (or `iter`), `loss` (or `distortion`),
+optional `val_loss`, `total` (the
 step the stage runs to), and a rate such as `fields_per_s` / `tokens_per_s`. A `start` event of a stage begins a
 new segment (a resumed run keeps its earlier points; steps continue from the checkpoint).
 """
@@ -77,7 +78,8 @@ class Curves:
                     c.first = None
                 changed = True
                 continue
-            step, t = ev.get("step"), ev.get("t")
+            step, t = ev.get("step", ev.get("iter")), ev.get("t")
+            loss = ev.get("loss", ev.get("distortion"))
             if not isinstance(step, (int, float)):
                 continue
             if c.status != "running":
@@ -91,9 +93,9 @@ class Curves:
                 c.last_t = float(t)
                 if c.first is None:
                     c.first = (float(t), float(step))
-            if isinstance(ev.get("loss"), (int, float)):
+            if isinstance(loss, (int, float)):
                 c.steps.append(float(step))
-                c.loss.append(float(ev["loss"]))
+                c.loss.append(float(loss))
                 self.latest = stage
                 changed = True
             if isinstance(ev.get("val_loss"), (int, float)):

@@ -1,0 +1,59 @@
+"""Core modules (everything in nfgen_tui/ outside nfgen_tui/tui/) must work without textual: the CLI, jobs and
+stages run on servers where the TUI is never opened, and import time matters for every `nfgen` call."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "nfgen_tui"
+UI_ONLY = ("textual", "textual_image", "textual_plotext")
+
+
+def core_modules() -> list[str]:
+    mods = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        if rel.parts[:2] == ("nfgen_tui", "tui"):
+            continue
+        parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+        mods.append(".".join(parts))
+    return mods
+
+
+def test_no_core_source_imports_textual():
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if "tui" in path.relative_to(PACKAGE).parts[:1]:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            offenders += [f"{path.relative_to(PACKAGE.parent)}:{node.lineno} imports {n}" for n in names
+                          if n.split(".")[0] in UI_ONLY]
+    assert offenders == []
+
+
+def test_importing_every_core_module_leaves_textual_unloaded():
+    mods = core_modules()
+    assert "nfgen_tui.cli" in mods and "nfgen_tui.jobs" in mods and "nfgen_tui.workspace" in mods
+    code = ("import importlib, sys\n"
+            f"for m in {mods!r}:\n"
+            "    importlib.import_module(m)\n"
+            f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {UI_ONLY!r})\n"
+            "print(','.join(bad))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == ""
+
+
+def test_the_boundary_check_would_notice_textual():
+    """The subprocess check is not vacuous: importing the TUI package does load textual."""
+    code = "import sys, nfgen_tui.tui.app; print('textual' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "True", out.stderr[-2000:]
