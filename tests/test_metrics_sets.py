@@ -41,7 +41,7 @@ def test_nna_far_apart_sets_is_one_and_interleaved_is_zero():
 def test_nna_never_picks_the_item_itself_and_splits_ties():
     # all four points coincide: each has one own-set and two other-set neighbours at distance 0 → 1/3 each
     assert nna(line_distances([0.0, 0.0], [0.0, 0.0])) == pytest.approx(1 / 3)
-    # duplicates within the generated set are real neighbours (not "itself"): a copy-machine scores 1-NNA 1.0 here
+    # duplicates within the generated set are real neighbours (only the item itself is excluded)
     # (reference 10 is 10 away from two generated copies and from reference 20: a third of a hit; same for 40)
     assert nna(line_distances([0.0, 0.0, 50.0, 50.0], [10.0, 20.0, 30.0, 40.0])) == pytest.approx((4 + 2 + 2 / 3) / 8)
 

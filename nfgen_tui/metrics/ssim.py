@@ -17,7 +17,6 @@ Modes: `gaussian` — 11-tap Gaussian window, σ = 1.5, population covariance (w
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from .threads import one_intraop_thread
 
 MODES = ("gaussian", "uniform")
 K1, K2 = 0.01, 0.03
@@ -120,25 +120,14 @@ def _block_side(p: int, device: torch.device) -> int:
     return max(1, int(math.sqrt(budget / p)))
 
 
-@contextlib.contextmanager
-def _single_intraop_thread() -> Iterator[None]:
-    """Blocks run in parallel on worker threads, each op single-threaded: on a shared CPU, torch's intra-op threads
-    wait at a barrier after every small op and ran ~10x slower than one thread (measured under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def for_each_block(x, y, consume: Callable[[int, int, torch.Tensor], None], mode: str = "gaussian",
                    device: torch.device | str | None = None) -> None:
     """Compute SSIM for all pairs of x × y block by block and hand each block to `consume(row0, col0, block)`.
 
     y = None means x against itself: only blocks on or above the diagonal are computed (row0 <= col0). Memory stays
     bounded by the block size plus the rows' prepared patches (the rows should be the smaller set, e.g. generated
-    images against a whole training set). On CPU, `consume` is called from worker threads — concurrently for
+    images against a whole training set). On CPU the blocks run on worker threads (one per core torch would use),
+    each op single-threaded (see threads.py); `consume` is called from those threads — concurrently for
     different blocks — so it may write only its block's own slice of a shared output, or must lock.
     """
     device = torch.device(device) if device is not None else torch.device("cpu")
@@ -171,7 +160,7 @@ def for_each_block(x, y, consume: Callable[[int, int, torch.Tensor], None], mode
         for c0, c1 in _chunks(len(ys), side):
             column(c0, c1)
         return
-    with _single_intraop_thread(), ThreadPoolExecutor(workers) as pool:
+    with one_intraop_thread(), ThreadPoolExecutor(workers) as pool:
         rows = list(pool.map(lambda bounds: prep(bounds, xs), _chunks(len(xs), side)))
         for future in [pool.submit(column, c0, c1) for c0, c1 in _chunks(len(ys), side)]:
             future.result()
