@@ -247,8 +247,9 @@ def fit(run: str, as_json: bool = typer.Option(False, "--json"), force: bool = t
 def codebook(run: str, as_json: bool = typer.Option(False, "--json"), force: bool = typer.Option(False, "--force")):
     """Stage 2: learn the VQ codebook and tokenize every field."""
     from .tokens.stage import run_codebook
+    from .tokens.table import print_codebook
 
-    emit(_stage_command("codebook", run_codebook, run, as_json, force=force), as_json)
+    emit(_stage_command("codebook", run_codebook, run, as_json, force=force), as_json, print_codebook)
 
 
 @app.command()

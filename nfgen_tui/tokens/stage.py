@@ -1,0 +1,158 @@
+"""Stage 2, `nfgen codebook RUN`: learn the codebook on the training fields, tokenize every field, and report
+how much the rendered digits lose to quantization.
+
+Reads `fields/` (weights, labels, split, layout); writes `codebook/codebook.safetensors`, `codebook/tokens.safetensors`
+and, last, `codebook/report.json` (the vocabulary + metrics; its presence marks the stage done).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..data import load_dataset, select
+from ..device import resolve
+from ..errors import UserError
+from ..fields import Layout, psnr, render
+from ..progress import ProgressFn, null_progress
+from ..workspace import Run, atomic_path, atomic_write_json, read_json
+from .codec import REPORT_FILE, Tokenizer, fit_tokenizer, perplexity
+
+TOKENS_FILE = "tokens.safetensors"
+# report keys too bulky for a terminal table or the --json summary (they stay in report.json)
+_BULKY = ("allowed", "kinds", "layout", "code_offsets")
+
+
+def summary(report: dict) -> dict:
+    return {k: v for k, v in report.items() if k not in _BULKY}
+
+
+def load_fields(run: Run) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Layout]:
+    """The fit stage's weights [N, P], labels [N], split [N] and layout."""
+    if not run.is_done("fit"):
+        raise UserError(f"run {run.name!r} has no fitted fields yet: run `nfgen fit {run.name}` first")
+    folder = run.stage_dir("fit")
+    try:
+        t = load_file(str(folder / "weights.safetensors"))
+        layout = Layout.from_json((folder / "layout.json").read_text())
+    except (OSError, KeyError) as e:
+        raise UserError(f"cannot read the fitted fields in {folder}: {e}") from None
+    missing = [k for k in ("weights", "labels", "split") if k not in t]
+    if missing:
+        raise UserError(f"{folder / 'weights.safetensors'} lacks {', '.join(missing)}")
+    return t["weights"].float(), t["labels"].long(), t["split"].long(), layout
+
+
+def load_targets(run: Run, cfg, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The run's images (row i = field i, as `data.select` promised the fit stage) and the dataset's class count."""
+    ds = load_dataset(cfg.data.dataset, cfg.data.root or run.workspace.datasets_dir)
+    images, img_labels, _ = select(ds, cfg.data.limit, cfg.data.holdout, cfg.seed)
+    if len(img_labels) != len(labels) or not np.array_equal(img_labels, labels.numpy()):
+        raise UserError(f"the fitted fields of run {run.name!r} do not match its dataset selection "
+                        f"({len(labels)} fields, {len(img_labels)} images): refit with `nfgen fit {run.name} --force`")
+    return torch.from_numpy(images), max(len(ds.classes), int(labels.max()) + 1)
+
+
+def _stats(x: torch.Tensor) -> tuple[float, float]:
+    if x.numel() == 0:
+        return float("nan"), float("nan")
+    x = x.double()
+    return float(x.mean()), float(torch.quantile(x, 0.1))
+
+
+def quality(tok: Tokenizer, weights: torch.Tensor, codes: torch.Tensor, images: torch.Tensor, split: torch.Tensor,
+            device: torch.device) -> dict:
+    """Weight MSE and PSNR of fields rendered from quantized weights against the images and the unquantized fields."""
+    qw = tok.decode(codes).to(device)
+    w = weights.to(device)
+    target = images.to(device)
+    size = images.shape[-1]
+    img_q = render(qw, tok.layout, size)
+    img_w = render(w, tok.layout, size)
+    p_q = psnr(img_q, target).cpu()
+    p_w = psnr(img_w, target).cpu()
+    p_qw = psnr(img_q, img_w).cpu()
+    err = (qw - w).pow(2).mean(1).cpu()
+    train, held = split == 0, split != 0
+    q_mean, q_p10 = _stats(p_q)
+    w_mean, w_p10 = _stats(p_w)
+    return {
+        "weight_mse": float(err[train].double().mean()),
+        "weight_mse_heldout": float(err[held].double().mean()) if held.any() else None,
+        "psnr_quantized_mean": q_mean,
+        "psnr_quantized_p10": q_p10,
+        "psnr_unquantized_mean": w_mean,
+        "psnr_unquantized_p10": w_p10,
+        "psnr_drop": w_mean - q_mean,
+        "psnr_quantized_vs_unquantized_mean": _stats(p_qw)[0],
+        "psnr_quantized_mean_heldout": _stats(p_q[held])[0] if held.any() else None,
+    }
+
+
+def usage(tok: Tokenizer, codes: torch.Tensor) -> dict:
+    """Dead codes and perplexity of the training tokens, overall and per codebook."""
+    counts = torch.bincount(codes.flatten().cpu(), minlength=tok.vocab.n_codes)
+    books = []
+    for i, (off, book) in enumerate(zip(tok.offsets, tok.codebooks)):
+        c = counts[off:off + book.shape[0]]
+        books.append({"codebook": i, "codes": int(book.shape[0]), "dim": int(book.shape[1]) if book.ndim == 2 else 1,
+                      "dead": int((c == 0).sum()), "perplexity": perplexity(c)})
+    return {"dead_codes": int((counts == 0).sum()), "perplexity": perplexity(counts), "codebooks": books}
+
+
+def run_codebook(run: Run, progress: ProgressFn = null_progress, device: str | None = None,
+                 force: bool = False) -> dict:
+    """Learn the codebook(s) on the training split, tokenize all fields, write files and the report; idempotent."""
+    run.require()
+    out = run.stage_dir("codebook")
+    if run.is_done("codebook") and not force:
+        return summary(read_json(out / REPORT_FILE))
+    cfg = run.config()
+    cc = cfg.codebook
+    dev = resolve(device or cfg.device)
+    weights, labels, split, layout = load_fields(run)
+    images, n_classes = load_targets(run, cfg, labels)
+    train = split == 0
+    if not bool(train.any()):
+        raise UserError(f"run {run.name!r} has no training fields (split 0) to learn a codebook from")
+
+    with run.stage("codebook"):
+        t0 = time.perf_counter()
+        (out / REPORT_FILE).unlink(missing_ok=True)  # a forced rerun is not done until the new report lands
+        n_books = 1 if cc.mode == "scalar" else len(layout.layers)
+        total = n_books * cc.iters + 2
+
+        def on_iter(book: int, it: int, distortion: float) -> None:
+            extra = {"layer": book} if cc.mode == "neuron" else {}
+            run.log_event("codebook", iter=it, distortion=distortion, **extra)
+            progress(book * cc.iters + it, total, distortion=distortion, **extra)
+
+        tok, results = fit_tokenizer(weights[train].to(dev), layout, cc, n_classes, cfg.seed, on_iter)
+        codes = tok.encode(weights.to(dev)).cpu()
+        tokens = tok.vocab.sequences(codes, labels)
+        tok.save(out)
+        with atomic_path(out / TOKENS_FILE) as tmp:
+            save_file({"tokens": tokens.contiguous(), "labels": labels.contiguous(), "split": split.contiguous()},
+                      str(tmp))
+        progress(total - 1, total, phase="render")
+        report = {
+            **tok.report(),
+            "codebook_size": cc.size,
+            "init": cc.init,
+            "n_fields": int(weights.shape[0]),
+            "n_train": int(train.sum()),
+            **quality(tok, weights, codes, images, split, dev),
+            **usage(tok, codes[train]),
+            "device": str(dev),
+            "seconds": time.perf_counter() - t0,
+        }
+        for book, r in zip(report["codebooks"], results):
+            book.update(iters=r.iters, distortion=r.distortion, reassigned=r.reassigned)
+        atomic_write_json(out / REPORT_FILE, report)
+        run.log_event("codebook", event="report", psnr_quantized_mean=report["psnr_quantized_mean"],
+                      dead_codes=report["dead_codes"])
+        progress(total, total, psnr=report["psnr_quantized_mean"])
+    return summary(report)

@@ -1,0 +1,39 @@
+"""The codebook report as a terminal table (`nfgen codebook RUN` without --json): vocabulary, quality, usage."""
+
+from __future__ import annotations
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3e}" if v != 0 and abs(v) < 1e-2 else f"{v:.2f}"
+    return str(v)
+
+
+def print_codebook(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"codebook ({report.get('mode')})", show_header=False)
+    rows = [
+        ("vocabulary", f"{report['n_codes']} codes + SOS + {report['n_classes']} classes = {report['vocab_size']}"),
+        ("sequence", f"{report['seq_len']} tokens (block size {report['block_size']})"),
+        ("fields", f"{report['n_fields']} ({report['n_train']} train)"),
+        ("weight MSE train / held out", f"{_fmt(report['weight_mse'])} / {_fmt(report.get('weight_mse_heldout'))}"),
+        ("PSNR quantized mean / p10", f"{_fmt(report['psnr_quantized_mean'])} / {_fmt(report['psnr_quantized_p10'])} dB"),
+        ("PSNR unquantized mean / p10",
+         f"{_fmt(report['psnr_unquantized_mean'])} / {_fmt(report['psnr_unquantized_p10'])} dB"),
+        ("PSNR lost to quantization", f"{_fmt(report['psnr_drop'])} dB"),
+        ("PSNR quantized, held out", f"{_fmt(report.get('psnr_quantized_mean_heldout'))} dB"),
+        ("dead codes", _fmt(report["dead_codes"])),
+        ("perplexity", f"{_fmt(report['perplexity'])} of {report['n_codes']}"),
+        ("device / seconds", f"{report.get('device')} / {_fmt(report['seconds'])}"),
+    ]
+    for book in report.get("codebooks", []):
+        if len(report.get("codebooks", [])) > 1:
+            rows.append((f"layer {book['codebook']}", f"{book['codes']} codes of dim {book['dim']}, {book['dead']} dead, "
+                                                      f"perplexity {_fmt(book['perplexity'])}, {book['iters']} iters"))
+    for k, v in rows:
+        t.add_row(k, v)
+    Console().print(t)
