@@ -165,7 +165,7 @@ def train_loop(model, raw_model, opt, train: torch.Tensor, val: torch.Tensor, tc
             now = time.perf_counter()
             tok_s = tokens_per_step * steps_since / max(now - t_last, 1e-9)
             t_last, steps_since = now, 0
-            fields = {"step": step, "loss": loss_val, "lr": lr, "tokens_per_s": round(tok_s, 1)}
+            fields = {"step": step, "total": until, "loss": loss_val, "lr": lr, "tokens_per_s": round(tok_s, 1)}
             if is_eval and v_loss is not None:
                 fields["val_loss"] = v_loss
             if peak:
