@@ -10,8 +10,14 @@ import json
 
 import numpy as np
 
+from textual_image._terminal import CellSize, get_cell_size
+
 from nfgen_tui import config as cfgmod
 from nfgen_tui.workspace import Workspace, atomic_write_json
+
+# textual-image sizes "auto" images by the terminal's cell shape, probed once per process: pin it (VT340's 10×20,
+# what it assumes without a terminal) so layouts don't depend on where the tests run
+get_cell_size._result = CellSize(10, 20)
 
 T0 = 1_790_000_000.0
 

@@ -9,7 +9,6 @@ to whatever is running when it starts.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterable
 
 from textual.app import App, SystemCommand
@@ -18,21 +17,13 @@ from textual.screen import Screen
 
 from ..workspace import Workspace
 from . import images  # noqa: F401  (textual-image probes the terminal at import: before the app runs)
+from .screens.base import display_path
 from .screens.datasets import DatasetsScreen
 from .screens.generate import GenerateScreen
 from .screens.metrics import MetricsScreen
 from .screens.runs import RunsScreen
 
 STAGE_KEYS = {"fit": "f", "codebook": "b", "train": "t", "sample": "s", "eval": "e"}
-
-
-def display_path(path: Path) -> str:
-    """The workspace as the user would type it: relative to the current folder when inside it."""
-    p = Path(path).resolve()
-    try:
-        return str(p.relative_to(Path.cwd().resolve())) or "."
-    except ValueError:
-        return str(p)
 
 
 class NfgenApp(App):

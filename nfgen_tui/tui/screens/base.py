@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from ...errors import UserError
+
+
+def display_path(path: Path) -> str:
+    """A path as the user would type it: relative to the current folder when inside it."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(p)
 
 
 class BaseScreen(Screen):
@@ -21,6 +32,15 @@ class BaseScreen(Screen):
     @property
     def workspace(self):
         return self.app.workspace
+
+    def post(self, fn, *args, **kwargs) -> None:
+        """From a worker thread: run `fn` on the UI thread — unless the app is closing (the user quit mid-load)."""
+        if not self.app.is_running:
+            return
+        try:
+            self.app.call_from_thread(fn, *args, **kwargs)
+        except RuntimeError:
+            pass
 
     def error(self, e: BaseException) -> None:
         """A user mistake is one clear line; anything else names its type."""

@@ -57,9 +57,12 @@ class DatasetsScreen(BaseScreen):
 
     def on_mount(self) -> None:
         t = self.query_one("#ds-table", DataTable)
-        t.add_columns("name", "available", "images", "description")
+        t.add_columns("name", "available", "images")
         self.query_one("#ds-classes", DataTable).add_columns("class", "images")
         self.infos = []
+        for name in DATASETS:
+            if ":" not in name:
+                t.add_row(name, "checking…", "", key=name)
         self.action_reload()
 
     def action_reload(self) -> None:
@@ -68,7 +71,7 @@ class DatasetsScreen(BaseScreen):
     @work(thread=True, exclusive=True, group="ds-list")
     def load_infos(self) -> None:
         infos = dataset_infos(self.workspace.datasets_dir)
-        self.app.call_from_thread(self._show_infos, infos)
+        self.post(self._show_infos, infos)
 
     def _show_infos(self, infos) -> None:
         self.infos = infos
@@ -76,8 +79,7 @@ class DatasetsScreen(BaseScreen):
         row = t.cursor_row
         t.clear()
         for i in infos:
-            t.add_row(i.name, "yes" if i.available else "no", f"{i.size:,}" if i.size else "–", i.description,
-                      key=i.name)
+            t.add_row(i.name, "yes" if i.available else "no", f"{i.size:,}" if i.size else "–", key=i.name)
         if infos:
             t.move_cursor(row=min(max(row, 0), len(infos) - 1))
             self._select(infos[t.cursor_row])
@@ -95,7 +97,7 @@ class DatasetsScreen(BaseScreen):
         for name, k in zip(info.classes or [], info.class_counts or []):
             ct.add_row(name, f"{k:,}")
         hint = self.query_one("#ds-hint", Static)
-        hint.update(info.hint if not info.available else "")
+        hint.update(info.description + ("" if info.available else f"\n\n{info.hint}"))
         gallery = self.query_one("#ds-gallery", DigitGrid)
         if info.available:
             gallery.show(None, f"loading {info.name}…")
@@ -109,14 +111,14 @@ class DatasetsScreen(BaseScreen):
         try:
             ds = cached_dataset(name, self.workspace.datasets_dir)
         except Exception as e:  # noqa: BLE001 - shown to the user, the screen stays usable
-            self.app.call_from_thread(self.error, e)
+            self.post(self.error, e)
             return
         rng = np.random.default_rng(0)
         cols, shown = fit_grid(min(GALLERY_N, len(ds)), ds.images.shape[-1], budget)
         pick = np.sort(rng.choice(len(ds), size=shown, replace=False))
         img = grid_image(ds.images[pick], cols=cols)
         caption = f"{ds.name}: {shown} random images · " + " ".join(ds.classes[i] for i in ds.labels[pick])
-        self.app.call_from_thread(self._show_gallery, name, img, caption)
+        self.post(self._show_gallery, name, img, caption)
 
     def _show_gallery(self, name: str, img, caption: str) -> None:
         if getattr(self, "selected", None) is not None and self.selected.name == name:
@@ -134,8 +136,8 @@ class DatasetsScreen(BaseScreen):
         try:
             ds = prepare_dataset(name, self.workspace.datasets_dir, download=True)
         except Exception as e:  # noqa: BLE001
-            self.app.call_from_thread(self.error, e)
+            self.post(self.error, e)
             return
         _LOADED[(name, "" if name == "mnist-5k" else str(self.workspace.datasets_dir))] = ds
-        self.app.call_from_thread(self.notify, f"{ds.name}: {len(ds):,} images ready")
-        self.app.call_from_thread(self.action_reload)
+        self.post(self.notify, f"{ds.name}: {len(ds):,} images ready")
+        self.post(self.action_reload)

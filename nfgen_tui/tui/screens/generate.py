@@ -7,6 +7,7 @@ CPU leaves the screen responsive); its progress callback reaches the progress ba
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 from ...errors import UserError
 from ..images import fit_grid, grid_image
 from ..widgets.digit_grid import DigitGrid
-from .base import BaseScreen
+from .base import BaseScreen, display_path
 
 # (field id, label, sample-config attribute or None, parse)
 FIELDS = [
@@ -43,12 +44,12 @@ def load_sample(folder: Path) -> tuple[np.ndarray, dict]:
     return images, meta
 
 
-def describe(meta: dict, folder: Path) -> str:
+def describe(meta: dict, folder: Path, count: int) -> str:
     digit = meta.get("digit")
-    what = "all digits" if digit is None else f"digit {digit}"
+    what = f"{count} digits ({meta.get('n', '?')} per class)" if digit is None else f"{count} × digit {digit}"
     knobs = "  ".join(f"{k} {meta[k]}" for k in ("temperature", "top_k", "top_p", "seed", "size") if k in meta)
     grid = folder / "grid.png"
-    return f"{meta.get('n', '?')} × {what}  ·  {knobs}\nsaved: {grid if grid.exists() else folder}"
+    return f"{what}  ·  {knobs}\nsaved: {display_path(grid if grid.exists() else folder)}"
 
 
 class GenerateScreen(BaseScreen):
@@ -59,15 +60,15 @@ class GenerateScreen(BaseScreen):
             with VerticalScroll(id="gen-form"):
                 yield Static("Generate", classes="panel-title")
                 yield Label("run")
-                yield Select([], id="gen-run", prompt="pick a trained run")
+                yield Select([], id="gen-run", prompt="pick a trained run", compact=True)
                 yield Label("digit")
                 yield Select([("all", "all")] + [(str(d), str(d)) for d in range(10)], value="all",
-                             allow_blank=False, id="gen-digit")
+                             allow_blank=False, id="gen-digit", compact=True)
                 for fid, label, _, _ in FIELDS:
                     yield Label(label)
-                    yield Input("0" if fid == "seed" else "", id=f"gen-{fid}")
+                    yield Input("0" if fid == "seed" else "", id=f"gen-{fid}", compact=True)
                 yield Button("Generate (ctrl+g)", variant="primary", id="gen-go")
-                yield ProgressBar(id="gen-progress", show_eta=False)
+                yield ProgressBar(total=1, id="gen-progress", show_eta=False)
                 yield Static("", id="gen-status", classes="hint")
             with Vertical(id="gen-right"):
                 yield DigitGrid("pick a trained run and press ctrl+g", id="gen-grid")
@@ -111,7 +112,7 @@ class GenerateScreen(BaseScreen):
         if folder is None:
             msg = "no samples yet — press ctrl+g" if self.workspace.run(name).is_done("train") else \
                 f"{name} has no trained model yet: train it on the Runs screen (r, then p)"
-            self.app.call_from_thread(self.query_one("#gen-grid", DigitGrid).show, None, msg)
+            self.post(self.query_one("#gen-grid", DigitGrid).show, None, msg)
             return
         self._show_folder(folder, budget)
 
@@ -120,12 +121,12 @@ class GenerateScreen(BaseScreen):
         try:
             images, meta = load_sample(folder)
         except (OSError, ValueError) as e:
-            self.app.call_from_thread(self.error, e)
+            self.post(self.error, e)
             return
-        cols, shown = fit_grid(len(images), images.shape[-1], budget, max_cols=max(1, min(10, meta.get("n", 10))))
+        cols, shown = fit_grid(len(images), images.shape[-1], budget)
         img = grid_image(images[:shown], cols=cols)
-        caption = describe(meta, folder) + (f"  (showing {shown} of {len(images)})" if shown < len(images) else "")
-        self.app.call_from_thread(self.query_one("#gen-grid", DigitGrid).show, img, caption)
+        caption = describe(meta, folder, len(images)) + (f"  (showing {shown} of {len(images)})" if shown < len(images) else "")
+        self.post(self.query_one("#gen-grid", DigitGrid).show, img, caption)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "gen-go":
@@ -165,18 +166,23 @@ class GenerateScreen(BaseScreen):
     def sample(self, name: str, kwargs: dict, budget: tuple[int, int]) -> None:
         bar = self.query_one("#gen-progress", ProgressBar)
 
+        last = [0.0]
+
         def progress(done, total, **info):
-            self.app.call_from_thread(bar.update, total=total, progress=done)
+            now = time.monotonic()
+            if now - last[0] >= 0.1 or done >= total:  # each post waits for the UI thread: not per token
+                last[0] = now
+                self.post(bar.update, total=total, progress=done)
 
         try:
             from ...model.stage import run_sample
 
             result = run_sample(self.workspace.run(name).require(), progress, None, **kwargs)
         except Exception as e:  # noqa: BLE001 - a failed sample is reported, the app stays up
-            self.app.call_from_thread(self._done, f"failed: {e}", e)
+            self.post(self._done, f"failed: {e}", e)
             return
         self._show_folder(Path(result["dir"]), budget)
-        self.app.call_from_thread(self._done, f"done: {result.get('n', '?')} digits in {result['dir']}", None)
+        self.post(self._done, f"done: {display_path(Path(result['dir']))}", None)
 
     def _done(self, status: str, error: BaseException | None) -> None:
         self.busy = False

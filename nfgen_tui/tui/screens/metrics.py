@@ -96,7 +96,7 @@ class MetricsScreen(BaseScreen):
             m = read_metrics(run)
             if m is not None:
                 found[run.name] = m
-        self.app.call_from_thread(self._loaded, found)
+        self.post(self._loaded, found)
 
     def _loaded(self, found: dict[str, dict]) -> None:
         self.metrics = found

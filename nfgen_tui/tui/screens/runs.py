@@ -131,7 +131,7 @@ class RunsScreen(BaseScreen):
                 snap.log = jobs.read_log(run)
                 snap.log_size = size
             snap.info = run_info(run)
-        self.app.call_from_thread(self._apply, snap)
+        self.post(self._apply, snap)
 
     def _apply(self, snap: Snapshot) -> None:
         names = [r[0] for r in snap.rows]

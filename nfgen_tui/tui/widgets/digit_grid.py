@@ -28,5 +28,13 @@ class DigitGrid(Vertical):
         return w * cw, h * ch
 
     def show(self, image: PILImage.Image | None, caption: str = "") -> None:
-        self.query_one(".grid-image").image = image
+        widget = self.query_one(".grid-image")
+        if image is not None:
+            # size the widget in cells so the whole grid fits the panel at one scale (no clipping, no stretching)
+            cw, ch = cell_pixels(type(widget))
+            bw, bh = self.budget()
+            scale = min(bw / image.width, bh / image.height)
+            widget.styles.width = max(1, round(image.width * scale / cw))
+            widget.styles.height = max(1, round(image.height * scale / ch))
+        widget.image = image
         self.query_one(".grid-caption", Static).update(caption or ("" if image else self._placeholder))

@@ -20,9 +20,9 @@ def plot_text(curve: Curve, width: int, height: int) -> Text:
         fig = plotext.figure
         fig.clear()
         fig.plot_size(width, height)
-        fig.theme("dark")
+        fig.theme("simple")  # no canvas colour: the panel background shows through
         xs, ys = thin(curve.steps, curve.loss, 2 * width)
-        fig.draw(fig.signal(xs, ys))
+        fig.draw(fig.signal(xs, ys).lines())
         if curve.val_loss:
             vx, vy = thin(curve.val_steps, curve.val_loss, width)
             fig.draw(fig.signal(vx, vy, marker="●"))
@@ -34,7 +34,7 @@ def plot_text(curve: Curve, width: int, height: int) -> Text:
 class LossPlot(Static):
     """Shows the curve it is given; redraws only when `show` is called with new points or the size changes."""
 
-    DEFAULT_CSS = "LossPlot { height: 1fr; }"
+    DEFAULT_CSS = "LossPlot { height: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }"
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
@@ -62,6 +62,7 @@ class LossPlot(Static):
         if key == self._drawn or w <= 0 or h <= 0:
             return
         self._drawn = key
-        body = plot_text(c, w, h - 1)
-        legend = Text.assemble(("loss ▚  ", "bold"), ("val_loss ●", "bold"), "   ", summary(c))
-        self.update(Text("\n").join([legend, body]))
+        body = plot_text(c, w, h - 2)
+        head = Text(summary(c), no_wrap=True, overflow="ellipsis")
+        legend = Text.assemble(("━ loss", "bold bright_blue"), "   ", ("● val_loss", "bold bright_green"))
+        self.update(Text("\n").join([head, legend, body]))

@@ -1,0 +1,81 @@
+"""Snapshot tests (pytest-textual-snapshot) of every screen on a fixed workspace, 120×40, half-block images.
+
+Content is deterministic: fixed events and timestamps, real mnist-5k digits, no clock in the header, the
+workspace shown relative to the current folder. Update after an intended change with `--snapshot-update`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from nfgen_tui.tui.app import NfgenApp
+
+import tui_workspace
+
+SIZE = (120, 40)
+
+
+@pytest.fixture
+def fixed_ws(tmp_path, monkeypatch, mnist5k):
+    monkeypatch.chdir(tmp_path)
+    return tui_workspace.build(tmp_path / "ws", mnist5k)
+
+
+async def settled(pilot, condition=lambda app: True):
+    app = pilot.app
+    for _ in range(200):
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.05)
+        if condition(app) and not any(w.is_running for w in app.workers):
+            break
+    await pilot.pause()
+
+
+def gallery_ready(selector):
+    return lambda app: app.screen.query(selector) and app.screen.query_one(selector).query_one(".grid-image").image
+
+
+def test_runs_screen(fixed_ws, snap_compare):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=600)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled)
+
+
+def test_datasets_screen(fixed_ws, snap_compare):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=600, start="datasets")
+
+    async def before(pilot):
+        await settled(pilot, gallery_ready("#ds-gallery"))
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_generate_screen(fixed_ws, snap_compare):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=600, start="generate")
+
+    async def before(pilot):
+        await settled(pilot, gallery_ready("#gen-grid"))
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_metrics_screen_comparing_two_runs(fixed_ws, snap_compare):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=600, start="metrics")
+
+    async def before(pilot):
+        await settled(pilot)
+        pilot.app.screen.query_one("#met-b").value = "alpha"
+        await settled(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_new_run_form(fixed_ws, snap_compare):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=600)
+
+    async def before(pilot):
+        await settled(pilot)
+        await pilot.press("n")
+        await settled(pilot)
+        pilot.app.screen.query_one("#nr-name").cursor_blink = False
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
