@@ -7,6 +7,7 @@ import json
 
 import pytest
 from textual.widgets import DataTable, Input, Log
+from textual.worker import WorkerState
 
 from nfgen_tui.tui.app import NfgenApp
 from nfgen_tui.tui.widgets.digit_grid import DigitGrid
@@ -24,8 +25,12 @@ def fixed_ws(tmp_path, monkeypatch, mnist5k):
 
 
 async def settle(app, pilot, t: float = 0.1):
+    """Let workers (file reads, dataset loads) finish; a worker may still be pending, so poll their states."""
     await pilot.pause(t)
-    await app.workers.wait_for_complete()
+    for _ in range(600):
+        if not any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers):
+            break
+        await pilot.pause(0.05)
     await pilot.pause()
 
 

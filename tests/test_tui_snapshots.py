@@ -7,6 +7,7 @@ workspace shown relative to the current folder. Update after an intended change 
 from __future__ import annotations
 
 import pytest
+from textual.worker import WorkerState
 
 from nfgen_tui.tui.app import NfgenApp
 
@@ -22,11 +23,12 @@ def fixed_ws(tmp_path, monkeypatch, mnist5k):
 
 
 async def settled(pilot, condition=lambda app: True):
+    """Until `condition` holds and no worker is pending or running (workers start workers: poll)."""
     app = pilot.app
-    for _ in range(200):
-        await app.workers.wait_for_complete()
+    for _ in range(600):
         await pilot.pause(0.05)
-        if condition(app) and not any(w.is_running for w in app.workers):
+        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
+        if condition(app) and not busy:
             break
     await pilot.pause()
 
