@@ -45,7 +45,7 @@ def per_class(m: dict) -> dict[str, dict]:
 
 def cell(v) -> Text:
     if isinstance(v, bool) or v is None:
-        return Text("–", style="dim")
+        return Text("–", style="dim", justify="right")
     if isinstance(v, int):
         return Text(f"{v:,}", justify="right")
     if isinstance(v, float):
@@ -137,7 +137,9 @@ class MetricsScreen(BaseScreen):
             ot.add_row(Text(name, style="bold"), *[cell(ov.get(k)) for k, _ in COLUMNS])
             for bname, b in baselines(m).items():
                 ot.add_row(Text(f"  {bname}", style="italic"), *[cell(b.get(k)) for k, _ in COLUMNS])
-        ot.add_row(Text("reference (talk)", style="dim"), *[cell(REFERENCE.get(k)) for k, _ in COLUMNS])
+        published = next((self.metrics[n]["reference_published"] for n in runs
+                          if isinstance(self.metrics[n].get("reference_published"), dict)), REFERENCE)
+        ot.add_row(Text("reference (talk)", style="dim"), *[cell(published.get(k)) for k, _ in COLUMNS])
 
         ct = self.query_one("#met-class", DataTable)
         ct.clear(columns=True)
@@ -155,5 +157,11 @@ class MetricsScreen(BaseScreen):
             note.update("No run has metrics yet: run eval (Runs screen: e, or p for the whole pipeline).")
         else:
             m = self.metrics[runs[0]]
-            bits = [f"{k} {m[k]}" for k in ("ssim", "ssim_mode", "distance", "set_size") if k in m]
+            bits = [f"{k} {m[k]}" for k in ("ssim", "set_size", "seed", "device") if k in m]
+            clf = m.get("classifier")
+            if isinstance(clf, dict) and isinstance(clf.get("accuracy"), (int, float)):
+                bits.append(f"classifier {clf['accuracy']:.3f} on real held-out digits")
+            ref = m.get("reference_published")
+            if isinstance(ref, dict) and ref.get("note"):
+                bits.append(f"reference: {ref['note']}")
             note.update("  ·  ".join([f"eval/metrics.json of {', '.join(runs)}", *bits]))
