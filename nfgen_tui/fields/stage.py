@@ -1,0 +1,194 @@
+"""Stage 1, `nfgen fit RUN`: one field per selected image (train and held out), fitted in resumable chunks.
+
+Files (docs/contracts.md): `fields/layout.json`, `fields/init.safetensors` (the shared start), one
+`fields/chunks/chunk_NNNNN.safetensors` per completed chunk (atomic; tagged with a key of everything that decides
+its content, so a stale or foreign chunk is refitted, never reused), then `fields/weights.safetensors` and, last,
+`fields/report.json`. A rerun after a kill skips the completed chunks; every chunk depends only on its images and
+the seeded init, so the result equals an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import shutil
+import time
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from .. import device as devmod
+from ..data import load_dataset, select
+from ..errors import UserError
+from ..progress import ProgressFn, null_progress
+from ..workspace import Run, atomic_path, atomic_write_json, atomic_write_text, read_json
+from .distributed import Ranks, rank_device, ranks
+from .fit import fit_fields
+from .init import chunk_init, seeded_init, weight_spread
+from .layout import Layout, layout_from_config
+
+LOG_EVERY = 25  # steps between events / progress updates
+
+
+def run_fit(run: Run, progress: ProgressFn = null_progress, device: str | None = None, force: bool = False) -> dict:
+    """Fit every field of the run (or return the stored report when done and not `force`)."""
+    cfg = run.config()
+    report_path = run.stage_dir("fit") / "report.json"
+    if run.is_done("fit") and not force:
+        return read_json(report_path)
+    dev = rank_device(devmod.resolve(device or cfg.device))
+    with ranks(dev) as rk:
+        with run.stage("fit") if rk.is_main else contextlib.nullcontext():
+            return _fit(run, cfg, dev, rk, progress, force)
+
+
+def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, force: bool) -> dict:
+    t0 = time.perf_counter()
+    fdir = run.stage_dir("fit")
+    fc = cfg.fields
+    if force and rk.is_main:
+        for name in ("report.json", "weights.safetensors", "init.safetensors", "layout.json"):
+            (fdir / name).unlink(missing_ok=True)
+        shutil.rmtree(fdir / "chunks", ignore_errors=True)
+    rk.barrier()
+
+    layout = layout_from_config(fc)
+    images, labels, split = _selected_data(run, cfg)
+    n = len(labels)
+    targets = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    chunk = fc.gpu_chunk_size if dev.type == "cuda" else fc.chunk_size
+    key = _key(cfg, layout, n, chunk)
+    if rk.is_main:
+        atomic_write_text(fdir / "layout.json", layout.to_json())
+
+    def fit(tg, init, on_step=None):
+        return fit_fields(tg, init, layout, steps=fc.steps, lr=fc.lr, schedule=fc.schedule, device=dev,
+                          on_step=on_step, log_every=LOG_EVERY)
+
+    template = _shared_init(run, fc, cfg.seed, layout, targets, key, rk, fit)
+
+    bounds = [(k, s, min(s + chunk, n)) for k, s in enumerate(range(0, n, chunk))]
+    mine = bounds[rk.rank::rk.world]
+    total = sum(b - a for _, a, b in mine)
+    done, fitted, resumed = 0, 0, 0
+    t_fit = time.perf_counter()
+    for k, start, stop in mine:
+        path = fdir / "chunks" / f"chunk_{k:05d}.safetensors"
+        if _valid(path, key, start, stop):
+            done += stop - start
+            resumed += 1
+            progress(done, total)
+            continue
+        init = chunk_init(fc.init, layout, cfg.seed, start, stop, template)
+
+        def on_step(step, loss, k=k, base=done, size=stop - start):
+            rate = (fitted + size * step / fc.steps) / max(time.perf_counter() - t_fit, 1e-9)
+            run.log_event("fit", chunk=k, step=step, loss=round(loss, 6), rank=rk.rank)
+            progress(base + size * step / fc.steps, total, loss=loss, fields_per_s=rate)
+
+        weights, psnr, _ = fit(targets[start:stop], init, on_step)
+        _save(path, {"weights": weights.contiguous(), "psnr": psnr.float().contiguous()},
+              {"key": key, "start": str(start), "stop": str(stop)})
+        done += stop - start
+        fitted += stop - start
+    rk.barrier()
+
+    if rk.is_main:
+        report = _merge(run, cfg, layout, bounds, chunk, key, labels, split, dev, rk, fitted, resumed,
+                        seconds=time.perf_counter() - t0)
+    rk.barrier()
+    return report if rk.is_main else read_json(fdir / "report.json")
+
+
+def _selected_data(run: Run, cfg):
+    root = cfg.data.root or run.workspace.datasets_dir
+    images, labels, split = select(load_dataset(cfg.data.dataset, root), cfg.data.limit, cfg.data.holdout, cfg.seed)
+    if len(labels) == 0:
+        raise UserError(f"dataset {cfg.data.dataset!r} selected no images: nothing to fit")
+    return images, labels, split
+
+
+def _key(cfg, layout: Layout, n: int, chunk: int) -> str:
+    """A digest of everything that decides a chunk's content."""
+    parts = {"fields": cfg.to_dict()["fields"], "data": cfg.to_dict()["data"], "seed": cfg.seed, "n": n,
+             "chunk": chunk, "layout": layout.to_dict()}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _save(path, tensors: dict, meta: dict) -> None:
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def _meta(path) -> dict | None:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return f.metadata() or {}
+    except Exception:  # missing, truncated or foreign: not a completed chunk
+        return None
+
+
+def _valid(path, key: str, start: int, stop: int) -> bool:
+    meta = _meta(path)
+    return meta is not None and meta.get("key") == key and meta.get("start") == str(start) \
+        and meta.get("stop") == str(stop)
+
+
+def _shared_init(run: Run, fc, seed: int, layout: Layout, targets: torch.Tensor, key: str, rk: Ranks, fit) -> torch.Tensor | None:
+    """The common starting weights [P] (None for `random`); computed once by rank 0 and stored for resumes."""
+    if fc.init == "random":
+        return None
+    path = run.stage_dir("fit") / "init.safetensors"
+    if rk.is_main and not _valid(path, key, 0, 1):
+        start = seeded_init(layout, seed, 0)
+        if fc.init == "first":  # the reference's answer: fit image 0, start every field from its weights
+            weights, psnr, loss = fit(targets[:1], start.unsqueeze(0))
+            start = weights[0]
+            run.log_event("fit", event="init", init=fc.init, psnr=float(psnr[0]), loss=loss)
+        _save(path, {"init": start.contiguous()}, {"key": key, "start": "0", "stop": "1", "mode": fc.init})
+    rk.barrier()
+    return load_file(str(path))["init"]
+
+
+def _merge(run: Run, cfg, layout: Layout, bounds, chunk: int, key: str, labels, split, dev, rk: Ranks, fitted: int,
+           resumed: int, seconds: float) -> dict:
+    fdir = run.stage_dir("fit")
+    parts = []
+    for k, start, stop in bounds:
+        path = fdir / "chunks" / f"chunk_{k:05d}.safetensors"
+        if not _valid(path, key, start, stop):
+            raise RuntimeError(f"chunk {k} missing after fitting: {path}")
+        parts.append(load_file(str(path)))
+    weights = torch.cat([p["weights"] for p in parts]).float().contiguous()
+    psnr = torch.cat([p["psnr"] for p in parts]).float().contiguous()
+    _save(fdir / "weights.safetensors",
+          {"weights": weights, "labels": torch.as_tensor(np.asarray(labels, dtype=np.int64)),
+           "split": torch.as_tensor(np.asarray(split, dtype=np.int64)), "psnr": psnr},
+          {"key": key})
+    report = {
+        "n_fields": int(weights.shape[0]),
+        "n_params": layout.n_params,
+        "psnr_mean": round(float(psnr.mean()), 3),
+        "psnr_p10": round(float(psnr.quantile(0.1)), 3),
+        "psnr_min": round(float(psnr.min()), 3),
+        "seconds": round(seconds, 2),
+        "fields_per_s": round(fitted * rk.world / seconds, 2) if fitted else None,  # ranks share out chunks evenly
+        "fitted_now": fitted * rk.world,
+        "resumed_chunks": resumed,
+        "device": str(dev),
+        "world_size": rk.world,
+        "arch": layout.arch,
+        "init": cfg.fields.init,
+        "weight_spread": round(weight_spread(weights), 5),
+        "steps": cfg.fields.steps,
+        "lr": cfg.fields.lr,
+        "schedule": cfg.fields.schedule,
+        "chunk_size": chunk,
+    }
+    atomic_write_json(fdir / "report.json", report)  # last: the stage is done
+    run.log_event("fit", event="report", **{k: report[k] for k in ("n_fields", "psnr_mean", "seconds")})
+    return report
