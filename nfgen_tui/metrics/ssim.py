@@ -32,7 +32,7 @@ from .threads import one_intraop_thread
 MODES = ("gaussian", "uniform")
 K1, K2 = 0.01, 0.03
 C1, C2 = K1**2, K2**2  # data_range = 1
-BLOCK_ELEMENTS_CPU = 330_000  # patch positions × pairs per block (tuned in benchmarks/ssim_pairs.py)
+BLOCK_ELEMENTS_CPU = 500_000  # patch positions × pairs per block (tuned in benchmarks/ssim_pairs.py)
 BLOCK_ELEMENTS_CUDA = 64_000_000
 
 
@@ -61,12 +61,21 @@ def window(mode: str) -> Window:
 
 @dataclass
 class Prepared:
-    """Per-image statistics of every interior patch, laid out [P positions, N images (, K window pixels)]."""
+    """Per-image statistics of every interior patch, laid out [P positions, N images, …] for batched products.
+
+    SSIM = (2μxμy + C1)(2σxy + C2) / ((μx² + μy² + C1)(σx² + σy² + C2)). Only σxy needs the patches; the luminance
+    numerator and the whole denominator are sums of products of per-image terms, so they are batched products too,
+    with inner sizes 2 and 4 (one pass each instead of several element-wise passes: ~30 % faster blocks).
+    """
 
     mu: torch.Tensor  # [P, N] weighted mean
     var: torch.Tensor  # [P, N] weighted variance (× cov_norm)
-    scaled: torch.Tensor  # [P, N, K] (patch − mean) × sqrt(weight × cov_norm): covariance = scaled_x · scaled_y
-    scaled_t: torch.Tensor  # [P, K, N] the same, contiguous as the right operand (~25 % faster bmm than a view)
+    scaled: torch.Tensor  # [P, N, K] (patch − mean) × sqrt(weight × cov_norm): σxy = scaled_x · scaled_y
+    scaled_t: torch.Tensor  # [P, K, N] the same, contiguous as the right operand (~25 % faster than a view)
+    lum_left: torch.Tensor  # [P, N, 2] (2μ, C1)           · lum_right (μ, 1)            = 2μxμy + C1
+    lum_right: torch.Tensor  # [P, 2, N]
+    den_left: torch.Tensor  # [P, N, 4] (AC, A, C, 1)       · den_right (1, σ², μ², μ²σ²) = (A + μy²)(C + σy²)
+    den_right: torch.Tensor  # [P, 4, N]   with A = μx² + C1, C = σx² + C2
 
     @property
     def n(self) -> int:
@@ -86,25 +95,26 @@ def prepare(images: torch.Tensor, win: Window) -> Prepared:
     if h < win.size or w < win.size:
         raise UserError(f"images of {h}×{w} pixels are smaller than the {win.size}×{win.size} SSIM window")
     weights = torch.as_tensor(win.weights, dtype=images.dtype, device=images.device)
-    # strided views instead of F.unfold, which was ~50x slower on CPU here
+    # strided views instead of F.unfold (~50x slower on CPU here), copied once into a contiguous [P, N, K]: every
+    # later product reads its operands in place (a strided operand made bmm copy it for every block)
     patches = images.unfold(1, win.size, 1).unfold(2, win.size, 1)  # [N, h', w', k, k]
-    patches = patches.reshape(n, -1, win.size * win.size).transpose(0, 1)  # [P, N, K]
+    patches = patches.permute(1, 2, 0, 3, 4).reshape(-1, n, win.size * win.size)  # [P, N, K]
     mu = patches @ weights  # [P, N]
-    scaled = (patches - mu[..., None]).mul_(torch.sqrt(weights * win.cov_norm))
+    scaled = patches.sub_(mu[..., None]).mul_(torch.sqrt(weights * win.cov_norm))
     var = (scaled * scaled).sum(-1)
-    return Prepared(mu, var, scaled, scaled.transpose(1, 2).contiguous())
+    ones = torch.ones_like(mu)
+    a, c, mu2 = mu * mu + C1, var + C2, mu * mu
+    return Prepared(mu, var, scaled, scaled.transpose(1, 2).contiguous(),
+                    torch.stack([2 * mu, ones * C1], -1), torch.stack([mu, ones], 1),
+                    torch.stack([a * c, a, c, ones], -1), torch.stack([ones, var, mu2, mu2 * var], 1))
 
 
 def _block(a: Prepared, b: Prepared) -> torch.Tensor:
     """Mean SSIM of every pair (i in a, j in b): [n_a, n_b]."""
-    one = torch.ones((1, 1, 1), dtype=a.mu.dtype, device=a.mu.device)
-    # contrast-structure numerator 2·cov + C2: the one pair-dependent product, batched over patch positions
-    s = torch.baddbmm(one * C2, a.scaled, b.scaled_t, alpha=2.0)  # [P, n_a, n_b]
-    # × luminance numerator 2·μx·μy + C1
-    s.mul_(torch.addcmul(one * C1, a.mu[:, :, None], b.mu[:, None, :], value=2.0))
-    den = (a.mu * a.mu + C1)[:, :, None] + (b.mu * b.mu)[:, None, :]
-    den.mul_((a.var + C2)[:, :, None] + b.var[:, None, :])
-    s.div_(den)
+    c2 = torch.full((1, 1, 1), C2, dtype=a.mu.dtype, device=a.mu.device)
+    s = torch.baddbmm(c2, a.scaled, b.scaled_t, alpha=2.0)  # 2σxy + C2: [P, n_a, n_b]
+    s.mul_(torch.bmm(a.lum_left, b.lum_right))
+    s.div_(torch.bmm(a.den_left, b.den_right))
     return s.mean(dim=0)
 
 

@@ -1,0 +1,60 @@
+"""`nfgen eval`'s human output: one rich table with the generated set, the baselines and the reference's published
+row, then the per-class table — set sizes shown, so no number is read without knowing what it was measured on."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+COLUMNS = (("mmd", "MMD ↓"), ("cov", "COV ↑"), ("nna", "1-NNA (0.5)"), ("classifier_accuracy", "class acc ↑"),
+           ("classifier_confidence", "class p ↑"), ("memorization_rate", "memorized ↓"))
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)
+
+
+def _sizes(row: dict) -> str:
+    g, r = row.get("n_generated"), row.get("n_reference")
+    return f"{g} vs {r}" if g is not None and r is not None else "-"
+
+
+def _table(title: str, rows: list[tuple[str, dict]]) -> Table:
+    t = Table(title=title, title_justify="left")
+    t.add_column("set")
+    for _, label in COLUMNS:
+        t.add_column(label, justify="right")
+    t.add_column("sizes", justify="right")
+    for name, row in rows:
+        t.add_row(name, *[_fmt(row.get(k)) for k, _ in COLUMNS], _sizes(row))
+    return t
+
+
+def print_eval(result: dict, console: Console | None = None) -> None:
+    """Overall + baselines + published reference row, per class, and the memorization distribution."""
+    console = console or Console()
+    rows = [("generated", result), *result.get("baselines", {}).items()]
+    pub = result.get("reference_published")
+    if pub:
+        rows.append((pub.get("name", "reference (published)"), pub))
+    console.print(_table(f"eval · SSIM {result.get('ssim', '?')} · D = (1 − SSIM) / 2", rows))
+    per_class = result.get("per_class") or {}
+    if per_class:
+        console.print(_table("generated, per class", list(per_class.items())))
+    q = result.get("memorization_quantiles")
+    if q:
+        dist = "  ".join(f"{k} {v:.3f}" for k, v in q.items())
+        console.print(f"nearest training image SSIM of generated images: {dist}  "
+                      f"(memorized = above {result.get('memorization_threshold', '?')})")
+    clf = result.get("classifier") or {}
+    if clf.get("accuracy") is not None:
+        console.print(f"classifier: {clf.get('dataset')} seed {clf.get('seed')}, {clf.get('epochs')} epochs, "
+                      f"held-out accuracy {clf['accuracy']:.4f} on {clf.get('n_test')} images")
+    if pub and pub.get("note"):
+        console.print(f"published row: {pub['note']}", style="dim")
+    if result.get("seconds") is not None:
+        console.print(f"sample {result.get('sample_id', '?')} · {result['seconds']:.1f} s", style="dim")

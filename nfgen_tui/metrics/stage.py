@@ -1,0 +1,200 @@
+"""Stage 5, `run_eval`: the run's default sample against a fixed reference set, with baselines, into eval/metrics.json.
+
+Every set — generated and each baseline — goes through the same code: fields rendered at 28 px, MMD / COV / 1-NNA
+against the same reference set (training fields rendered, class-balanced, drawn without replacement with the run's
+seed), the classifier's score against the intended class, and each image's nearest real training digit.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import device as devmod
+from ..data import load_dataset, select
+from ..errors import UserError
+from ..progress import ProgressFn, null_progress
+from ..workspace import Run, atomic_write_json, read_json
+from . import baselines
+from .classifier import get_classifier, score
+from .generative import Distances, distances, set_metrics
+from .memorization import nearest_training_ssim, summarize
+from .sets import balanced_subset
+from .ssim import ssim_distance_matrix
+
+EVAL_SIZE = 28  # every set is rendered at the training images' size
+PUBLISHED = {"name": "reference (published)", "mmd": 0.2162, "cov": 0.2773, "nna": 0.84,
+             "note": "one digit, reference drawn with replacement; T = 0.8, top-k = 3"}
+BASELINES = ("held-out real", "marginal", "train + noise")
+
+
+def default_sample_dir(run: Run, cfg) -> Path:
+    """samples/<id>/ of the request `nfgen sample RUN` makes by default (all digits, config's sample settings, the
+    current checkpoint), via the sampler's own id rule."""
+    from ..model import checkpoint as ckpt
+    from ..model.stage import sample_id
+
+    hint = f"no samples yet: run `nfgen sample {run.name}` first"
+    where = ckpt.find(run.stage_dir("train") / "ckpt")
+    if where is None:
+        raise UserError(f"{hint} (the run has no trained transformer either: `nfgen train {run.name}`)")
+    step = int(read_json(where / "state.json")["step"])
+    sc = cfg.sample
+    folder = run.stage_dir("sample") / sample_id(None, sc.n_per_class, sc.temperature, sc.top_k, sc.top_p, cfg.seed,
+                                                 sc.size, step)
+    if not (folder / "meta.json").exists() or not (folder / "weights.safetensors").exists():
+        raise UserError(f"{hint} (no default sample of the model at step {step}: expected {folder})")
+    return folder
+
+
+def _load_generated(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    try:
+        t = load_file(str(folder / "weights.safetensors"))
+        return t["weights"].float(), t["labels"].long()
+    except Exception as e:  # unreadable or foreign file: name it
+        raise UserError(f"cannot read generated weights {folder / 'weights.safetensors'} ({e}); "
+                        f"delete {folder} and sample again") from None
+
+
+def _load_tokens(run: Run) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    path = run.stage_dir("codebook") / "tokens.safetensors"
+    if not run.is_done("codebook"):
+        raise UserError(f"run {run.name!r} has no finished codebook stage: run `nfgen codebook {run.name}` first")
+    t = load_file(str(path))
+    return t["tokens"].long(), t["labels"].long(), t["split"].long()
+
+
+class _Steps:
+    """Progress over named phases: progress(done, total, phase=…)."""
+
+    def __init__(self, run: Run, progress: ProgressFn, total: int):
+        self.run, self.progress, self.total, self.done = run, progress, total, 0
+
+    def __call__(self, phase: str) -> None:
+        self.done += 1
+        self.progress(self.done, self.total, phase=phase)
+        self.run.log_event("eval", step=self.done, total=self.total, phase=phase)
+
+
+def run_eval(run: Run, progress: ProgressFn = null_progress, device: str | None = None, force: bool = False) -> dict:
+    """Evaluate the run's default sample; a stored result for the same sample and eval settings is returned as is."""
+    run.require()
+    cfg = run.config()
+    sample_dir = default_sample_dir(run, cfg)
+    out = run.stage_dir("eval") / "metrics.json"
+    if out.exists() and not force:
+        stored = read_json(out)
+        if stored.get("sample_id") == sample_dir.name and stored.get("eval_config") == cfg.eval.__dict__:
+            return stored
+    dev = devmod.resolve(device or cfg.device)
+    with run.stage("eval"):
+        result = _evaluate(run, cfg, sample_dir, dev, progress)
+        atomic_write_json(out, result)
+    return result
+
+
+def _evaluate(run: Run, cfg, sample_dir: Path, dev: torch.device, progress: ProgressFn) -> dict:
+    from ..fields import render
+    from ..tokens import decode_tokens
+    from ..tokens.stage import load_fields
+
+    t0 = time.perf_counter()
+    ec, seed, mode = cfg.eval, cfg.seed, cfg.eval.ssim
+    steps = _Steps(run, progress, 4 + 3 * (1 + len(BASELINES)))
+
+    weights, labels, split, layout = load_fields(run)
+    gen_w, gen_l = _load_generated(sample_dir)
+    root = cfg.data.root or run.workspace.datasets_dir
+    ds = load_dataset(cfg.data.dataset, root)
+    images, img_labels, img_split = select(ds, cfg.data.limit, cfg.data.holdout, seed)
+    train_images = images[img_split == 0]
+
+    def draw(w: torch.Tensor) -> np.ndarray:
+        return render(w.to(dev), layout, EVAL_SIZE).float().clamp(0, 1).cpu().numpy()
+
+    train_idx = torch.nonzero(split == 0).flatten()
+    n = min(ec.set_size, len(gen_l), len(train_idx))
+    if n < 2:
+        raise UserError(f"too few images to evaluate: {len(gen_l)} generated, {len(train_idx)} training fields "
+                        f"(eval.set_size {ec.set_size})")
+    ref_pick = train_idx[balanced_subset(labels[train_idx].numpy(), n, seed)]
+    ref_l = labels[ref_pick]
+    ref_images = draw(weights[ref_pick])
+    gen_pick = torch.as_tensor(balanced_subset(gen_l.numpy(), n, seed + 1))
+    sets: dict[str, tuple[np.ndarray, torch.Tensor]] = {"generated": (draw(gen_w[gen_pick]), gen_l[gen_pick])}
+    steps("render generated and reference")
+
+    hw, hl = baselines.held_out(weights, labels, split, n, seed + 2)
+    if len(hl) >= 2:
+        sets["held-out real"] = (draw(hw), hl)
+    tokens, tok_labels, tok_split = _load_tokens(run)
+    want = ref_l.numpy()
+    marginal = baselines.marginal_tokens(tokens, tok_labels, tok_split, want, seed + 3)
+    sets["marginal"] = (draw(decode_tokens(run, marginal).float()), torch.as_tensor(want))
+    nw, nl, noise = baselines.train_plus_noise(weights, labels, split, n, seed + 4, ec.noise_std)
+    sets["train + noise"] = (draw(nw), nl)
+    steps("render baselines")
+
+    model, clf_report = get_classifier(run.workspace, cfg.data.dataset, epochs=ec.classifier_epochs, seed=seed,
+                                       device=dev, root=root)
+    steps("classifier")
+
+    rr = ssim_distance_matrix(ref_images, None, mode, dev)
+    steps("reference distances")
+    rows: dict[str, dict] = {}
+    per_class: dict[str, dict] = {}
+    for name, (imgs, lab) in sets.items():
+        d = _distances_to_reference(imgs, ref_images, rr, mode, dev)
+        steps(f"{name}: set metrics")
+        nearest = nearest_training_ssim(imgs, train_images, mode, dev)
+        steps(f"{name}: memorization")
+        row = {**set_metrics(d), **score(model, imgs, lab, dev), **summarize(nearest, ec.memorization_threshold)}
+        steps(f"{name}: classifier")
+        rows[name] = row
+        if name == "generated":
+            per_class = _per_class(d, lab, ref_l, imgs, model, nearest, ec.memorization_threshold, ds.classes, dev)
+
+    result = {**rows.pop("generated"), "per_class": per_class, "baselines": rows, "reference_published": PUBLISHED,
+              "ssim": mode, "set_size": ec.set_size, "n_train_images": int(len(train_images)),
+              "memorization_threshold": ec.memorization_threshold, "noise_std_mean": float(noise.mean()),
+              "classifier": {k: clf_report.get(k) for k in ("dataset", "seed", "epochs", "accuracy", "n_train",
+                                                             "n_test", "dir")},
+              "sample_id": sample_dir.name, "sample_dir": str(sample_dir), "n_generated_available": int(len(gen_l)),
+              "eval_config": cfg.eval.__dict__, "seed": seed, "device": str(dev),
+              "seconds": round(time.perf_counter() - t0, 2)}
+    run.log_event("eval", mmd=result["mmd"], cov=result["cov"], nna=result["nna"],
+                  classifier_accuracy=result["classifier_accuracy"], memorization_rate=result["memorization_rate"])
+    return result
+
+
+def _distances_to_reference(imgs: np.ndarray, ref_images: np.ndarray, rr: torch.Tensor, mode: str,
+                            dev: torch.device) -> Distances:
+    """Distances of a set against the shared reference, equal sizes: a smaller set (few held-out fields) meets the
+    reference's first len(set) items — a class-balanced prefix, since the reference is drawn in balanced order."""
+    k = min(len(imgs), len(ref_images))
+    d = distances(imgs[:k], ref_images[:k], mode, dev, rr=rr[:k, :k])
+    return d
+
+
+def _per_class(d: Distances, gen_l: torch.Tensor, ref_l: torch.Tensor, imgs: np.ndarray, model, nearest: torch.Tensor,
+               threshold: float, classes: list[str], dev: torch.device) -> dict:
+    """The overall sets restricted to one class at a time (equal sizes: the smaller count of the two)."""
+    out = {}
+    for c in sorted(set(gen_l.tolist()) & set(ref_l.tolist())):
+        g = np.flatnonzero(gen_l.numpy() == c)
+        r = np.flatnonzero(ref_l.numpy() == c)
+        k = min(len(g), len(r))
+        if k < 2:
+            continue
+        g, r = g[:k], r[:k]
+        name = classes[c] if c < len(classes) else str(c)
+        out[name] = {**set_metrics(d.subset(g, r)), **score(model, imgs[g], gen_l[g], dev),
+                     **summarize(nearest[g], threshold)}
+    return out
