@@ -18,7 +18,7 @@ def test_curves_follow_the_latest_stage_and_compute_eta():
     tr = c.by_stage["train"]
     assert c.latest == "train" and tr.steps == [0, 20, 40] and tr.val_steps == [40] and tr.val_loss == [3.5]
     assert tr.steps_per_s() == 2.0 and tr.eta_s() == 30.0
-    assert summary(tr) == "train  ·  step 40/100  ·  loss 3.0000  ·  val 3.5000  ·  1,500.0 tokens/s  ·  ETA 30s"
+    assert summary(tr) == "train · step 40/100 · loss 3 · val 3.5 · 1,500 tokens/s · ETA 30s"
     assert not c.add([{"t": 31, "stage": "train", "note": "no step"}])
 
 
@@ -49,3 +49,14 @@ def test_thin_keeps_ends_and_bounds_points():
 
 def test_fmt_duration():
     assert [fmt_duration(s) for s in (None, 5, 65, 3725)] == ["–", "5s", "1m05s", "1h02m"]
+
+
+def test_chunked_steps_continue_the_axis_and_other_ranks_are_ignored():
+    c = Curves()
+    c.add([{"t": 1, "stage": "fit", "chunk": 0, "step": 25, "loss": 0.5, "rank": 0},
+           {"t": 1, "stage": "fit", "chunk": 1, "step": 25, "loss": 0.6, "rank": 1},
+           {"t": 2, "stage": "fit", "chunk": 0, "step": 50, "loss": 0.3, "rank": 0},
+           {"t": 3, "stage": "fit", "chunk": 2, "step": 25, "loss": 0.5, "rank": 0},
+           {"t": 4, "stage": "fit", "chunk": 2, "step": 50, "loss": 0.2, "rank": 0}])
+    assert c.by_stage["fit"].steps == [25, 50, 75, 100]
+    assert c.by_stage["fit"].loss == [0.5, 0.3, 0.5, 0.2]

@@ -6,7 +6,8 @@ a byte offset), so following a long run costs nothing per refresh beyond the lin
 Events a stage writes for the curve (see docs/contracts.md): `step` (or `iter`), `loss` (or `distortion`),
 optional `val_loss`, `total` (the
 step the stage runs to), and a rate such as `fields_per_s` / `tokens_per_s`. A `start` event of a stage begins a
-new segment (a resumed run keeps its earlier points; steps continue from the checkpoint).
+new segment (a resumed run keeps its earlier points; steps continue from the checkpoint). Events with a `chunk`
+(fit restarts `step` per chunk of fields) are laid end to end; only rank 0 of a distributed job is plotted.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Curve:
     rate: float | None = None
     last_t: float | None = None
     first: tuple[float, float] | None = None  # (t, step) of the first point since the last start: for a rate
+    chunk: object = None  # stages that restart `step` per chunk (fit) continue the x axis from the last chunk
+    chunk_base: float = 0.0
     status: str = ""
 
     @property
@@ -80,8 +83,12 @@ class Curves:
                 continue
             step, t = ev.get("step", ev.get("iter")), ev.get("t")
             loss = ev.get("loss", ev.get("distortion"))
-            if not isinstance(step, (int, float)):
-                continue
+            if not isinstance(step, (int, float)) or ev.get("rank", 0) not in (0, None):
+                continue  # one curve per stage: rank 0 speaks for a distributed job
+            if "chunk" in ev:
+                if ev["chunk"] != c.chunk:
+                    c.chunk, c.chunk_base = ev["chunk"], (c.steps[-1] if c.steps else 0.0)
+                step = c.chunk_base + step
             if c.status != "running":
                 c.status = "running"  # points after an end: the stage was resumed
             if isinstance(ev.get("total"), (int, float)):
@@ -125,22 +132,19 @@ def fmt_duration(seconds: float | None) -> str:
 
 
 def summary(c: Curve) -> str:
-    """One line under the plot: step/total, last losses, throughput, ETA."""
+    """One line over the plot: step/total, last losses, throughput, ETA (short: it shares a narrow panel)."""
     parts = [c.stage]
     if c.step is not None:
         parts.append(f"step {c.step:g}" + (f"/{c.total:g}" if c.total else ""))
     if c.loss:
-        parts.append(f"loss {c.loss[-1]:.4f}")
+        parts.append(f"loss {c.loss[-1]:.4g}")
     if c.val_loss:
-        parts.append(f"val {c.val_loss[-1]:.4f}")
-    if c.rate is not None:
-        parts.append(f"{c.rate:,.1f} {c.rate_name}/s")
-    else:
-        sps = c.steps_per_s()
-        if sps is not None:
-            parts.append(f"{sps:.2f} steps/s")
-    if c.status == "running" or c.status == "":
+        parts.append(f"val {c.val_loss[-1]:.4g}")
+    rate, unit = (c.rate, f"{c.rate_name}/s") if c.rate is not None else (c.steps_per_s(), "steps/s")
+    if rate is not None:
+        parts.append(f"{rate:,.0f} {unit}" if rate >= 100 else f"{rate:.3g} {unit}")
+    if c.status in ("running", ""):
         parts.append(f"ETA {fmt_duration(c.eta_s())}")
     else:
         parts.append(c.status)
-    return "  ·  ".join(parts)
+    return " · ".join(parts)

@@ -7,6 +7,7 @@ The events log is tailed from a byte offset: each refresh reads only the lines w
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from rich.text import Text
@@ -120,8 +121,9 @@ class RunsScreen(BaseScreen):
         for run in ws.runs():
             snap.rows.append((run.name, run.states(), jobs.job_status(run)))
         names = [r[0] for r in snap.rows]
-        if selected not in names:
-            selected = names[0] if names else None
+        if selected not in names:  # first look (or the run is gone): the one with a running job, else the first
+            running = [name for name, _, job in snap.rows if job is not None and job["state"] == "running"]
+            selected = running[0] if running else (names[0] if names else None)
             snap.run, snap.start_offset, snap.offset, snap.log_size = selected, 0, 0, -1
         if selected is not None:
             run = ws.run(selected)
@@ -131,6 +133,11 @@ class RunsScreen(BaseScreen):
                 snap.log = jobs.read_log(run)
                 snap.log_size = size
             snap.info = run_info(run)
+            job = next((j for name, _, j in snap.rows if name == selected), None)
+            if job is not None:
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(job.get("started", 0))))
+                snap.info += (f"\n\nlast job: [b]{' '.join(job.get('args', [job.get('stage', '?')]))}[/b] — "
+                              f"{job['state']} (pid {job.get('pid')}, started {when})")
         self.post(self._apply, snap)
 
     def _apply(self, snap: Snapshot) -> None:
