@@ -43,7 +43,15 @@ def load_fields(run: Run) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Lay
     missing = [k for k in ("weights", "labels", "split") if k not in t]
     if missing:
         raise UserError(f"{folder / 'weights.safetensors'} lacks {', '.join(missing)}")
-    return t["weights"].float(), t["labels"].long(), t["split"].long(), layout
+    weights = t["weights"].float()
+    bad = ~torch.isfinite(weights).all(1)
+    if bool(bad.any()):
+        raise UserError(f"{int(bad.sum())} fitted field(s) of run {run.name!r} hold NaN/inf weights (first: field "
+                        f"{int(torch.nonzero(bad)[0])}): refit with a lower fields.lr (`nfgen fit {run.name} --force`)")
+    if weights.shape[1] != layout.n_params:
+        raise UserError(f"{folder / 'weights.safetensors'} has {weights.shape[1]} weights per field, "
+                        f"layout.json says {layout.n_params}")
+    return weights, t["labels"].long(), t["split"].long(), layout
 
 
 def load_targets(run: Run, cfg, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
