@@ -3,11 +3,12 @@ row, then the per-class table — set sizes shown, so no number is read without 
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-COLUMNS = (("mmd", "MMD ↓"), ("cov", "COV ↑"), ("nna", "1-NNA (0.5)"), ("classifier_accuracy", "class acc ↑"),
-           ("classifier_confidence", "class p ↑"), ("memorization_rate", "memorized ↓"))
+COLUMNS = (("mmd", "MMD↓"), ("cov", "COV↑"), ("nna", "1-NNA"), ("classifier_accuracy", "acc↑"),
+           ("classifier_confidence", "conf↑"), ("memorization_rate", "memo↓"))
 
 
 def _fmt(v) -> str:
@@ -20,15 +21,15 @@ def _fmt(v) -> str:
 
 def _sizes(row: dict) -> str:
     g, r = row.get("n_generated"), row.get("n_reference")
-    return f"{g} vs {r}" if g is not None and r is not None else "-"
+    return f"{g}/{r}" if g is not None and r is not None else "-"
 
 
 def _table(title: str, rows: list[tuple[str, dict]]) -> Table:
-    t = Table(title=title, title_justify="left")
-    t.add_column("set")
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("set", no_wrap=True)
     for _, label in COLUMNS:
         t.add_column(label, justify="right")
-    t.add_column("sizes", justify="right")
+    t.add_column("gen/ref", justify="right", no_wrap=True)
     for name, row in rows:
         t.add_row(name, *[_fmt(row.get(k)) for k, _ in COLUMNS], _sizes(row))
     return t
@@ -40,7 +41,7 @@ def print_eval(result: dict, console: Console | None = None) -> None:
     rows = [("generated", result), *result.get("baselines", {}).items()]
     pub = result.get("reference_published")
     if pub:
-        rows.append((pub.get("name", "reference (published)"), pub))
+        rows.append(("published ref", pub))
     console.print(_table(f"eval · SSIM {result.get('ssim', '?')} · D = (1 − SSIM) / 2", rows))
     per_class = result.get("per_class") or {}
     if per_class:
@@ -48,13 +49,13 @@ def print_eval(result: dict, console: Console | None = None) -> None:
     q = result.get("memorization_quantiles")
     if q:
         dist = "  ".join(f"{k} {v:.3f}" for k, v in q.items())
-        console.print(f"nearest training image SSIM of generated images: {dist}  "
-                      f"(memorized = above {result.get('memorization_threshold', '?')})")
+        console.print(f"nearest-training-image SSIM of generated images: {dist}  "
+                      f"(memo = share above {result.get('memorization_threshold', '?')})")
     clf = result.get("classifier") or {}
     if clf.get("accuracy") is not None:
         console.print(f"classifier: {clf.get('dataset')} seed {clf.get('seed')}, {clf.get('epochs')} epochs, "
                       f"held-out accuracy {clf['accuracy']:.4f} on {clf.get('n_test')} images")
-    if pub and pub.get("note"):
-        console.print(f"published row: {pub['note']}", style="dim")
+    if pub:
+        console.print(f"published ref: {pub.get('name', 'the reference talk')}, {pub.get('note', '')}", style="dim")
     if result.get("seconds") is not None:
         console.print(f"sample {result.get('sample_id', '?')} · {result['seconds']:.1f} s", style="dim")
