@@ -92,7 +92,7 @@ class EvalConfig:
     set_size: int = 300  # generated and reference sets are this size (equal, drawn without replacement)
     ssim: str = "gaussian"  # gaussian (reference) | uniform (scikit-image default)
     memorization_threshold: float = 0.95
-    noise_std: float = 0.0  # train+noise baseline: Gaussian weight noise (0 = the weights' own std / 4)
+    noise_std: float = 0.0  # train+noise baseline: Gaussian weight noise (0 = each weight position's std / 4)
     classifier_epochs: int = 3
 
 
@@ -189,6 +189,8 @@ def validate(c: Config) -> Config:
     _check(c.eval.set_size > 1, "eval.set_size", "must be > 1")
     _check(c.eval.ssim in ("gaussian", "uniform"), "eval.ssim", "gaussian | uniform")
     _check(0 < c.eval.memorization_threshold <= 1, "eval.memorization_threshold", "must be in (0, 1]")
+    _check(c.eval.noise_std >= 0, "eval.noise_std", "must be >= 0 (0 = a quarter of each weight's spread)")
+    _check(c.eval.classifier_epochs >= 1, "eval.classifier_epochs", "must be >= 1")
     _check(c.device == "auto" or c.device == "cpu" or c.device.startswith("cuda"), "device", "auto | cpu | cuda[:N]")
     return c
 

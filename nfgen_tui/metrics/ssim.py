@@ -17,6 +17,7 @@ Modes: `gaussian` — 11-tap Gaussian window, σ = 1.5, population covariance (w
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -130,6 +131,17 @@ def _block_side(p: int, device: torch.device) -> int:
     return max(1, int(math.sqrt(budget / p)))
 
 
+@contextlib.contextmanager
+def _ieee_float32_matmul() -> Iterator[None]:
+    """TF32 products (which a training loop may have switched on globally) would cost ~1e-3 of SSIM accuracy."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
 def for_each_block(x, y, consume: Callable[[int, int, torch.Tensor], None], mode: str = "gaussian",
                    device: torch.device | str | None = None) -> None:
     """Compute SSIM for all pairs of x × y block by block and hand each block to `consume(row0, col0, block)`.
@@ -166,9 +178,10 @@ def for_each_block(x, y, consume: Callable[[int, int, torch.Tensor], None], mode
                 consume(r0, c0, _block(a, b))
 
     if workers == 1:
-        rows = [prep(bounds, xs) for bounds in _chunks(len(xs), side)]
-        for c0, c1 in _chunks(len(ys), side):
-            column(c0, c1)
+        with _ieee_float32_matmul():
+            rows = [prep(bounds, xs) for bounds in _chunks(len(xs), side)]
+            for c0, c1 in _chunks(len(ys), side):
+                column(c0, c1)
         return
     with one_intraop_thread(), ThreadPoolExecutor(workers) as pool:
         rows = list(pool.map(lambda bounds: prep(bounds, xs), _chunks(len(xs), side)))
