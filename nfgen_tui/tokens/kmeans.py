@@ -52,19 +52,20 @@ def kmeans_pp(x: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
     m = x.shape[0]
     if k > m:
         raise ValueError(f"k-means++ needs at least k={k} rows, got {m}")
-    u = torch.rand(k, generator=gen, dtype=torch.float64)
+    u = torch.rand(k, generator=gen, dtype=torch.float64).tolist()
+    xd = x.double()  # a sample of at most `init_sample` rows: float64 keeps the cumulative sum exact enough
     picks = [int(u[0] * m)]
-    d2 = sq_dist_to(x, x[picks[0]]).double()
+    d2 = sq_dist_to(xd, xd[picks[0]])
     for i in range(1, k):
         cdf = d2.cumsum(0)
         total = float(cdf[-1])
         if total <= 0.0:  # every row already sits on a code: any further pick is a duplicate
             pick = int(u[i] * m)
         else:
-            pick = min(int(torch.searchsorted(cdf, torch.tensor([u[i] * total], dtype=torch.float64,
-                                                                  device=cdf.device))), m - 1)
+            target = torch.full((1,), u[i] * total, dtype=torch.float64, device=cdf.device)
+            pick = min(int(torch.searchsorted(cdf, target)), m - 1)
         picks.append(pick)
-        d2 = torch.minimum(d2, sq_dist_to(x, x[pick]).double())
+        torch.minimum(d2, sq_dist_to(xd, xd[pick]), out=d2)
     return x[torch.tensor(picks, device=x.device)].clone()
 
 
@@ -128,7 +129,7 @@ def kmeans(x: torch.Tensor, k: int, iters: int, *, tol: float = 1e-4, dead_thres
         idx, dist = nearest(x, centers)
         history.append(float(dist.double().mean()))
         counts = torch.bincount(idx, minlength=centers.shape[0])
-        sums = torch.zeros_like(centers).index_add_(0, idx, x)
+        sums = torch.zeros_like(centers).index_put_((idx,), x, accumulate=True)  # sort-based: deterministic on CUDA
         used = counts > 0
         centers[used] = sums[used] / counts[used, None].to(x.dtype)
         moved = reassign_dead(centers, counts, x, dead_threshold, gen)
