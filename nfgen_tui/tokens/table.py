@@ -28,7 +28,8 @@ def print_codebook(report: dict) -> None:
         ("PSNR quantized, held out", f"{_fmt(report.get('psnr_quantized_mean_heldout'))} dB"),
         ("dead codes", _fmt(report["dead_codes"])),
         ("perplexity", f"{_fmt(report['perplexity'])} of {report['n_codes']}"),
-        ("device / seconds", f"{report.get('device')} / {_fmt(report['seconds'])}"),
+        ("seconds (codebook alone)", f"{_fmt(report['seconds'])} ({_fmt(report.get('codebook_seconds'))}) "
+                                     f"on {report.get('device')}"),
     ]
     for book in report.get("codebooks", []):
         if len(report.get("codebooks", [])) > 1:
