@@ -30,7 +30,10 @@ def main() -> None:
     ap.add_argument("--mode", default="gaussian", choices=list(SKIMAGE))
     ap.add_argument("--device", default="auto")
     ap.add_argument("--rounds", type=int, default=3, help="alternating timing rounds; the best of each side counts")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads = SSIM worker threads (0: torch's default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dev = resolve(args.device)
     ds = load_dataset("mnist-5k")
     rng = np.random.default_rng(0)

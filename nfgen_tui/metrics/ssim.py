@@ -33,7 +33,7 @@ from .threads import one_intraop_thread
 MODES = ("gaussian", "uniform")
 K1, K2 = 0.01, 0.03
 C1, C2 = K1**2, K2**2  # data_range = 1
-BLOCK_ELEMENTS_CPU = 500_000  # patch positions × pairs per block (tuned in benchmarks/ssim_pairs.py)
+BLOCK_ELEMENTS_CPU = 330_000  # patch positions × pairs per block (tuned in benchmarks/ssim_pairs.py)
 BLOCK_ELEMENTS_CUDA = 64_000_000
 
 
