@@ -7,6 +7,7 @@ Weight positions of the second "layer" allow only the upper half of the codes, l
 
 from __future__ import annotations
 
+import pytest
 import torch
 from safetensors.torch import save_file
 
@@ -55,3 +56,12 @@ def make_run(workspace, name: str = "m", overrides: list[str] | None = None, n_p
     save_file({"tokens": seqs, "labels": labels, "split": split}, str(cb / "tokens.safetensors"))
     atomic_write_json(cb / "report.json", report())
     return run
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one intra-op thread; on a busy 2-core machine a second thread cost 5–8×."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 import model_synth
+from model_synth import one_thread  # noqa: F401  (autouse)
 from nfgen_tui.cli import app
 from nfgen_tui.model.stage import run_train
 from nfgen_tui.model.train import TrainingDiverged
@@ -60,7 +61,7 @@ def test_loss_falls_and_report_is_written(workspace):
 def test_kill_9_then_resume_gives_the_uninterrupted_loss_curve(workspace):
     common = ["train.iters=100000", "train.ckpt_every=10"]  # the schedule's horizon is the same for both runs
     killed = model_synth.make_run(workspace, "killed", common)
-    env = {**os.environ, "NFGEN_WORKSPACE": str(workspace.root), "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "NFGEN_WORKSPACE": str(workspace.root), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "nfgen_tui.cli", "train", "killed"], env=env, cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
