@@ -58,6 +58,15 @@ def test_loss_falls_and_report_is_written(workspace):
     assert run_train(run) == report  # a finished stage returns its report without training
 
 
+def test_tied_head_checkpoints_and_resumes(workspace):
+    run = model_synth.make_run(workspace, overrides=["model.tie_head=true", "train.ckpt_every=5"])
+    run_train(run, iters=5)
+    stored = load_file(str(run.stage_dir("train") / "ckpt" / "model.safetensors"))
+    assert "tok_emb.weight" in stored and "head.weight" not in stored  # stored once, restored as an alias
+    assert run_train(run, iters=8)["step"] == 8
+    assert max(losses(run)) == 8
+
+
 def test_kill_9_then_resume_gives_the_uninterrupted_loss_curve(workspace):
     common = ["train.iters=100000", "train.ckpt_every=10"]  # the schedule's horizon is the same for both runs
     killed = model_synth.make_run(workspace, "killed", common)

@@ -89,6 +89,19 @@ def set_rng_state(tensors: dict[str, torch.Tensor], js: dict) -> None:
     random.setstate((version, tuple(internal), gauss_next))
 
 
+def dedupe(model_state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors once each (safetensors refuses shared storage, e.g. a tied head) + alias name → stored name."""
+    tensors, aliases, seen = {}, {}, {}
+    for name, t in model_state.items():
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()))
+        if key in seen:
+            aliases[name] = seen[key]
+        else:
+            seen[key] = name
+            tensors[name] = t.detach().cpu().contiguous()
+    return tensors, aliases
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # save / load
 
@@ -99,7 +112,8 @@ def save(ckpt_dir: Path, model_state: dict[str, torch.Tensor], opt: torch.optim.
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{ckpt_dir.name}.", suffix=".tmp", dir=parent))
     try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()}, str(tmp / FILES[0]))
+        tensors, aliases = dedupe(model_state)
+        save_file(tensors, str(tmp / FILES[0]))
         opt_tensors, groups = optimizer_to_flat(opt)
         save_file(opt_tensors, str(tmp / FILES[1]))
         rng_tensors, rng_js = rng_state()
@@ -107,7 +121,7 @@ def save(ckpt_dir: Path, model_state: dict[str, torch.Tensor], opt: torch.optim.
         for name in FILES:
             with open(tmp / name, "rb") as f:
                 os.fsync(f.fileno())
-        state = {**state, "optimizer_groups": groups, "rng": rng_js,
+        state = {**state, "optimizer_groups": groups, "rng": rng_js, "aliases": aliases,
                  "sha256": {name: _sha256(tmp / name) for name in FILES}}
         atomic_write_json(tmp / "state.json", state)
         old = parent / f".{ckpt_dir.name}.old"
@@ -156,4 +170,8 @@ def load(path: Path) -> tuple[dict, dict[str, torch.Tensor], dict, dict[str, tor
         except (SafetensorError, OSError, ValueError) as e:
             raise UserError(f"checkpoint file {f} is not a valid safetensors file ({e}); refusing it") from None
     model_t, opt_t, rng_t = tensors
+    for alias, name in (state.get("aliases") or {}).items():
+        if name not in model_t:
+            raise UserError(f"checkpoint {path}/state.json names an alias of a missing tensor {name!r}; refusing it")
+        model_t[alias] = model_t[name]
     return state, model_t, optimizer_from_flat(opt_t, state["optimizer_groups"]), rng_t
