@@ -9,6 +9,7 @@ import pytest
 from textual.widgets import DataTable, Input, Log
 from textual.worker import WorkerState
 
+from nfgen_tui import config as cfgmod
 from nfgen_tui.tui.app import NfgenApp
 from nfgen_tui.tui.widgets.digit_grid import DigitGrid
 from nfgen_tui.tui.widgets.loss_plot import LossPlot
@@ -104,7 +105,8 @@ async def test_new_run_form_creates_the_run_with_its_overrides(fixed_ws):
         await settle(app, pilot)
         assert type(app.screen).__name__ == "RunsScreen"
         c = fixed_ws.run("gamma").config()
-        assert (c.train.iters, c.model.n_head, c.fields.steps) == (30, 2, 500)
+        # typed values override, untouched ones keep the preset's
+        assert (c.train.iters, c.model.n_head, c.fields.steps) == (30, 2, cfgmod.preset("quick").fields.steps)
         table = app.screen.query_one("#runs-table", DataTable)
         assert [str(k.value) for k in table.rows] == ["alpha", "beta", "gamma"]
 
