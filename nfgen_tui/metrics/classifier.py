@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..data import load_dataset, stratified_split
+from ..data import Dataset, load_dataset, stratified_split
 from ..errors import UserError
 from ..progress import ProgressFn, null_progress
 from ..workspace import Workspace, atomic_path, atomic_write_json, read_json
@@ -123,8 +123,9 @@ def _epochs(model, opt, sched, x, y, gen, epochs: int, total: int, device, progr
 
 def get_classifier(workspace: Workspace, dataset: str, epochs: int = 3, seed: int = 0, force: bool = False,
                    device=None, progress: ProgressFn = null_progress,
-                   root: Path | str | None = None) -> tuple[DigitCNN, dict]:
-    """The cached classifier for (dataset, seed), trained first when missing, forced, or cached with other epochs."""
+                   root: Path | str | None = None, loaded: Dataset | None = None) -> tuple[DigitCNN, dict]:
+    """The cached classifier for (dataset, seed), trained first when missing, forced, or cached with other epochs.
+    `loaded`: the dataset when the caller has it in memory already (loading mnist-5k takes seconds)."""
     if epochs < 1:
         raise UserError(f"--epochs must be >= 1, got {epochs}")
     device = torch.device(device) if device is not None else torch.device("cpu")
@@ -141,7 +142,7 @@ def get_classifier(workspace: Workspace, dataset: str, epochs: int = 3, seed: in
             return model.to(device).eval(), {**report, "cached": True}
 
     t0 = time.perf_counter()
-    ds = load_dataset(dataset, root if root is not None else workspace.datasets_dir)
+    ds = loaded if loaded is not None else load_dataset(dataset, root if root is not None else workspace.datasets_dir)
     split = stratified_split(ds.labels, HOLDOUT, seed)
     train, held = split == 0, split == 1
     model = train_classifier(ds.images[train], ds.labels[train], len(ds.classes), epochs, seed, device, progress)

@@ -143,7 +143,7 @@ def _evaluate(run: Run, cfg, sample_dir: Path, dev: torch.device, progress: Prog
     steps("render baselines")
 
     model, clf_report = get_classifier(run.workspace, cfg.data.dataset, epochs=ec.classifier_epochs, seed=seed,
-                                       device=dev, root=root)
+                                       device=dev, root=root, loaded=ds)
     steps("classifier")
 
     rr = ssim_distance_matrix(ref_images, None, mode, dev)
