@@ -166,12 +166,15 @@ def _supervise(workspace: str, run_name: str, job_id: str, started: float, devic
            "heartbeat": time.time(), "state": "running", "log": str(log_path(run))}
     cancelled = False
     child: subprocess.Popen | None = None
+    events_from = 0  # events.jsonl offset at the cancel: stages that start after it get SIGTERM too
 
     def on_term(signum, frame):
-        nonlocal cancelled
+        nonlocal cancelled, events_from
         if cancelled:
             return  # forward once: a second SIGTERM would interrupt the stage's own cleanup
         cancelled = True
+        with contextlib.suppress(OSError):
+            events_from = run.events_path.stat().st_size
         if child is not None:
             with contextlib.suppress(ProcessLookupError):
                 child.send_signal(signal.SIGTERM)
@@ -186,12 +189,22 @@ def _supervise(workspace: str, run_name: str, job_id: str, started: float, devic
     child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
     if cancelled:  # SIGTERM arrived before the child existed
         child.send_signal(signal.SIGTERM)
+    beat = time.time()
     while True:
         try:
-            rc = child.wait(timeout=HEARTBEAT_S)
+            rc = child.wait(timeout=0.2 if cancelled else HEARTBEAT_S)
             break
         except subprocess.TimeoutExpired:
-            job["heartbeat"] = time.time()
+            pass
+        if cancelled:
+            # A stage that traps SIGTERM (train checkpoints and returns) lets `pipeline` go on to the next
+            # stage: stop that one as soon as it starts.
+            new, events_from = run.events(None, events_from)
+            if any(e.get("event") == "start" for e in new):
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(signal.SIGTERM)
+        if time.time() - beat >= HEARTBEAT_S:
+            beat = job["heartbeat"] = time.time()
             _write_own(run, job)
     state = "cancelled" if cancelled else ("done" if rc == 0 else "failed")
     job.update(heartbeat=time.time(), ended=time.time(), returncode=rc, state=state)

@@ -162,7 +162,7 @@ async def test_generate_screen_shows_the_latest_sample(fixed_ws):
         assert screen.query_one("#gen-temperature", Input).value == "0.8"
         grid = screen.query_one("#gen-grid", DigitGrid)
         assert await wait_for(pilot, lambda: grid.query_one(".grid-image").image is not None)
-        assert "10 digits (1 per class)" in str(grid.query_one(".grid-caption").render())
+        assert "10 digits, 1 per class" in str(grid.query_one(".grid-caption").render())
         # bad input is one clear message, nothing starts
         screen.query_one("#gen-top_k", Input).value = "many"
         await pilot.press("ctrl+g")

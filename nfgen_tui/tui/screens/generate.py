@@ -44,9 +44,20 @@ def load_sample(folder: Path) -> tuple[np.ndarray, dict]:
     return images, meta
 
 
+def interleave(labels: list[int]) -> list[int]:
+    """Indices ordered one of each class, then the second of each…: any prefix of the grid shows every class."""
+    rank: dict[int, int] = {}
+    keyed = []
+    for i, lab in enumerate(labels):
+        keyed.append((rank.get(lab, 0), lab, i))
+        rank[lab] = rank.get(lab, 0) + 1
+    return [i for _, _, i in sorted(keyed)]
+
+
 def describe(meta: dict, folder: Path, count: int) -> str:
     digit = meta.get("digit")
-    what = f"{count} digits ({meta.get('n', '?')} per class)" if digit is None else f"{count} × digit {digit}"
+    classes = len(set(meta.get("labels") or [])) or 1
+    what = f"{count} digits, {count // classes} per class" if digit is None else f"{count} × digit {digit}"
     knobs = "  ".join(f"{k} {meta[k]}" for k in ("temperature", "top_k", "top_p", "seed", "size") if k in meta)
     grid = folder / "grid.png"
     return f"{what}  ·  {knobs}\nsaved: {display_path(grid if grid.exists() else folder)}"
@@ -123,6 +134,9 @@ class GenerateScreen(BaseScreen):
         except (OSError, ValueError) as e:
             self.post(self.error, e)
             return
+        labels = meta.get("labels")
+        if isinstance(labels, list) and len(labels) == len(images):
+            images = images[interleave([int(v) for v in labels])]
         cols, shown = fit_grid(len(images), images.shape[-1], budget)
         img = grid_image(images[:shown], cols=cols)
         caption = describe(meta, folder, len(images)) + (f"  (showing {shown} of {len(images)})" if shown < len(images) else "")
