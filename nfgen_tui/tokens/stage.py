@@ -134,9 +134,11 @@ def run_codebook(run: Run, progress: ProgressFn = null_progress, device: str | N
         total = n_books * cc.iters + 2
 
         def on_iter(book: int, it: int, distortion: float) -> None:
+            # one running `iter` over all codebooks (neuron mode: layer after layer), as the TUI's plot expects
             extra = {"layer": book} if cc.mode == "neuron" else {}
-            run.log_event("codebook", iter=it, distortion=distortion, **extra)
-            progress(book * cc.iters + it, total, distortion=distortion, **extra)
+            step = book * cc.iters + it
+            run.log_event("codebook", iter=step, total=n_books * cc.iters, distortion=distortion, **extra)
+            progress(step, total, distortion=distortion, **extra)
 
         tok, results = fit_tokenizer(weights[train].to(dev), layout, cc, n_classes, cfg.seed, on_iter)
         codes = tok.encode(weights.to(dev)).cpu()
