@@ -47,7 +47,7 @@ def run_fit(run: Run, progress: ProgressFn = null_progress, device: str | None =
 
 
 def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, force: bool) -> dict:
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), time.time()
     fdir = run.stage_dir("fit")
     fc = cfg.fields
     if force and rk.is_main:
@@ -74,13 +74,12 @@ def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, forc
     bounds = [(k, s, min(s + chunk, n)) for k, s in enumerate(range(0, n, chunk))]
     mine = bounds[rk.rank::rk.world]
     total = sum(b - a for _, a, b in mine)
-    done, fitted, resumed = 0, 0, 0
+    done, fitted = 0, 0
     t_fit = time.perf_counter()
     for k, start, stop in mine:
         path = fdir / "chunks" / f"chunk_{k:05d}.safetensors"
         if _valid(path, key, start, stop):
             done += stop - start
-            resumed += 1
             progress(done, total)
             continue
         init = chunk_init(fc.init, layout, cfg.seed, start, stop, template)
@@ -98,7 +97,7 @@ def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, forc
     rk.barrier()
 
     if rk.is_main:
-        report = _merge(run, cfg, layout, bounds, chunk, key, labels, split, dev, rk, fitted, resumed,
+        report = _merge(run, cfg, layout, bounds, chunk, key, labels, split, dev, rk, started,
                         seconds=time.perf_counter() - t0)
     rk.barrier()
     return report if rk.is_main else read_json(fdir / "report.json")
@@ -154,15 +153,19 @@ def _shared_init(run: Run, fc, seed: int, layout: Layout, targets: torch.Tensor,
     return load_file(str(path))["init"]
 
 
-def _merge(run: Run, cfg, layout: Layout, bounds, chunk: int, key: str, labels, split, dev, rk: Ranks, fitted: int,
-           resumed: int, seconds: float) -> dict:
+def _merge(run: Run, cfg, layout: Layout, bounds, chunk: int, key: str, labels, split, dev, rk: Ranks,
+           started: float, seconds: float) -> dict:
     fdir = run.stage_dir("fit")
-    parts = []
+    parts, fitted, resumed = [], 0, 0
     for k, start, stop in bounds:
         path = fdir / "chunks" / f"chunk_{k:05d}.safetensors"
         if not _valid(path, key, start, stop):
             raise RuntimeError(f"chunk {k} missing after fitting: {path}")
         parts.append(load_file(str(path)))
+        if path.stat().st_mtime >= started:  # written by this invocation (any rank)
+            fitted += stop - start
+        else:
+            resumed += 1
     weights = torch.cat([p["weights"] for p in parts]).float().contiguous()
     psnr = torch.cat([p["psnr"] for p in parts]).float().contiguous()
     _save(fdir / "weights.safetensors",
@@ -176,8 +179,8 @@ def _merge(run: Run, cfg, layout: Layout, bounds, chunk: int, key: str, labels, 
         "psnr_p10": round(float(psnr.quantile(0.1)), 3),
         "psnr_min": round(float(psnr.min()), 3),
         "seconds": round(seconds, 2),
-        "fields_per_s": round(fitted * rk.world / seconds, 2) if fitted else None,  # ranks share out chunks evenly
-        "fitted_now": fitted * rk.world,
+        "fields_per_s": round(fitted / seconds, 2) if fitted else None,  # this invocation's fields, all ranks
+        "fitted_now": fitted,
         "resumed_chunks": resumed,
         "device": str(dev),
         "world_size": rk.world,
