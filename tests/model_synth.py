@@ -48,7 +48,8 @@ def make_run(workspace, name: str = "m", overrides: list[str] | None = None, n_p
     c = cfgmod.preset("quick")
     cfgmod.apply_overrides(c, ["model.n_layer=2", "model.n_head=2", "model.n_embd=32", "train.batch_size=8",
                                "train.warmup=5", "train.iters=60", "train.eval_every=20", "train.eval_iters=2",
-                               "train.ckpt_every=20", "train.log_every=1", "device=cpu", *(overrides or [])])
+                               "train.ckpt_every=20", "train.log_every=1", "model.position_kind=true", "device=cpu",
+                               *(overrides or [])])
     run = workspace.create_run(name, c)
     seqs, labels, split = tokens(n_per_class)
     cb = run.stage_dir("codebook")
