@@ -82,6 +82,10 @@ class _Steps:
         self.progress(self.done, self.total, phase=phase)
         self.run.log_event("eval", step=self.done, total=self.total, phase=phase)
 
+    def finish(self) -> None:
+        """A skipped baseline (too few held-out fields) leaves phases unused: end the bar at its total."""
+        self.progress(self.total, self.total, phase="done")
+
 
 def run_eval(run: Run, progress: ProgressFn = null_progress, device: str | None = None, force: bool = False) -> dict:
     """Evaluate the run's default sample; a stored result for the same sample and eval settings is returned as is."""
@@ -169,6 +173,7 @@ def _evaluate(run: Run, cfg, sample_dir: Path, dev: torch.device, progress: Prog
               "sample_id": sample_dir.name, "sample_dir": str(sample_dir), "n_generated_available": int(len(gen_l)),
               "eval_config": cfg.eval.__dict__, "seed": seed, "device": str(dev),
               "seconds": round(time.perf_counter() - t0, 2)}
+    steps.finish()
     run.log_event("eval", mmd=result["mmd"], cov=result["cov"], nna=result["nna"],
                   classifier_accuracy=result["classifier_accuracy"], memorization_rate=result["memorization_rate"])
     return result
@@ -179,8 +184,7 @@ def _distances_to_reference(imgs: np.ndarray, ref_images: np.ndarray, rr: torch.
     """Distances of a set against the shared reference, equal sizes: a smaller set (few held-out fields) meets the
     reference's first len(set) items — a class-balanced prefix, since the reference is drawn in balanced order."""
     k = min(len(imgs), len(ref_images))
-    d = distances(imgs[:k], ref_images[:k], mode, dev, rr=rr[:k, :k])
-    return d
+    return distances(imgs[:k], ref_images[:k], mode, dev, rr=rr[:k, :k])
 
 
 def _per_class(d: Distances, gen_l: torch.Tensor, ref_l: torch.Tensor, imgs: np.ndarray, model, nearest: torch.Tensor,
