@@ -38,6 +38,9 @@ def test_done_stage_shows_its_end_not_an_eta():
     c.add([ev(0, 0, 5.0, total=10), ev(10, 10, 1.0), {"t": 11, "stage": "train", "event": "done"}])
     assert summary(c.by_stage["train"]).endswith("done")
     assert c.by_stage["train"].eta_s() is None
+    c.add([{"t": 12, "stage": "train", "event": "start"}, ev(13, 11, 0.9, total=20),
+           {"t": 14, "stage": "train", "event": "done"}])
+    assert summary(c.by_stage["train"]).endswith("stopped early")
 
 
 def test_thin_keeps_ends_and_bounds_points():

@@ -69,15 +69,3 @@ def test_metrics_screen_comparing_two_runs(fixed_ws, snap_compare):
         await settled(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=before)
-
-
-def test_new_run_form(fixed_ws, snap_compare):
-    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=600)
-
-    async def before(pilot):
-        await settled(pilot)
-        await pilot.press("n")
-        await settled(pilot)
-        pilot.app.screen.query_one("#nr-name").cursor_blink = False
-
-    assert snap_compare(app, terminal_size=SIZE, run_before=before)

@@ -53,10 +53,21 @@ def metrics(shift: float) -> dict:
             "per_class": per}
 
 
+def fixed_config() -> cfgmod.Config:
+    """The quick preset with every value the screens show pinned: a preset change must not move a snapshot."""
+    c = cfgmod.preset("quick")
+    cfgmod.apply_overrides(c, ["data.dataset=mnist-5k", "data.limit=0", "fields.arch=relu-pe", "fields.hidden=16,16",
+                               "fields.steps=500", "codebook.mode=scalar", "codebook.size=245", "model.n_layer=4",
+                               "model.n_head=4", "model.n_embd=128", "train.iters=400", "train.batch_size=32",
+                               "sample.temperature=0.8", "sample.top_k=3", "sample.top_p=1.0",
+                               "sample.n_per_class=30", "sample.size=28", "device=auto"])
+    return c
+
+
 def build(root, mnist5k) -> Workspace:
     """`alpha`: every stage done, a sample of ten digits, metrics. `beta`: fields interrupted, metrics too."""
     ws = Workspace(root)
-    alpha = ws.create_run("alpha", cfgmod.preset("quick"))
+    alpha = ws.create_run("alpha", fixed_config())
     for stage in ("fit", "codebook", "train"):
         folder, marker = {"fit": ("fields", "report.json"), "codebook": ("codebook", "report.json"),
                           "train": ("transformer", "report.json")}[stage]
@@ -74,7 +85,7 @@ def build(root, mnist5k) -> Workspace:
                                              "top_k": 3, "top_p": 1.0, "seed": 0, "size": 28})
     atomic_write_json(alpha.dir / "eval" / "metrics.json", metrics(0.0))
 
-    beta = ws.create_run("beta", cfgmod.preset("quick"))
+    beta = ws.create_run("beta", fixed_config())
     (beta.dir / "fields").mkdir()
     _events(beta, [{"t": T0, "stage": "fit", "event": "start"},
                    {"t": T0 + 10, "stage": "fit", "step": 100, "total": 500, "loss": 0.4, "fields_per_s": 14.0},

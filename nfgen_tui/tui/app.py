@@ -36,6 +36,12 @@ class NfgenApp(App):
         Binding("g", "switch_mode('generate')", "Generate"),
         Binding("m", "switch_mode('metrics')", "Metrics"),
         Binding("q", "quit", "Quit"),
+        # letters go to a focused text field: function keys switch screens from anywhere, escape leaves the field
+        Binding("f1", "switch_mode('datasets')", "Datasets", show=False),
+        Binding("f2", "switch_mode('runs')", "Runs", show=False),
+        Binding("f3", "switch_mode('generate')", "Generate", show=False),
+        Binding("f4", "switch_mode('metrics')", "Metrics", show=False),
+        Binding("escape", "leave_field", "Leave field", show=False),
     ]
 
     def __init__(self, workspace: Workspace, image_mode: str | None = None, poll_s: float = 1.0,
@@ -49,6 +55,10 @@ class NfgenApp(App):
     def on_mount(self) -> None:
         self.sub_title = display_path(self.workspace.root)
         self.switch_mode(self._start)
+
+    def action_leave_field(self) -> None:
+        """Escape out of a text field, so the one-letter keys work again."""
+        self.screen.set_focus(None)
 
     async def run_on(self, mode: str, action: str) -> None:
         """Switch to a screen, then run one of its actions (how palette entries reach screen actions)."""

@@ -145,6 +145,8 @@ def summary(c: Curve) -> str:
         parts.append(f"{rate:,.0f} {unit}" if rate >= 100 else f"{rate:.3g} {unit}")
     if c.status in ("running", ""):
         parts.append(f"ETA {fmt_duration(c.eta_s())}")
+    elif c.status == "done" and c.total and c.step is not None and c.step < c.total:
+        parts.append("stopped early")  # e.g. train checkpointed on SIGTERM and returned
     else:
         parts.append(c.status)
     return " · ".join(parts)

@@ -81,6 +81,7 @@ class GenerateScreen(BaseScreen):
                 yield Button("Generate (ctrl+g)", variant="primary", id="gen-go")
                 yield ProgressBar(total=1, id="gen-progress", show_eta=False)
                 yield Static("", id="gen-status", classes="hint")
+                yield Static("esc leaves a field · F1–F4 switch screens", classes="hint")
             with Vertical(id="gen-right"):
                 yield DigitGrid("pick a trained run and press ctrl+g", id="gen-grid")
 
