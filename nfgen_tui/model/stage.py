@@ -151,7 +151,11 @@ def distributed(dev: torch.device):
 # stage 3
 
 def run_train(run: Run, progress: ProgressFn = null_progress, device: str | None = None, iters: int | None = None) -> dict:
-    """Train up to step `iters` (default train.iters), resuming from the last checkpoint; report when done."""
+    """Train up to step `iters` (default train.iters), resuming from the last checkpoint; report when done.
+
+    SIGTERM / SIGINT (main thread) make the loop checkpoint the current step and stop; run_train then raises
+    KeyboardInterrupt, so the stage logs "interrupted" and the CLI exits 130 (a second signal interrupts at once).
+    """
     run.require()
     cfg = run.config()
     tc = cfg.train
@@ -216,8 +220,10 @@ def _train(run: Run, cfg, target: int, dev: torch.device, d: Dist, progress: Pro
     with stop_requests() as should_stop:
         res = train_loop(net, model, opt, train, val, tc, cfg.seed, start, target, dev, d, checkpoint=save, log=log,
                          progress=progress if d.main else null_progress, should_stop=should_stop, last_val=last_val)
+    if res.stopped == "signal":  # checkpointed; now end as an interruption, so the stage reads "interrupted"
+        raise KeyboardInterrupt(f"training stopped by a signal at step {res.step} (checkpoint written)")
     result = {"step": res.step, "loss": res.loss, "val_loss": res.val_loss, "n_params": model.n_params(),
-              "stopped": res.stopped, "seconds": round(time.time() - t0, 2)}
+              "seconds": round(time.time() - t0, 2)}
     if res.step >= tc.iters and d.main:
         atomic_write_json(out / "report.json", {**result, "iters": tc.iters, "model": gcfg.to_dict(),
                                                 "n_train": int(train.shape[0]), "n_val": int(val.shape[0])})
