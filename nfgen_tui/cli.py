@@ -54,6 +54,8 @@ def handle_errors(fn: Callable) -> Callable:
 
 
 def emit(result: dict, as_json: bool, human: Callable[[dict], None] | None = None) -> None:
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return
     if as_json:
         sys.stdout.write(json.dumps(result, default=_json_default) + "\n")
         sys.stdout.flush()

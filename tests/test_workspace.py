@@ -6,7 +6,7 @@ import pytest
 
 from nfgen_tui import config as cfg
 from nfgen_tui.errors import UserError
-from nfgen_tui.workspace import atomic_write_json, atomic_write_text, validate_run_name
+from nfgen_tui.workspace import FILE_MODE, atomic_write_json, atomic_write_text, validate_run_name
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "..", ".", ".hidden", "", "a b", "x\\y", "/abs"])
@@ -41,6 +41,7 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
     atomic_write_text(p, '{"a": 2}')
     assert json.loads(p.read_text()) == {"a": 2}
     assert os.listdir(p.parent) == ["f.json"]
+    assert os.stat(p).st_mode & 0o777 == FILE_MODE  # like open(), not mkstemp's private 0600
 
 
 def _hold_lock(root, ready, release):
