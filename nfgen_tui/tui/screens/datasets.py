@@ -51,6 +51,7 @@ class DatasetsScreen(BaseScreen):
                 yield Static("Per class", classes="panel-title")
                 yield DataTable(id="ds-classes", cursor_type="none")
                 yield Static("", id="ds-hint", classes="hint")
+                yield Static("", id="ds-status", classes="hint")
             with Vertical(id="ds-right"):
                 yield Static("Gallery", classes="panel-title")
                 yield DigitGrid("loading…", id="ds-gallery")
@@ -60,6 +61,7 @@ class DatasetsScreen(BaseScreen):
         t.add_columns("name", "available", "images")
         self.query_one("#ds-classes", DataTable).add_columns("class", "images")
         self.infos = []
+        self.preparing: set[str] = set()
         for name in DATASETS:
             if ":" not in name:
                 t.add_row(name, "checking…", "", key=name)
@@ -128,16 +130,32 @@ class DatasetsScreen(BaseScreen):
         info = getattr(self, "selected", None)
         if info is None:
             return
-        self.notify(f"preparing {info.name}…")
+        if info.name in self.preparing:
+            self.notify(f"{info.name} is already being prepared", severity="warning")
+            return
+        self.preparing.add(info.name)
+        self._status()
         self.prepare(info.name)
+
+    def _status(self) -> None:
+        busy = ", ".join(sorted(self.preparing))
+        self.query_one("#ds-status", Static).update(
+            f"preparing {busy}: downloading into {self.workspace.datasets_dir} (needs network; the app stays usable)"
+            if busy else "")
+
+    def _prepared(self, name: str) -> None:
+        self.preparing.discard(name)
+        self._status()
 
     @work(thread=True, group="ds-prepare")
     def prepare(self, name: str) -> None:
         try:
             ds = prepare_dataset(name, self.workspace.datasets_dir, download=True)
         except Exception as e:  # noqa: BLE001
+            self.post(self._prepared, name)
             self.post(self.error, e)
             return
+        self.post(self._prepared, name)
         _LOADED[(name, "" if name == "mnist-5k" else str(self.workspace.datasets_dir))] = ds
         self.post(self.notify, f"{ds.name}: {len(ds):,} images ready")
         self.post(self.action_reload)

@@ -128,9 +128,11 @@ class MetricsScreen(BaseScreen):
         runs = self._chosen()
         ot = self.query_one("#met-overall", DataTable)
         ot.clear(columns=True)
-        ot.add_column("", key="row")
+        # explicit widths: auto widths measured while rows arrive came out differently from run to run
+        labels = ["reference (talk)"] + [n for n in runs] + [f"  {b}" for n in runs for b in baselines(self.metrics[n])]
+        ot.add_column("", key="row", width=max(len(x) for x in labels))
         for key, title in COLUMNS:
-            ot.add_column(title, key=key)
+            ot.add_column(Text(title, justify="right"), key=key, width=max(len(title), 8))
         for name in runs:
             m = self.metrics[name]
             ov = overall(m)
@@ -143,10 +145,11 @@ class MetricsScreen(BaseScreen):
 
         ct = self.query_one("#met-class", DataTable)
         ct.clear(columns=True)
-        ct.add_column("class", key="class")
+        ct.add_column("class", key="class", width=8)
         for name in runs:
             for key, title in CLASS_COLUMNS:
-                ct.add_column(f"{name} {title}" if len(runs) > 1 else title, key=f"{name}.{key}")
+                label = f"{name} {title}" if len(runs) > 1 else title
+                ct.add_column(Text(label, justify="right"), key=f"{name}.{key}", width=max(len(label), 8))
         tables = {name: per_class(self.metrics[name]) for name in runs}
         classes = sorted({c for t in tables.values() for c in t}, key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s))
         for c in classes:
