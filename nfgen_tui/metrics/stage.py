@@ -105,7 +105,6 @@ def run_eval(run: Run, progress: ProgressFn = null_progress, device: str | None 
 
 
 def _evaluate(run: Run, cfg, sample_dir: Path, dev: torch.device, progress: ProgressFn) -> dict:
-    from ..fields import render
     from ..tokens import decode_tokens
     from ..tokens.stage import load_fields
 
@@ -121,16 +120,14 @@ def _evaluate(run: Run, cfg, sample_dir: Path, dev: torch.device, progress: Prog
     train_images = images[img_split == 0]
 
     def draw(w: torch.Tensor) -> np.ndarray:
-        return render(w.to(dev), layout, EVAL_SIZE).float().clamp(0, 1).cpu().numpy()
+        return render_for_eval(w, layout, dev)
 
     train_idx = torch.nonzero(split == 0).flatten()
     n = min(ec.set_size, len(gen_l), len(train_idx))
     if n < 2:
         raise UserError(f"too few images to evaluate: {len(gen_l)} generated, {len(train_idx)} training fields "
                         f"(eval.set_size {ec.set_size})")
-    ref_pick = train_idx[balanced_subset(labels[train_idx].numpy(), n, seed)]
-    ref_l = labels[ref_pick]
-    ref_images = draw(weights[ref_pick])
+    ref_images, ref_l = reference_set(weights, labels, split, layout, n, seed, dev)
     gen_pick = torch.as_tensor(balanced_subset(gen_l.numpy(), n, seed + 1))
     sets: dict[str, tuple[np.ndarray, torch.Tensor]] = {"generated": (draw(gen_w[gen_pick]), gen_l[gen_pick])}
     steps("render generated and reference")
@@ -155,12 +152,8 @@ def _evaluate(run: Run, cfg, sample_dir: Path, dev: torch.device, progress: Prog
     rows: dict[str, dict] = {}
     per_class: dict[str, dict] = {}
     for name, (imgs, lab) in sets.items():
-        d = _distances_to_reference(imgs, ref_images, rr, mode, dev)
-        steps(f"{name}: set metrics")
-        nearest = nearest_training_ssim(imgs, train_images, mode, dev)
-        steps(f"{name}: memorization")
-        row = {**set_metrics(d), **score(model, imgs, lab, dev), **summarize(nearest, ec.memorization_threshold)}
-        steps(f"{name}: classifier")
+        row, d, nearest = score_set(imgs, lab, ref_images, rr, train_images, model, mode, ec.memorization_threshold,
+                                    dev, step=lambda what, name=name: steps(f"{name}: {what}"))
         rows[name] = row
         if name == "generated":
             per_class = _per_class(d, lab, ref_l, imgs, model, nearest, ec.memorization_threshold, ds.classes, dev)
@@ -177,6 +170,38 @@ def _evaluate(run: Run, cfg, sample_dir: Path, dev: torch.device, progress: Prog
     run.log_event("eval", mmd=result["mmd"], cov=result["cov"], nna=result["nna"],
                   classifier_accuracy=result["classifier_accuracy"], memorization_rate=result["memorization_rate"])
     return result
+
+
+def render_for_eval(weights: torch.Tensor, layout, dev: torch.device) -> np.ndarray:
+    """Fields as the images every metric sees: rendered at EVAL_SIZE, clamped to [0, 1], float32 numpy."""
+    from ..fields import render
+
+    return render(weights.to(dev), layout, EVAL_SIZE).float().clamp(0, 1).cpu().numpy()
+
+
+def reference_set(weights: torch.Tensor, labels: torch.Tensor, split: torch.Tensor, layout, n: int, seed: int,
+                  dev: torch.device) -> tuple[np.ndarray, torch.Tensor]:
+    """The reference every set is measured against: n training fields, class-balanced, drawn without replacement
+    with the run's seed, rendered. A smaller n gives a prefix of a larger one (same seed), so sets of other sizes
+    (the sweep's) meet a balanced part of the very reference `nfgen eval` uses."""
+    train_idx = torch.nonzero(split == 0).flatten()
+    pick = train_idx[balanced_subset(labels[train_idx].numpy(), n, seed)]
+    return render_for_eval(weights[pick], layout, dev), labels[pick]
+
+
+def score_set(imgs: np.ndarray, lab: torch.Tensor, ref_images: np.ndarray, rr: torch.Tensor, train_images,
+              classifier, mode: str, threshold: float, dev: torch.device,
+              step=None) -> tuple[dict, Distances, torch.Tensor]:
+    """One set's row (MMD / COV / 1-NNA against the reference, classifier score, memorization), with its distances
+    and nearest-training SSIMs for per-class rows; `step(phase)` is called after each of the three phases."""
+    step = step or (lambda phase: None)
+    d = _distances_to_reference(imgs, ref_images, rr, mode, dev)
+    step("set metrics")
+    nearest = nearest_training_ssim(imgs, train_images, mode, dev)
+    step("memorization")
+    row = {**set_metrics(d), **score(classifier, imgs, lab, dev), **summarize(nearest, threshold)}
+    step("classifier")
+    return row, d, nearest
 
 
 def _distances_to_reference(imgs: np.ndarray, ref_images: np.ndarray, rr: torch.Tensor, mode: str,

@@ -276,6 +276,23 @@ def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | Non
         return _sample(run, model, vocab, state, out, sid, digit, n, temperature, top_k, top_p, seed, size, progress)
 
 
+def sample_sequences(model: GPT, vocab: Vocab, labels: torch.Tensor, temperature: float, top_k: int, top_p: float,
+                     seed: int, batch_size: int, progress: ProgressFn = null_progress) -> torch.Tensor:
+    """Token sequences [N, L] on the CPU for class `labels`, in batches of `batch_size`, batch b seeded with
+    seed·1_000_003 + b: the same request on the same model gives the same tokens (run_sample and the sweep share it)."""
+    parts = []
+    total = labels.shape[0]
+    for b, chunk in enumerate(torch.split(labels, batch_size)):
+        done = b * batch_size
+
+        def step_progress(i, steps, done=done, m=chunk.shape[0]):
+            progress(done + m * i / steps, total)
+
+        parts.append(sample_tokens(model, vocab, chunk, temperature, top_k, top_p, seed=seed * 1_000_003 + b,
+                                   progress=step_progress).cpu())
+    return torch.cat(parts)
+
+
 def _sample(run, model, vocab, state, out: Path, sid: str, digit, n, temperature, top_k, top_p, seed, size,
             progress) -> dict:
     from torchvision.utils import save_image
@@ -288,18 +305,9 @@ def _sample(run, model, vocab, state, out: Path, sid: str, digit, n, temperature
     classes = range(vocab.n_classes) if digit is None else [digit]
     labels = torch.tensor([c for c in classes for _ in range(n)], dtype=torch.long)
     t0 = time.time()
-    bs = run.config().sample.batch_size
-    parts = []
     total = labels.shape[0]
-    for b, chunk in enumerate(torch.split(labels, bs)):
-        done = b * bs
-
-        def step_progress(i, steps, done=done, m=chunk.shape[0]):
-            progress(done + m * i / steps, total)
-
-        parts.append(sample_tokens(model, vocab, chunk, temperature, top_k, top_p, seed=seed * 1_000_003 + b,
-                                   progress=step_progress).cpu())
-    tokens = torch.cat(parts)
+    tokens = sample_sequences(model, vocab, labels, temperature, top_k, top_p, seed, run.config().sample.batch_size,
+                              progress)
     seconds = time.time() - t0
     weights = decode_tokens(run, tokens).float().cpu()
     images = render(weights, layout, size).float().cpu().clamp(0, 1)
