@@ -202,3 +202,57 @@ async def test_runs_screen_shows_states_and_the_job_log(fixed_ws):
         assert beta[:3] == ["beta", "‖", "·"]
         log = app.screen.query_one("#job-log", Log)
         assert list(log.lines) == ["=== job x: nfgen train alpha", "train: 400/400  loss 2.1"]
+
+
+@pytest.fixture(scope="module")
+def trained_ws(tmp_path_factory):
+    """A real, tiny run: fit → codebook → train (a few steps), so Generate samples from an actual model."""
+    from nfgen_tui.fields.stage import run_fit
+    from nfgen_tui.model.stage import run_train
+    from nfgen_tui.tokens.stage import run_codebook
+    from nfgen_tui.workspace import Workspace
+
+    ws = Workspace(tmp_path_factory.mktemp("trained") / "ws")
+    c = cfgmod.preset("quick")
+    cfgmod.apply_overrides(c, ["data.limit=20", "fields.steps=10", "fields.init=random", "codebook.size=16",
+                               "codebook.iters=2", "model.n_layer=1", "model.n_head=2", "model.n_embd=32",
+                               "train.iters=2", "train.eval_every=2", "train.eval_iters=1", "train.batch_size=4",
+                               "device=cpu"])
+    run = ws.create_run("tiny", c)
+    run_fit(run, device="cpu")
+    run_codebook(run, device="cpu")
+    run_train(run, device="cpu")
+    return ws
+
+
+async def test_generate_samples_from_a_real_model_without_blocking_the_screen(trained_ws, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = NfgenApp(trained_ws, image_mode="halfcell", poll_s=5, start="generate")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert screen.query_one("#gen-run").value == "tiny"
+        screen.query_one("#gen-n", Input).value = "40"
+        screen.query_one("#gen-seed", Input).value = "5"
+        await pilot.press("ctrl+g")
+        assert screen.busy
+        # the app answers keys while the model samples 400 sequences in its worker
+        await pilot.press("escape", "m")
+        assert type(app.screen).__name__ == "MetricsScreen" and screen.busy
+        await pilot.press("g")
+        assert await wait_for(pilot, lambda: not screen.busy, 120)
+        assert "done" in str(screen.query_one("#gen-status").render())
+        # a second, small request: one digit
+        screen.query_one("#gen-digit").value = "7"
+        screen.query_one("#gen-n", Input).value = "3"
+        await pilot.press("ctrl+g")
+        assert await wait_for(pilot, lambda: not screen.busy, 120)
+        folders = sorted((trained_ws.run("tiny").dir / "samples").glob("*/meta.json"), key=lambda p: p.stat().st_mtime)
+        assert len(folders) == 2
+        assert len(json.loads(folders[0].read_text())["labels"]) == 400
+        meta = json.loads(folders[1].read_text())
+        assert (meta["digit"], meta["seed"], meta["labels"]) == (7, 5, [7, 7, 7])
+        grid = screen.query_one("#gen-grid", DigitGrid)
+        assert grid.query_one(".grid-image").image is not None
+        assert "3 × digit 7" in str(grid.query_one(".grid-caption").render())
+        assert "done" in str(screen.query_one("#gen-status").render())
