@@ -1,0 +1,202 @@
+"""`run_sweep`: sample and score every (temperature, top-k, top-p) cell with one model load, into eval/sweep.json.
+
+Every cell is sampled with the same seed by the sampler `nfgen sample` uses (so a cell's digits are exactly those of
+`nfgen sample RUN --n N --temperature T --top-k K --top-p P --seed S`), rendered at 28 px, and scored by the eval
+stage's own code against one reference set (run_eval's: a class-balanced prefix of it when the sweep's sets are
+smaller). sweep.json is rewritten after each cell; a later call with the same model and settings skips the cells
+already there, so an interrupted sweep resumes at the next unfinished cell.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import config as cfgmod
+from .. import device as devmod
+from ..errors import UserError
+from ..progress import ProgressFn, null_progress
+from ..workspace import Run, atomic_path, atomic_write_json, atomic_write_text, read_json
+from .grid import RULE, Setting, best_cell, grid_axes, parse_grid
+
+DEFAULT_TEMPERATURES = (0.6, 0.8, 1.0, 1.2)
+DEFAULT_TOP_KS = (1, 3, 5, 10, 0)
+DEFAULT_TOP_PS = (1.0,)
+LOCK = "sweep"  # a lock name of its own: a sweep may run beside `nfgen sample` and `nfgen eval`
+
+
+def sweep_path(run: Run) -> Path:
+    return run.stage_dir("eval") / "sweep.json"
+
+
+def cells_dir(run: Run) -> Path:
+    """One safetensors file per cell: its 28 px images (uint8) and labels, for the sample strips."""
+    return run.stage_dir("eval") / "sweep"
+
+
+def load_sweep(run: Run) -> dict | None:
+    """The stored sweep (see run_sweep's result), or None when the run has none yet."""
+    path = sweep_path(run)
+    return read_json(path) if path.exists() else None
+
+
+def load_cell_images(run: Run, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images float32 [N, 28, 28] in [0, 1], labels [N]) of one finished cell."""
+    from safetensors.numpy import load_file
+
+    path = cells_dir(run) / f"{key}.safetensors"
+    if not path.exists():
+        raise UserError(f"no stored images for sweep cell {key!r} ({path}); run the sweep again")
+    t = load_file(str(path))
+    return t["images"].astype(np.float32) / 255.0, t["labels"]
+
+
+def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None = None,
+              temperatures=DEFAULT_TEMPERATURES, top_ks=DEFAULT_TOP_KS, top_ps=DEFAULT_TOP_PS,
+              n_per_class: int | None = None, seed: int | None = None, force: bool = False) -> dict:
+    """Score every cell of the grid; returns the sweep record (also in eval/sweep.json).
+
+    `n_per_class` defaults to sample.n_per_class (then the reference is exactly run_eval's), `seed` to the run's;
+    `force` recomputes stored cells."""
+    from ..model import checkpoint as ckpt
+
+    run.require()
+    cfg = run.config()
+    settings = parse_grid(temperatures, top_ks, top_ps)
+    n_per_class = cfg.sample.n_per_class if n_per_class is None else int(n_per_class)
+    seed = cfg.seed if seed is None else int(seed)
+    if n_per_class <= 0:
+        raise UserError(f"--n-per-class must be > 0, got {n_per_class}")
+    if ckpt.find(run.stage_dir("train") / "ckpt") is None:
+        raise UserError(f"run {run.name!r} has no trained transformer: run `nfgen train {run.name}` first")
+    dev = devmod.resolve(device or cfg.device)
+    with run.stage(LOCK):
+        return _sweep(run, cfg, settings, n_per_class, seed, dev, progress, force)
+
+
+def _identity(cfg, state: dict, n_per_class: int, seed: int) -> dict:
+    """What must match for a stored cell to count as finished: the model, the sets and how they are scored."""
+    return {"step": int(state["step"]), "model_sha256": (state.get("sha256") or {}).get("model.safetensors"),
+            "n_per_class": n_per_class, "seed": seed, "batch_size": cfg.sample.batch_size, "run_seed": cfg.seed,
+            "data": {"dataset": cfg.data.dataset, "limit": cfg.data.limit, "holdout": cfg.data.holdout},
+            "eval": dict(cfg.eval.__dict__)}
+
+
+def _sweep(run: Run, cfg, settings: list[Setting], n_per_class: int, seed: int, dev: torch.device,
+           progress: ProgressFn, force: bool) -> dict:
+    from ..data import load_dataset, select
+    from ..metrics.classifier import get_classifier
+    from ..metrics.sets import balanced_subset
+    from ..metrics.ssim import ssim_distance_matrix
+    from ..metrics.stage import reference_set, render_for_eval, score_set
+    from ..model.stage import load_trained, sample_sequences
+    from ..tokens import decode_tokens
+    from ..tokens.stage import load_fields
+
+    t0 = time.perf_counter()
+    model, vocab, state = load_trained(run, dev)  # one load for every cell
+    identity = _identity(cfg, state, n_per_class, seed)
+    stored = None if force else load_sweep(run)
+    cells: dict[str, dict] = dict(stored["cells"]) if stored and stored.get("identity") == identity else {}
+    todo = [s for s in settings if s.key not in cells]
+    total = len(settings)
+    progress(total - len(todo), total, phase="load")
+
+    ec, mode = cfg.eval, cfg.eval.ssim
+    labels = torch.arange(vocab.n_classes).repeat_interleave(n_per_class)
+    weights, field_labels, split, layout = load_fields(run)
+    n_train_fields = int((split == 0).sum())
+    n = min(ec.set_size, len(labels), n_train_fields)
+    if n < 2:
+        raise UserError(f"too few images for a sweep: {len(labels)} per cell, {n_train_fields} training fields")
+    gen_pick = torch.as_tensor(balanced_subset(labels.numpy(), n, seed + 1))  # run_eval's draw of the generated set
+
+    record = {"grid": grid_axes(settings), "settings": [s.as_dict() | {"key": s.key} for s in settings],
+              "rule": RULE, "n_per_class": n_per_class, "seed": seed, "n_generated": n, "n_reference": n,
+              "n_per_cell": int(len(labels)), "ssim": mode, "memorization_threshold": ec.memorization_threshold,
+              "step": identity["step"], "identity": identity, "device": str(dev)}
+
+    def save(done: bool) -> dict:
+        chosen = best_cell([cells[s.key] for s in settings if s.key in cells])
+        out = {**record, "cells": cells, "complete": done, "best": _best_entry(chosen),
+               "seconds": round(time.perf_counter() - t0, 2)}
+        atomic_write_json(sweep_path(run), out)
+        return out
+
+    if not todo:
+        return save(True)
+    cfg_root = cfg.data.root or run.workspace.datasets_dir
+    ds = load_dataset(cfg.data.dataset, cfg_root)
+    images, _, img_split = select(ds, cfg.data.limit, cfg.data.holdout, cfg.seed)
+    train_images = images[img_split == 0]
+    ref_images, _ = reference_set(weights, field_labels, split, layout, n, cfg.seed, dev)
+    classifier, _ = get_classifier(run.workspace, cfg.data.dataset, epochs=ec.classifier_epochs, seed=cfg.seed,
+                                   device=dev, root=cfg_root, loaded=ds)
+    rr = ssim_distance_matrix(ref_images, None, mode, dev)
+    record["n_train_images"] = int(len(train_images))
+
+    for s in settings:
+        if s.key in cells:
+            continue
+        done_before = sum(1 for x in settings if x.key in cells)
+        c0 = time.perf_counter()
+
+        def sample_progress(d, t, base=done_before, key=s.key):
+            progress(base + 0.8 * d / max(t, 1), total, cell=key, phase="sample")
+
+        tokens = sample_sequences(model, vocab, labels, s.temperature, s.top_k, s.top_p, seed,
+                                  cfg.sample.batch_size, sample_progress)
+        sample_s = time.perf_counter() - c0
+        imgs = render_for_eval(decode_tokens(run, tokens).float(), layout, dev)
+        progress(done_before + 0.85, total, cell=s.key, phase="score")
+        row, _, _ = score_set(imgs[gen_pick], labels[gen_pick], ref_images, rr, train_images, classifier, mode,
+                              ec.memorization_threshold, dev)
+        _save_cell_images(run, s.key, imgs, labels)
+        cells[s.key] = {**s.as_dict(), "key": s.key, **row, "sample_seconds": round(sample_s, 2),
+                        "samples_per_s": round(len(labels) / max(sample_s, 1e-9), 2),
+                        "seconds": round(time.perf_counter() - c0, 2)}
+        finished = sum(1 for x in settings if x.key in cells)
+        save(finished == total)
+        run.log_event("sweep", step=finished, total=total, cell=s.key, nna=row["nna"], mmd=row["mmd"],
+                      cov=row["cov"], classifier_accuracy=row["classifier_accuracy"],
+                      memorization_rate=row["memorization_rate"], samples_per_s=cells[s.key]["samples_per_s"])
+        progress(finished, total, cell=s.key, nna=row["nna"], acc=row["classifier_accuracy"])
+    result = save(True)
+    if result["best"]:
+        run.log_event("sweep", best=result["best"]["key"], rule=RULE)
+    return result
+
+
+def _best_entry(cell: dict | None) -> dict | None:
+    if cell is None:
+        return None
+    return {k: cell[k] for k in ("key", "temperature", "top_k", "top_p", "nna", "mmd", "cov", "classifier_accuracy",
+                                 "memorization_rate")}
+
+
+def _save_cell_images(run: Run, key: str, imgs: np.ndarray, labels: torch.Tensor) -> None:
+    from safetensors.numpy import save_file
+
+    u8 = np.clip(np.rint(imgs * 255.0), 0, 255).astype(np.uint8)
+    with atomic_path(cells_dir(run) / f"{key}.safetensors") as p:
+        save_file({"images": u8, "labels": labels.numpy().astype(np.int64)}, str(p))
+
+
+def apply_setting(run: Run, setting: dict) -> dict:
+    """Make `setting` (temperature, top_k, top_p) the run's default sampling setting in config.toml.
+
+    The one place a later command rewrites config.toml: the user asked for it (`nfgen sweep … --apply`). The default
+    sample, and so `nfgen eval`, then follow the new setting."""
+    cfg = run.config()
+    before = {"temperature": cfg.sample.temperature, "top_k": cfg.sample.top_k, "top_p": cfg.sample.top_p}
+    cfg.sample.temperature = float(setting["temperature"])
+    cfg.sample.top_k = int(setting["top_k"])
+    cfg.sample.top_p = float(setting["top_p"])
+    cfgmod.validate(cfg)
+    atomic_write_text(run.config_path, cfgmod.dumps(cfg))
+    after = {"temperature": cfg.sample.temperature, "top_k": cfg.sample.top_k, "top_p": cfg.sample.top_p}
+    run.log_event("sweep", event="apply", before=before, after=after)
+    return {"before": before, "after": after, "config": str(run.config_path)}

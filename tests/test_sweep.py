@@ -1,0 +1,182 @@
+"""`nfgen sweep` on a tiny real run (fit → codebook → train): every cell stored, resume after an interruption,
+greedy top-k = 1 independent of T, the best-cell rule, heat-map pixels, and the CLI with --apply."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nfgen_tui import config as cfgmod
+from nfgen_tui.errors import UserError
+from nfgen_tui.sweep import best_cell, load_cell_images, load_sweep, run_sweep
+from nfgen_tui.sweep.pictures import BEST, colour, heatmap, read_geometry
+from nfgen_tui.workspace import Workspace
+
+CELL_KEYS = ("temperature", "top_k", "top_p", "key", "mmd", "cov", "nna", "n_generated", "n_reference",
+             "classifier_accuracy", "memorization_rate", "seconds")
+GRID = dict(temperatures="0.8,1.2", top_ks="1,0", top_ps="1.0")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A trained tiny run (blobs after ten steps: fine for checking the machinery, not the digits)."""
+    from nfgen_tui.fields.stage import run_fit
+    from nfgen_tui.model.stage import run_train
+    from nfgen_tui.tokens.stage import run_codebook
+
+    ws = Workspace(tmp_path_factory.mktemp("sweep") / "ws")
+    c = cfgmod.preset("quick")
+    cfgmod.apply_overrides(c, ["data.limit=150", "data.holdout=0.2", "fields.steps=20", "fields.hidden=[8,8]",
+                               "codebook.size=16", "codebook.iters=3", "model.n_layer=1", "model.n_head=2",
+                               "model.n_embd=32", "train.iters=10", "train.eval_every=5", "train.ckpt_every=5",
+                               "sample.n_per_class=3", "eval.set_size=25", "eval.classifier_epochs=1", "device=cpu"])
+    run = ws.create_run("tiny", c)
+    for stage in (run_fit, run_codebook, run_train):
+        stage(run)
+    return run
+
+
+@pytest.fixture(scope="module")
+def swept(trained):
+    """A 2 × 2 sweep interrupted while sampling its second cell, then resumed."""
+    run = trained
+    seen = []
+
+    def kill_in_second_cell(done, total, **info):
+        seen.append(info.get("cell"))
+        if info.get("phase") == "sample" and info.get("cell") == "t0.8-k0-p1":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(run, kill_in_second_cell, **GRID)
+    partial = load_sweep(run)
+    result = run_sweep(run, **GRID)
+    return run, partial, result
+
+
+def test_tiny_sweep_stores_every_cell_with_its_scores(swept):
+    run, _, r = swept
+    assert r["complete"] and r["grid"] == {"temperature": [0.8, 1.2], "top_k": [1, 0], "top_p": [1.0]}
+    assert sorted(r["cells"]) == sorted(["t0.8-k1-p1", "t0.8-k0-p1", "t1.2-k1-p1", "t1.2-k0-p1"])
+    # 30 samples per cell (3 per class), 25 of them (eval.set_size) against 25 reference images
+    assert r["n_per_cell"] == 30 and r["n_generated"] == r["n_reference"] == 25
+    for cell in r["cells"].values():
+        assert all(k in cell for k in CELL_KEYS)
+        assert cell["n_generated"] == cell["n_reference"] == 25
+        assert 0 <= cell["mmd"] <= 1 and 0 < cell["cov"] <= 1 and 0 <= cell["nna"] <= 1
+        assert 0 <= cell["classifier_accuracy"] <= 1 and 0 <= cell["memorization_rate"] <= 1
+        images, labels = load_cell_images(run, cell["key"])
+        assert images.shape == (30, 28, 28) and list(labels) == [c for c in range(10) for _ in range(3)]
+    assert json.loads((run.dir / "eval" / "sweep.json").read_text()) == r
+    assert r["best"]["key"] == best_cell(list(r["cells"].values()))["key"]
+
+
+def test_resume_recomputes_nothing_finished(swept):
+    run, partial, r = swept
+    assert not partial["complete"] and list(partial["cells"]) == ["t0.8-k1-p1"]
+    assert r["cells"]["t0.8-k1-p1"] == partial["cells"]["t0.8-k1-p1"]  # same record, timings included
+    events, _ = run.events("sweep")
+    scored = [e["cell"] for e in events if "cell" in e]
+    assert sorted(scored) == sorted(r["cells"])  # each cell scored once over both calls
+    assert [e["event"] for e in events if e.get("event") in ("start", "interrupted", "done")] == \
+        ["start", "interrupted", "start", "done"]
+    again = run_sweep(run, **GRID)  # finished: nothing left to compute
+    assert again["cells"] == r["cells"]
+    assert len([e for e in run.events("sweep")[0] if "cell" in e]) == len(scored)
+
+
+def test_top_k_1_is_greedy_whatever_the_temperature(swept):
+    run, _, r = swept
+    greedy = [load_cell_images(run, k)[0] for k in ("t0.8-k1-p1", "t1.2-k1-p1")]
+    assert np.array_equal(*greedy)
+    a, b = r["cells"]["t0.8-k1-p1"], r["cells"]["t1.2-k1-p1"]
+    assert (a["mmd"], a["cov"], a["nna"]) == (b["mmd"], b["cov"], b["nna"])
+    free = [load_cell_images(run, k)[0] for k in ("t0.8-k0-p1", "t1.2-k0-p1")]
+    assert not np.array_equal(*free)  # without top-k, temperature changes the draw
+
+
+def test_best_cell_rule_on_hand_made_results():
+    cells = [
+        {"key": "a", "nna": 0.60, "classifier_accuracy": 0.70, "mmd": 0.2},  # best 1-NNA, but accuracy too low
+        {"key": "b", "nna": 0.80, "classifier_accuracy": 0.90, "mmd": 0.2},  # best accuracy
+        {"key": "c", "nna": 0.75, "classifier_accuracy": 0.86, "mmd": 0.3},  # within 0.05: lowest 1-NNA there
+        {"key": "d", "nna": 0.74, "classifier_accuracy": 0.84, "mmd": 0.1},  # 0.06 below the best: out
+        {"key": "e", "nna": None, "classifier_accuracy": 0.99, "mmd": 0.1},  # unscored: ignored
+    ]
+    assert best_cell(cells)["key"] == "c"
+    assert best_cell(cells, tolerance=0.07)["key"] == "d"
+    assert best_cell(cells, tolerance=0.5)["key"] == "a"
+    tie = [{"key": "x", "nna": 0.7, "classifier_accuracy": 0.8, "mmd": 0.3},
+           {"key": "y", "nna": 0.7, "classifier_accuracy": 0.82, "mmd": 0.4}]
+    assert best_cell(tie)["key"] == "y"  # equal 1-NNA: the more accurate
+    assert best_cell([{"key": "z", "nna": None, "classifier_accuracy": None}]) is None
+
+
+def _hand_made_sweep() -> dict:
+    ts, ks, ps = [0.6, 0.8, 1.0], [1, 3, 5, 0], [1.0, 0.9]
+    cells, i = {}, 0
+    for t in ts:
+        for k in ks:
+            for p in ps:
+                key = f"t{t:g}-k{k}-p{p:g}"
+                cells[key] = {"key": key, "temperature": t, "top_k": k, "top_p": p, "nna": 0.5 + 0.02 * i,
+                              "classifier_accuracy": 0.9, "mmd": 0.2}
+                i += 1
+    return {"grid": {"temperature": ts, "top_k": ks, "top_p": ps}, "cells": cells,
+            "best": {"key": "t0.6-k1-p1"}}
+
+
+def test_heatmap_png_has_one_coloured_block_per_cell(tmp_path):
+    sweep = _hand_made_sweep()
+    path = tmp_path / "sweep_nna.png"
+    heatmap(sweep, "nna", path)
+    geo = read_geometry(path)
+    assert (geo["rows"], geo["cols"], geo["panels"]) == (3, 4, 2) and len(geo["cells"]) == 24
+    img = np.asarray(Image.open(path).convert("RGB"))
+    values = [c["nna"] for c in sweep["cells"].values()]
+    lo, hi = min(values), max(values)
+    fills = set()
+    for c in geo["cells"]:
+        x0, y0, x1, y1 = c["box"]
+        px = tuple(int(v) for v in img[y0 + 5, x0 + 5])
+        assert px == colour(sweep["cells"][c["key"]]["nna"], lo, hi, True)
+        fills.add(px)
+        edge = tuple(int(v) for v in img[y0 + 1, (x0 + x1) // 2])
+        assert (edge == BEST) == (c["key"] == "t0.6-k1-p1")  # only the best cell is framed
+    assert len(fills) == 24  # 24 distinct values → 24 distinct colours
+    # without the metadata: along the first row of cells, the coloured runs are exactly the 4 top-k columns
+    first = geo["cells"][0]["box"]
+    line = img[first[1] + 5]
+    coloured = ~np.all(line == 255, axis=1) & ~np.all(line < 100, axis=1)
+    runs = np.flatnonzero(np.diff(np.concatenate([[0], coloured.astype(int), [0]])) == 1)
+    wide = [s for s in runs if coloured[s:s + 40].all()]
+    assert len(wide) == 4
+
+
+def test_cli_sweep_draws_pictures_and_applies_the_best_setting(swept):
+    from typer.testing import CliRunner
+
+    from nfgen_tui.cli import app
+
+    run, _, r = swept
+    res = CliRunner().invoke(app, ["-w", str(run.workspace.root), "sweep", "tiny", "--temperature", "0.8,1.2", "--top-k", "1,0", "--digit", "3",
+                                   "--apply", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["cells"] == r["cells"]  # stored cells, not recomputed
+    for m in ("nna", "mmd", "cov", "classifier_accuracy", "memorization_rate"):
+        assert read_geometry(run.dir / "eval" / f"sweep_{m}.png")["cells"].__len__() == 4
+    strip = Image.open(run.dir / "eval" / "sweep_strip_3.png")
+    assert strip.size[0] > 2 * 28 and strip.size[1] > 2 * 28
+    best = r["best"]
+    sc = run.config().sample
+    assert (sc.temperature, sc.top_k, sc.top_p) == (best["temperature"], best["top_k"], best["top_p"])
+    assert out["applied"]["after"] == {k: best[k] for k in ("temperature", "top_k", "top_p")}
+
+    bad = CliRunner().invoke(app, ["-w", str(run.workspace.root), "sweep", "tiny", "--temperature", "0,1"])
+    assert bad.exit_code == 2 and "--temperature values must be > 0" in bad.output
+    with pytest.raises(UserError, match="--top-k"):
+        run_sweep(run, top_ks="3,x")
