@@ -89,13 +89,24 @@ def test_resume_recomputes_nothing_finished(swept):
 
 
 def test_top_k_1_is_greedy_whatever_the_temperature(swept):
+    """The sampler itself: top-k = 1 draws the same tokens at any T and top-p (the sweep then scores them once)."""
+    import torch
+
+    from nfgen_tui.model.stage import load_trained, sample_sequences
+
     run, _, r = swept
-    greedy = [load_cell_images(run, k)[0] for k in ("t0.8-k1-p1", "t1.2-k1-p1")]
-    assert np.array_equal(*greedy)
+    model, vocab, _ = load_trained(run, torch.device("cpu"))
+    labels = torch.arange(vocab.n_classes).repeat_interleave(2)
+    draw = [sample_sequences(model, vocab, labels, t, k, p, seed=0, batch_size=300)
+            for t, k, p in ((0.5, 1, 1.0), (2.0, 1, 0.5), (0.5, 0, 1.0), (2.0, 0, 1.0))]
+    assert torch.equal(draw[0], draw[1])
+    assert not torch.equal(draw[2], draw[3])  # without top-k, temperature changes the draw
+    # in the sweep: the second greedy cell is the first one's draw, stored under its own settings
     a, b = r["cells"]["t0.8-k1-p1"], r["cells"]["t1.2-k1-p1"]
+    assert b["same_as"] == "t0.8-k1-p1" and b["temperature"] == 1.2
     assert (a["mmd"], a["cov"], a["nna"]) == (b["mmd"], b["cov"], b["nna"])
-    free = [load_cell_images(run, k)[0] for k in ("t0.8-k0-p1", "t1.2-k0-p1")]
-    assert not np.array_equal(*free)  # without top-k, temperature changes the draw
+    assert np.array_equal(load_cell_images(run, a["key"])[0], load_cell_images(run, b["key"])[0])
+    assert not np.array_equal(load_cell_images(run, "t0.8-k0-p1")[0], load_cell_images(run, "t1.2-k0-p1")[0])
 
 
 def test_best_cell_rule_on_hand_made_results():
@@ -180,3 +191,19 @@ def test_cli_sweep_draws_pictures_and_applies_the_best_setting(swept):
     assert bad.exit_code == 2 and "--temperature values must be > 0" in bad.output
     with pytest.raises(UserError, match="--top-k"):
         run_sweep(run, top_ks="3,x")
+
+
+def test_a_cell_scores_exactly_what_nfgen_eval_scores_for_its_setting(swept):
+    """Same sampler, seed, reference set and scoring code: after --apply (previous test), the default sample is the
+    best cell's setting, and run_eval's generated row equals that cell."""
+    from nfgen_tui.metrics.stage import run_eval
+    from nfgen_tui.model.stage import run_sample
+
+    run, _, r = swept
+    sc = run.config().sample
+    cell = r["cells"][f"t{sc.temperature:g}-k{sc.top_k}-p{sc.top_p:g}"]
+    assert cell["key"] == r["best"]["key"]
+    run_sample(run)
+    ev = run_eval(run)
+    for k in ("mmd", "cov", "nna", "n_generated", "n_reference", "classifier_accuracy", "memorization_rate"):
+        assert ev[k] == cell[k], k

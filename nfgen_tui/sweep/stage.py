@@ -112,7 +112,7 @@ def _sweep(run: Run, cfg, settings: list[Setting], n_per_class: int, seed: int, 
     n = min(ec.set_size, len(labels), n_train_fields)
     if n < 2:
         raise UserError(f"too few images for a sweep: {len(labels)} per cell, {n_train_fields} training fields")
-    gen_pick = torch.as_tensor(balanced_subset(labels.numpy(), n, seed + 1))  # run_eval's draw of the generated set
+    gen_pick = torch.as_tensor(balanced_subset(labels.numpy(), n, cfg.seed + 1))  # run_eval's draw of a generated set
 
     record = {"grid": grid_axes(settings), "settings": [s.as_dict() | {"key": s.key} for s in settings],
               "rule": RULE, "n_per_class": n_per_class, "seed": seed, "n_generated": n, "n_reference": n,
@@ -127,6 +127,7 @@ def _sweep(run: Run, cfg, settings: list[Setting], n_per_class: int, seed: int, 
         return out
 
     if not todo:
+        record["n_train_images"] = stored.get("n_train_images") if stored else None
         return save(True)
     cfg_root = cfg.data.root or run.workspace.datasets_dir
     ds = load_dataset(cfg.data.dataset, cfg_root)
@@ -143,6 +144,13 @@ def _sweep(run: Run, cfg, settings: list[Setting], n_per_class: int, seed: int, 
             continue
         done_before = sum(1 for x in settings if x.key in cells)
         c0 = time.perf_counter()
+        twin = _greedy_twin(s, cells, run)
+        if twin is not None:  # top-k = 1 draws the same tokens at every T and top-p: score them once
+            _copy_cell_images(run, twin["key"], s.key)
+            cells[s.key] = {**twin, **s.as_dict(), "key": s.key, "same_as": twin["key"], "sample_seconds": 0.0,
+                            "seconds": round(time.perf_counter() - c0, 2)}
+            save(_log_cell(run, cells, settings, s.key, total, progress))
+            continue
 
         def sample_progress(d, t, base=done_before, key=s.key):
             progress(base + 0.8 * d / max(t, 1), total, cell=key, phase="sample")
@@ -158,16 +166,39 @@ def _sweep(run: Run, cfg, settings: list[Setting], n_per_class: int, seed: int, 
         cells[s.key] = {**s.as_dict(), "key": s.key, **row, "sample_seconds": round(sample_s, 2),
                         "samples_per_s": round(len(labels) / max(sample_s, 1e-9), 2),
                         "seconds": round(time.perf_counter() - c0, 2)}
-        finished = sum(1 for x in settings if x.key in cells)
-        save(finished == total)
-        run.log_event("sweep", step=finished, total=total, cell=s.key, nna=row["nna"], mmd=row["mmd"],
-                      cov=row["cov"], classifier_accuracy=row["classifier_accuracy"],
-                      memorization_rate=row["memorization_rate"], samples_per_s=cells[s.key]["samples_per_s"])
-        progress(finished, total, cell=s.key, nna=row["nna"], acc=row["classifier_accuracy"])
+        save(_log_cell(run, cells, settings, s.key, total, progress))
     result = save(True)
     if result["best"]:
         run.log_event("sweep", best=result["best"]["key"], rule=RULE)
     return result
+
+
+def _log_cell(run: Run, cells: dict, settings: list[Setting], key: str, total: int, progress: ProgressFn) -> bool:
+    """Event and progress for a finished cell; True when it was the last one."""
+    finished = sum(1 for x in settings if x.key in cells)
+    c = cells[key]
+    run.log_event("sweep", step=finished, total=total, cell=key, nna=c["nna"], mmd=c["mmd"], cov=c["cov"],
+                  classifier_accuracy=c["classifier_accuracy"], memorization_rate=c["memorization_rate"],
+                  samples_per_s=c["samples_per_s"])
+    progress(finished, total, cell=key, nna=c["nna"], acc=c["classifier_accuracy"])
+    return finished == total
+
+
+def _greedy_twin(s: Setting, cells: dict, run: Run) -> dict | None:
+    """A finished top-k = 1 cell (sampled, not itself a copy) whose draw `s` would repeat: with one token left
+    per step, temperature and top-p change nothing and the Gumbel noise is the same for the same seed."""
+    if s.top_k != 1:
+        return None
+    for c in cells.values():
+        if c.get("top_k") == 1 and "same_as" not in c and (cells_dir(run) / f"{c['key']}.safetensors").exists():
+            return c
+    return None
+
+
+def _copy_cell_images(run: Run, src: str, dst: str) -> None:
+    from ..workspace import atomic_write_bytes
+
+    atomic_write_bytes(cells_dir(run) / f"{dst}.safetensors", (cells_dir(run) / f"{src}.safetensors").read_bytes())
 
 
 def _best_entry(cell: dict | None) -> dict | None:
