@@ -241,9 +241,7 @@ def fit(run: str, as_json: bool = typer.Option(False, "--json"), force: bool = t
     """Stage 1: fit one neural field per image from a shared initialization (resumable)."""
     from .fields.stage import run_fit
 
-    result = _stage_command("fit", run_fit, run, as_json, force=force)
-    if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 answers
-        emit(result, as_json)
+    emit(_stage_command("fit", run_fit, run, as_json, force=force), as_json)
 
 
 @app.command()
