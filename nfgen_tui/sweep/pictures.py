@@ -1,4 +1,4 @@
-"""Sweep pictures drawn with PIL alone: a heat map per metric and a strip of sample grids per cell for one digit.
+"""Sweep pictures drawn with PIL alone (ASCII labels: the fallback font has no arrows or dashes): a heat map per metric and a strip of sample grids per cell for one digit.
 
 Layout of both: temperature rows × top-k columns, one panel per top-p value stacked downwards. Each heat-map PNG
 carries its geometry in a text chunk (`nfgen-sweep`: metric, panels, cell boxes with their key and value), so a
@@ -17,7 +17,7 @@ from ..workspace import atomic_path
 from .grid import LABELS, LOWER_IS_BETTER
 
 CELL_W, CELL_H = 76, 34
-MARGIN_L, MARGIN_T, TITLE_H, PANEL_GAP = 70, 54, 22, 16
+MARGIN_L, MARGIN_T, TITLE_H, PANEL_GAP = 70, 58, 26, 16
 BEST = (20, 20, 20)
 MISSING = (200, 200, 200)
 BG = (255, 255, 255)
@@ -44,10 +44,11 @@ def colour(value: float | None, lo: float, hi: float, lower_is_better: bool) -> 
 
 
 def _fmt(v) -> str:
-    return "—" if v is None else f"{v:.3f}"
+    return "n/a" if v is None else f"{v:.3f}"
 
 
-def _lookup(sweep: dict) -> dict:
+def cells_by_setting(sweep: dict) -> dict:
+    """(temperature, top_k, top_p) → cell record."""
     return {(c["temperature"], c["top_k"], c["top_p"]): c for c in sweep.get("cells", {}).values()}
 
 
@@ -59,7 +60,7 @@ def heatmap(sweep: dict, metric: str, path: Path) -> dict:
     """Write eval/sweep_<metric>.png; returns the geometry also stored in the PNG."""
     grid = sweep["grid"]
     ts, ks, ps = grid["temperature"], grid["top_k"], grid["top_p"]
-    cells = _lookup(sweep)
+    cells = cells_by_setting(sweep)
     values = [cells[(t, k, p)].get(metric) for t in ts for k in ks for p in ps if (t, k, p) in cells]
     values = [v for v in values if v is not None]
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
@@ -72,11 +73,11 @@ def heatmap(sweep: dict, metric: str, path: Path) -> dict:
     font, small = _font(13), _font(11)
     better = "lower" if LOWER_IS_BETTER[metric] else "higher"
     draw.text((8, 6), f"{LABELS[metric]} ({better} is better, green = best of the sweep)", fill=(0, 0, 0), font=font)
-    draw.text((MARGIN_L, 26), "top-k →", fill=(60, 60, 60), font=small)
+    draw.text((8, 28), "rows: temperature T, columns: top-k", fill=(60, 60, 60), font=small)
     boxes = []
     for pi, p in enumerate(ps):
         y0 = MARGIN_T + pi * (panel_h + PANEL_GAP)
-        draw.text((8, y0 + 4), f"top-p {p:g}   T ↓", fill=(60, 60, 60), font=small)
+        draw.text((8, y0 + 4), f"top-p {p:g}", fill=(60, 60, 60), font=small)
         for ki, k in enumerate(ks):
             draw.text((MARGIN_L + ki * CELL_W + CELL_W // 2 - 8, y0 + 4), _k_label(k), fill=(0, 0, 0), font=font)
         for ti, t in enumerate(ts):
@@ -107,7 +108,7 @@ def strip(sweep: dict, images_of, digit: int, path: Path, per_cell: int = 9) -> 
     `digit`, cells laid out like the heat maps. `images_of(key)` → (images [N, 28, 28] in [0, 1], labels [N])."""
     grid = sweep["grid"]
     ts, ks, ps = grid["temperature"], grid["top_k"], grid["top_p"]
-    cells = _lookup(sweep)
+    cells = cells_by_setting(sweep)
     side, cols = 28, 3
     rows = -(-per_cell // cols)
     tile_w, tile_h = cols * (side + 1) + 10, rows * (side + 1) + 10
@@ -118,10 +119,10 @@ def strip(sweep: dict, images_of, digit: int, path: Path, per_cell: int = 9) -> 
     draw = ImageDraw.Draw(img)
     font, small = _font(13), _font(11)
     draw.text((8, 6), f"digit {digit}: first {per_cell} samples per setting", fill=(0, 0, 0), font=font)
-    draw.text((MARGIN_L, 26), "top-k →", fill=(60, 60, 60), font=small)
+    draw.text((8, 28), "rows: temperature T, columns: top-k", fill=(60, 60, 60), font=small)
     for pi, p in enumerate(ps):
         y0 = MARGIN_T + pi * (panel_h + PANEL_GAP)
-        draw.text((8, y0 + 4), f"top-p {p:g}   T ↓", fill=(60, 60, 60), font=small)
+        draw.text((8, y0 + 4), f"top-p {p:g}", fill=(60, 60, 60), font=small)
         for ki, k in enumerate(ks):
             draw.text((MARGIN_L + ki * tile_w + tile_w // 2 - 8, y0 + 4), _k_label(k), fill=(0, 0, 0), font=font)
         for ti, t in enumerate(ts):

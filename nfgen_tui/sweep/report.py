@@ -10,18 +10,17 @@ from rich.text import Text
 
 from ..workspace import Run
 from .grid import LABELS, LOWER_IS_BETTER, METRICS
-from .pictures import colour, heatmap, strip
+from .pictures import cells_by_setting, colour, heatmap, strip
 from .stage import load_cell_images
 
 
 def heat_table(sweep: dict, metric: str, top_p: float | None = None) -> Table:
     """T rows × top-k columns for one top-p (default: the first), cells coloured like the PNG; best cell marked ★."""
-    from .pictures import _lookup
-
     grid = sweep["grid"]
     p = grid["top_p"][0] if top_p is None else top_p
-    cells = _lookup(sweep)
-    vals = [c.get(metric) for c in cells.values() if c.get(metric) is not None]
+    cells = cells_by_setting(sweep)
+    in_grid = [cells.get((t, k, q)) for t in grid["temperature"] for k in grid["top_k"] for q in grid["top_p"]]
+    vals = [c[metric] for c in in_grid if c is not None and c.get(metric) is not None]
     lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
     best = (sweep.get("best") or {}).get("key")
     better = "lower" if LOWER_IS_BETTER[metric] else "higher"

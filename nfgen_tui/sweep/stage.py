@@ -9,6 +9,9 @@ already there, so an interrupted sweep resumes at the next unfinished cell.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -73,8 +76,26 @@ def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None
     if ckpt.find(run.stage_dir("train") / "ckpt") is None:
         raise UserError(f"run {run.name!r} has no trained transformer: run `nfgen train {run.name}` first")
     dev = devmod.resolve(device or cfg.device)
-    with run.stage(LOCK):
+    with run.stage(LOCK), _sigterm_interrupts():
         return _sweep(run, cfg, settings, n_per_class, seed, dev, progress, force)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (a cancelled job) raises KeyboardInterrupt, so the stage logs "interrupted"; finished cells are
+    already in sweep.json, the current one is recomputed on resume."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt("sweep stopped by SIGTERM")
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _identity(cfg, state: dict, n_per_class: int, seed: int) -> dict:
