@@ -86,7 +86,8 @@ def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, forc
 
         def on_step(step, loss, k=k, base=done, size=stop - start):
             rate = (fitted + size * step / fc.steps) / max(time.perf_counter() - t_fit, 1e-9)
-            run.log_event("fit", chunk=k, step=step, loss=round(loss, 6), rank=rk.rank)
+            run.log_event("fit", chunk=k, step=step, loss=round(loss, 6), rank=rk.rank,
+                          total=len(mine) * fc.steps, fields_per_s=round(rate, 2))  # steps laid end to end
             progress(base + size * step / fc.steps, total, loss=loss, fields_per_s=rate)
 
         weights, psnr, _ = fit(targets[start:stop], init, on_step)

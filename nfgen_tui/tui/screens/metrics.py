@@ -70,7 +70,7 @@ class MetricsScreen(BaseScreen):
                 yield Select([], id="met-a", prompt="pick a run with metrics")
                 yield Label("compare with")
                 yield Select([], id="met-b", prompt="—")
-            yield Static("Overall (generated vs held-out reference; baselines below each run)", classes="panel-title")
+            yield Static("Overall (each set vs the reference set of rendered training fields; baselines below each run)", classes="panel-title")
             yield DataTable(id="met-overall", cursor_type="row", zebra_stripes=True)
             yield Static("Per class", classes="panel-title")
             yield DataTable(id="met-class", cursor_type="row", zebra_stripes=True)
