@@ -22,7 +22,7 @@ from .. import config as cfgmod
 from .. import device as devmod
 from ..errors import UserError
 from ..progress import ProgressFn, null_progress
-from ..workspace import Run, atomic_path, atomic_write_json, atomic_write_text, read_json
+from ..workspace import Run, atomic_path, atomic_write_json, read_json
 from .grid import RULE, Setting, best_cell, grid_axes, parse_grid
 
 DEFAULT_TEMPERATURES = (0.6, 0.8, 1.0, 1.2)
@@ -248,7 +248,7 @@ def apply_setting(run: Run, setting: dict) -> dict:
     cfg.sample.top_k = int(setting["top_k"])
     cfg.sample.top_p = float(setting["top_p"])
     cfgmod.validate(cfg)
-    atomic_write_text(run.config_path, cfgmod.dumps(cfg))
+    run.write_config(cfg)  # atomic (temp file + rename)
     after = {"temperature": cfg.sample.temperature, "top_k": cfg.sample.top_k, "top_p": cfg.sample.top_p}
     run.log_event("sweep", event="apply", before=before, after=after)
     return {"before": before, "after": after, "config": str(run.config_path)}
