@@ -55,6 +55,7 @@ class NfgenApp(App):
     def on_mount(self) -> None:
         self.sub_title = display_path(self.workspace.root)
         self.switch_mode(self._start)
+        self.run_worker(warm_up, thread=True, group="warm-up")
 
     def action_leave_field(self) -> None:
         """Escape out of a text field, so the one-letter keys work again."""
@@ -88,7 +89,18 @@ class NfgenApp(App):
         yield SystemCommand("Generate digits", "Sample with the settings on the Generate screen",
                             self._cmd("generate", "generate"))
         yield SystemCommand("Compare runs", "Metrics of two runs side by side", self._cmd("metrics", "focus_compare"))
+        yield SystemCommand("Run sweep", "Sweep temperature × top-k of the Metrics screen's run as a job (s)",
+                            self._cmd("metrics", "sweep"))
+        yield SystemCommand("Sweep metric", "Show the next metric in the sweep heat table (v)",
+                            self._cmd("metrics", "next_metric"))
+        yield SystemCommand("Open sweep cell in Generate", "Generate with the selected sweep cell's setting (enter)",
+                            self._cmd("metrics", "open_cell"))
         yield from super().get_system_commands(screen)
+
+
+def warm_up() -> None:
+    """Import the sweep code (and torch with it) off the UI thread, so the first visit to Metrics doesn't wait."""
+    import nfgen_tui.sweep  # noqa: F401
 
 
 def run_app(workspace: Workspace) -> None:

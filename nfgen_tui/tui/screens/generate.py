@@ -87,6 +87,7 @@ class GenerateScreen(BaseScreen):
 
     def on_mount(self) -> None:
         self.busy = False
+        self.chosen: tuple[str, dict] | None = None  # (run, setting) picked on the Metrics screen's sweep table
         self.refresh_runs()
 
     def on_screen_resume(self) -> None:
@@ -117,6 +118,24 @@ class GenerateScreen(BaseScreen):
         for fid, _, attr, _ in FIELDS:
             if attr is not None:
                 self.query_one(f"#gen-{fid}", Input).value = str(getattr(c.sample, attr))
+        if self.chosen is not None and self.chosen[0] == name:
+            self._fill_setting(self.chosen[1])
+
+    def _fill_setting(self, setting: dict) -> None:
+        for fid in ("temperature", "top_k", "top_p"):
+            v = setting[fid]
+            self.query_one(f"#gen-{fid}", Input).value = f"{v:g}" if isinstance(v, float) else str(v)
+
+    def use_setting(self, name: str, setting: dict) -> None:
+        """Select `name` and fill in a sweep cell's temperature / top-k / top-p (the other fields keep theirs).
+
+        Remembered for that run: the run select's change event, handled after this, refills the config defaults."""
+        self.chosen = (name, {k: setting[k] for k in ("temperature", "top_k", "top_p")})
+        self.query_one("#gen-run", Select).value = name
+        self._fill_setting(self.chosen[1])
+        self.query_one("#gen-status", Static).update(
+            f"setting from the sweep: T {setting['temperature']:g}, top-k {setting['top_k']}, "
+            f"top-p {setting['top_p']:g} — ctrl+g to generate")
 
     @work(thread=True, exclusive=True, group="gen-show")
     def show_latest(self, name: str, budget: tuple[int, int]) -> None:

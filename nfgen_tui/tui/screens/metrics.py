@@ -1,5 +1,10 @@
-"""Metrics: a run's `eval/metrics.json` as tables (overall with baselines and the reference row, per class), and
-two runs side by side."""
+"""Metrics: a run's `eval/metrics.json` as tables (overall with baselines and the reference row, per class), two
+runs side by side, and the run's inference sweep (`eval/sweep.json`) as a heat table.
+
+The sweep panel follows the first run: a timer starts a thread worker that probes the sweep lock, tails the events
+log for `sweep` progress and re-reads sweep.json when it changed, so a sweep started here, in a shell or by an
+earlier session of the app shows its progress the same way.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Select, Static
 
+from ... import jobs
+from ...errors import UserError
+from ..widgets.sweep_panel import SweepPanel
 from .base import BaseScreen
+
+SWEEP_ARGS = ["--temperature", "0.6,0.8,1.0,1.2", "--top-k", "1,3,5,10,0", "--n-per-class", "20"]
 
 # (key, column title); ↓ lower is better, ↑ higher is better, 1-NNA is best at 0.5
 COLUMNS = [("mmd", "MMD ↓"), ("cov", "COV ↑"), ("nna", "1-NNA →0.5"), ("classifier_accuracy", "classifier ↑"),
@@ -61,7 +71,9 @@ def read_metrics(run) -> dict | None:
 
 
 class MetricsScreen(BaseScreen):
-    BINDINGS = [Binding("c", "focus_compare", "Compare with"), Binding("ctrl+r", "reload", "Reload")]
+    BINDINGS = [Binding("c", "focus_compare", "Compare with"), Binding("ctrl+r", "reload", "Reload"),
+                Binding("s", "sweep", "Run sweep"), Binding("v", "next_metric", "Sweep metric"),
+                Binding("h", "focus_sweep", "Heat table", show=False)]
 
     def body(self) -> ComposeResult:
         with Vertical(id="met"):
@@ -72,13 +84,21 @@ class MetricsScreen(BaseScreen):
                 yield Select([], id="met-b", prompt="—")
             yield Static("Overall (each set vs the reference set of rendered training fields; baselines below each run)", classes="panel-title")
             yield DataTable(id="met-overall", cursor_type="row", zebra_stripes=True)
-            yield Static("Per class", classes="panel-title")
-            yield DataTable(id="met-class", cursor_type="row", zebra_stripes=True)
+            with Horizontal(id="met-bottom"):
+                with Vertical(id="met-class-box"):
+                    yield Static("Per class", classes="panel-title")
+                    yield DataTable(id="met-class", cursor_type="row", zebra_stripes=True)
+                yield SweepPanel(id="met-sweep")
             yield Static("", id="met-note", classes="hint")
 
     def on_mount(self) -> None:
         self.metrics: dict[str, dict] = {}
+        self.runs: list[str] = []
+        self.sweep_of: str | None = None  # the run the sweep panel shows
+        self.sweep_offset, self.sweep_stamp = 0, None
+        self.query_one("#met-sweep").display = False
         self.action_reload()
+        self.set_interval(self.app.poll_s, self.poll_sweep)
 
     def on_screen_resume(self) -> None:
         self.action_reload()
@@ -91,18 +111,22 @@ class MetricsScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, group="met-load")
     def load(self) -> None:
-        found = {}
+        from ...sweep.stage import sweep_path  # here, not at import: nfgen_tui.sweep imports torch
+
+        found, names = {}, []
         for run in self.workspace.runs():
             m = read_metrics(run)
             if m is not None:
                 found[run.name] = m
-        self.post(self._loaded, found)
+            if m is not None or sweep_path(run).exists() or run.is_done("train"):
+                names.append(run.name)  # a trained run can be swept before it has metrics
+        self.post(self._loaded, found, names)
 
-    def _loaded(self, found: dict[str, dict]) -> None:
-        self.metrics = found
-        names = list(found)
+    def _loaded(self, found: dict[str, dict], names: list[str]) -> None:
+        self.metrics, self.runs = found, names
+        with_metrics = [n for n in names if n in found]
         a, b = self.query_one("#met-a", Select), self.query_one("#met-b", Select)
-        keep_a = a.value if a.value in names else (names[-1] if names else None)
+        keep_a = a.value if a.value in names else (with_metrics or names or [None])[-1]
         keep_b = b.value if b.value in names else None
         with self.prevent(Select.Changed):
             a.set_options([(n, n) for n in names])
@@ -112,9 +136,15 @@ class MetricsScreen(BaseScreen):
             if keep_b is not None:
                 b.value = keep_b
         self.render_tables()
+        self.poll_sweep()
 
     def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id in ("sweep-metric", "sweep-topp"):
+            self.query_one("#met-sweep", SweepPanel).render_table()
+            return
         self.render_tables()
+        if event.select.id == "met-a":
+            self.poll_sweep()
 
     def _chosen(self) -> list[str]:
         out = []
@@ -157,7 +187,10 @@ class MetricsScreen(BaseScreen):
 
         note = self.query_one("#met-note", Static)
         if not runs:
-            note.update("No run has metrics yet: run eval (Runs screen: e, or p for the whole pipeline).")
+            a = self.query_one("#met-a", Select).value
+            note.update(f"{a} has no metrics yet: run eval (Runs screen: e); s sweeps its sampling settings."
+                        if isinstance(a, str) else
+                        "No run has metrics yet: run eval (Runs screen: e, or p for the whole pipeline).")
         else:
             m = self.metrics[runs[0]]
             bits = [f"{k} {m[k]}" for k in ("ssim", "set_size", "seed", "device") if k in m]
@@ -168,3 +201,104 @@ class MetricsScreen(BaseScreen):
             if isinstance(ref, dict) and ref.get("note"):
                 bits.append(f"reference: {ref['note']}")
             note.update("  ·  ".join([f"eval/metrics.json of {', '.join(runs)}", *bits]))
+
+    # the sweep ---------------------------------------------------------------------------------------------------
+    def _sweep_run_name(self) -> str | None:
+        v = self.query_one("#met-a", Select).value
+        return v if isinstance(v, str) else None
+
+    def poll_sweep(self) -> None:
+        name = self._sweep_run_name()
+        if name != self.sweep_of:  # another run: read its sweep and events from the start
+            self.sweep_of, self.sweep_offset, self.sweep_stamp = name, 0, None
+            panel = self.query_one("#met-sweep", SweepPanel)
+            panel.show(None)
+            panel.last_event = None
+            panel.progress(None)
+            panel.display = False
+        if name is not None:
+            self.read_sweep(name, self.sweep_offset, self.sweep_stamp)
+
+    @work(thread=True, exclusive=True, group="met-sweep")
+    def read_sweep(self, name: str, offset: int, stamp) -> None:
+        from ...sweep.stage import load_sweep, sweep_path
+
+        run = self.workspace.run(name)
+        job = jobs.job_status(run)
+        job_sweeping = job is not None and job["state"] == "running" and job.get("stage") == "sweep"
+        running = run.lock("sweep").held_elsewhere() or job_sweeping
+        events, offset = run.events("sweep", offset)
+        since = float(job.get("started", 0)) - 1 if job_sweeping else 0.0
+        progress = [e for e in events if "step" in e and "total" in e and e.get("t", 0) >= since]
+        path = sweep_path(run)
+        try:
+            st = path.stat()
+            new_stamp = (st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            new_stamp = None
+        sweep, changed = None, new_stamp != stamp
+        if changed and new_stamp is not None:
+            try:
+                sweep = load_sweep(run)
+            except (OSError, ValueError) as e:
+                self.post(self.error, e)
+                changed = False
+        self.post(self._sweep_read, name, offset, new_stamp if changed else stamp, changed, sweep, running,
+                  progress[-1] if progress else None)
+
+    def _sweep_read(self, name, offset, stamp, changed, sweep, running, last) -> None:
+        if name != self.sweep_of:
+            return  # the run changed while reading
+        panel = self.query_one("#met-sweep", SweepPanel)
+        if last is not None:
+            panel.last_event = last
+        self.sweep_offset, self.sweep_stamp = offset, stamp
+        if changed:
+            panel.show(sweep)
+        panel.progress((panel.last_event or {}) if running else None)
+        panel.display = panel.sweep is not None or running
+
+    def action_focus_sweep(self) -> None:
+        self.query_one("#sweep-table", DataTable).focus()
+
+    def action_next_metric(self) -> None:
+        self.query_one("#met-sweep", SweepPanel).next_metric()
+
+    def action_sweep(self) -> None:
+        """Start `nfgen sweep` of the first run as a background job (4 temperatures × 5 top-k, 20 per class)."""
+        try:
+            name = self._sweep_run_name()
+            if name is None:
+                raise UserError("pick a run first (a sweep needs a trained model)")
+            run = self.workspace.run(name).require()
+            if run.lock("sweep").held_elsewhere():
+                self.notify(f"{name}: a sweep is already running", severity="warning")
+                return
+            if not run.is_done("train"):
+                raise UserError(f"{name} has no trained model yet: train it on the Runs screen (r, then p)")
+            job = jobs.start_job(run, ["sweep", run.name, *SWEEP_ARGS])
+        except UserError as e:
+            self.error(e)
+            return
+        self.notify(f"{name}: sweep started (pid {job['pid']}); it keeps running if you quit")
+        self.poll_sweep()
+
+    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+        if event.data_table.id == "sweep-table":
+            self.open_cell(self.query_one("#met-sweep", SweepPanel).cell_at(*event.coordinate))
+
+    def action_open_cell(self) -> None:
+        self.open_cell(self.query_one("#met-sweep", SweepPanel).selected_cell())
+
+    def open_cell(self, cell: dict | None) -> None:
+        """Generate, with the run and the cell's temperature / top-k / top-p filled in."""
+        name = self.sweep_of
+        if cell is None or name is None:
+            self.notify("no sweep cell there: move to a scored cell first", severity="warning")
+            return
+
+        async def go() -> None:
+            await self.app.switch_mode("generate")
+            self.app.screen.use_setting(name, cell)
+
+        self.app.run_worker(go(), group="open-cell")

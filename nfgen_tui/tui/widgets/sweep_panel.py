@@ -1,0 +1,170 @@
+"""A run's inference sweep (eval/sweep.json) as a heat table you can move through: one metric at a time, the best
+cell marked ★, a progress bar while a sweep job runs.
+
+A DataTable rather than the rich Table `sweep.report.heat_table` prints: the cursor picks a cell (enter opens
+Generate with its setting). Colours and the ★ come from the same `pictures.colour` and `best` entry, so the terminal
+table and the PNG agree. `nfgen_tui.sweep` is imported on first use: its package imports the stage, and with it torch
+(a second at app start; the app warms it up in a thread instead).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Label, ProgressBar, Select, Static
+
+
+def k_label(k: int) -> str:
+    return "off" if k == 0 else str(k)
+
+
+def heat_rows(sweep: dict, metric: str, top_p: float) -> tuple[list[str], list[tuple[float, list[Text]]], dict]:
+    """(column titles, rows of (temperature, cell texts), (row, col) → cell record) for one top-p panel.
+
+    The colour range spans every cell of the grid (all top-p panels), like the PNG heat maps."""
+    from ...sweep.grid import LOWER_IS_BETTER
+    from ...sweep.pictures import cells_by_setting, colour
+
+    grid = sweep["grid"]
+    cells = cells_by_setting(sweep)
+    in_grid = [cells.get((t, k, p)) for t in grid["temperature"] for k in grid["top_k"] for p in grid["top_p"]]
+    vals = [c[metric] for c in in_grid if c is not None and c.get(metric) is not None]
+    lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
+    best = (sweep.get("best") or {}).get("key")
+    rows, at = [], {}
+    for ri, t in enumerate(grid["temperature"]):
+        texts = []
+        for ci, k in enumerate(grid["top_k"]):
+            c = cells.get((t, k, top_p))
+            v = None if c is None else c.get(metric)
+            if c is not None:
+                at[(ri, ci)] = c
+            if v is None:
+                texts.append(Text("  —  ", style="dim", justify="center"))
+                continue
+            r, g, b = colour(v, lo, hi, LOWER_IS_BETTER[metric])
+            is_best = c.get("key") == best
+            style = f"bold black on rgb({r},{g},{b})" + (" underline" if is_best else "")
+            texts.append(Text(f"{'★' if is_best else ' '}{v:.3f}", style=style, justify="center"))
+        rows.append((t, texts))
+    return [k_label(k) for k in grid["top_k"]], rows, at
+
+
+def summary(sweep: dict) -> str:
+    done = sum(1 for s in sweep.get("settings", []) if s.get("key") in sweep.get("cells", {}))
+    bits = [f"{done}/{len(sweep.get('settings', []))} cells" + ("" if sweep.get("complete") else " (unfinished)"),
+            f"{sweep.get('n_generated', '?')} vs {sweep.get('n_reference', '?')} images per cell"]
+    b = sweep.get("best")
+    line = "  ·  ".join(bits)
+    if b:
+        line += (f"\n[b]★ best[/b]: T {b['temperature']:g}, top-k {k_label(b['top_k'])}, top-p {b['top_p']:g} "
+                 f"(1-NNA {b['nna']:.3f}, acc {b['classifier_accuracy']:.3f})\nrule: {sweep.get('rule', '')}")
+    return line
+
+
+class SweepPanel(Vertical):
+    """Shows what `show` is given; the Metrics screen reads the files (in a worker) and handles the keys."""
+
+    def compose(self) -> ComposeResult:
+        from ...sweep.grid import LABELS, METRICS
+
+        yield Static("Sweep: T rows × top-k columns · h, enter: Generate", classes="panel-title")
+        with Horizontal(id="sweep-pick"):
+            yield Label("metric")
+            yield Select([(LABELS[m], m) for m in METRICS], value="nna", allow_blank=False, id="sweep-metric",
+                         compact=True)
+            yield Label("top-p", id="sweep-topp-label")
+            yield Select([("1", 1.0)], value=1.0, id="sweep-topp", allow_blank=False, compact=True)
+        yield DataTable(id="sweep-table", cursor_type="cell")
+        with Horizontal(id="sweep-run"):
+            yield ProgressBar(total=1, id="sweep-progress", show_eta=False)
+            yield Static("", id="sweep-job", classes="hint")
+        yield Static("", id="sweep-status", classes="hint")
+
+    def on_mount(self) -> None:
+        self.sweep: dict | None = None
+        self.at: dict = {}
+        self.last_event: dict | None = None  # the latest sweep progress event read (the screen tails the log)
+        self.query_one("#sweep-run").display = False
+        for w in ("#sweep-topp", "#sweep-topp-label"):
+            self.query_one(w).display = False
+
+    @property
+    def metric(self) -> str:
+        v = self.query_one("#sweep-metric", Select).value
+        return v if isinstance(v, str) else "nna"
+
+    @property
+    def top_p(self) -> float | None:
+        if not self.sweep:
+            return None
+        v = self.query_one("#sweep-topp", Select).value
+        ps = self.sweep["grid"]["top_p"]
+        return v if v in ps else ps[0]
+
+    def next_metric(self) -> None:
+        from ...sweep.grid import METRICS
+
+        sel = self.query_one("#sweep-metric", Select)
+        sel.value = METRICS[(METRICS.index(self.metric) + 1) % len(METRICS)]
+
+    def show(self, sweep: dict | None) -> None:
+        """A new sweep record (or None); keeps the metric, top-p panel and cursor where they were."""
+        first = self.sweep is None
+        self.sweep = sweep
+        if sweep is not None:
+            ps = sweep["grid"]["top_p"]
+            sel = self.query_one("#sweep-topp", Select)
+            keep = sel.value if sel.value in ps else ps[0]
+            with self.prevent(Select.Changed):
+                sel.set_options([(f"{p:g}", p) for p in ps])
+                sel.value = keep
+            for w in ("#sweep-topp", "#sweep-topp-label"):
+                self.query_one(w).display = len(ps) > 1
+        self.render_table(to_best=first)
+
+    def render_table(self, to_best: bool = False) -> None:
+        table = self.query_one("#sweep-table", DataTable)
+        cursor = table.cursor_coordinate
+        table.clear(columns=True)
+        self.at = {}
+        if self.sweep is None:
+            self.query_one("#sweep-status", Static).update("")
+            return
+        from ...sweep.grid import LABELS, LOWER_IS_BETTER
+
+        titles, rows, self.at = heat_rows(self.sweep, self.metric, self.top_p)
+        table.add_column("T \\ top-k", key="t", width=9)
+        for title, k in zip(titles, self.sweep["grid"]["top_k"]):
+            table.add_column(Text(title, justify="center"), key=f"k{k}", width=7)
+        for t, texts in rows:
+            table.add_row(Text(f"{t:g}", justify="right"), *texts, key=f"{t:g}")
+        best = (self.sweep.get("best") or {}).get("key")
+        where = next(((r, c + 1) for (r, c), cell in self.at.items() if cell.get("key") == best), None)
+        if to_best and where is not None:
+            table.move_cursor(row=where[0], column=where[1])
+        else:
+            table.move_cursor(row=cursor.row, column=max(cursor.column, 1))
+        better = "lower" if LOWER_IS_BETTER[self.metric] else "higher"
+        status = self.query_one("#sweep-status", Static)
+        status.update(f"{LABELS[self.metric]}: {better} is better (green)  ·  ★ the chosen setting\n"
+                      f"{summary(self.sweep)}")
+
+    def cell_at(self, row: int, column: int) -> dict | None:
+        """The cell record under table coordinate (row, column); column 0 holds the temperatures."""
+        return self.at.get((row, column - 1))
+
+    def selected_cell(self) -> dict | None:
+        c = self.query_one("#sweep-table", DataTable).cursor_coordinate
+        return self.cell_at(c.row, c.column)
+
+    def progress(self, running: dict | None) -> None:
+        """`running`: the latest sweep progress event (step, total, cell) of a running sweep, or {} before the
+        first one; None when no sweep runs."""
+        self.query_one("#sweep-run").display = running is not None
+        if running is not None:
+            total, step = running.get("total"), running.get("step") or 0
+            self.query_one("#sweep-progress", ProgressBar).update(total=total or None, progress=step)
+            what = f"{step}/{total} done · {running['cell']}" if running.get("cell") else "sweep starting…"
+            self.query_one("#sweep-job", Static).update(what)
