@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator, Protocol
+from typing import Iterator, Protocol
 
 
 class ProgressFn(Protocol):

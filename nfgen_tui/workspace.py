@@ -109,6 +109,20 @@ def read_json(path: Path) -> dict:
         raise UserError(f"corrupt JSON file {path}: {e}") from None
 
 
+def read_tensors(path: Path, fix: str = "") -> dict:
+    """Load a safetensors file (never a pickle); a missing or corrupt one is a user error naming it and the fix."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    hint = f"; {fix}" if fix else ""
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise UserError(f"missing file {path}{hint}") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise UserError(f"corrupt tensor file {path} ({e}){hint}") from None
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # locks
 

@@ -17,7 +17,7 @@ from .. import device as devmod
 from ..data import load_dataset, select
 from ..errors import UserError
 from ..progress import ProgressFn, null_progress
-from ..workspace import Run, atomic_write_json, read_json
+from ..workspace import Run, atomic_write_json, read_json, read_tensors
 from . import baselines
 from .classifier import get_classifier, score
 from .generative import Distances, distances, set_metrics
@@ -62,12 +62,10 @@ def _load_generated(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _load_tokens(run: Run) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    from safetensors.torch import load_file
-
     path = run.stage_dir("codebook") / "tokens.safetensors"
     if not run.is_done("codebook"):
         raise UserError(f"run {run.name!r} has no finished codebook stage: run `nfgen codebook {run.name}` first")
-    t = load_file(str(path))
+    t = read_tensors(path, f"rerun `nfgen codebook {run.name} --force`")
     return t["tokens"].long(), t["labels"].long(), t["split"].long()
 
 

@@ -12,11 +12,11 @@ from typing import Callable
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ..errors import UserError
 from ..fields.layout import Layout
-from ..workspace import atomic_path, read_json
+from ..workspace import atomic_path, read_json, read_tensors
 from .kmeans import KMeansResult, kmeans, nearest
 from .kmeans1d import encode_scalar, kmeans1d
 from .vocab import Vocabulary, neuron_vocabulary, scalar_vocabulary
@@ -102,10 +102,7 @@ class Tokenizer:
         folder = Path(folder)
         rep = read_json(folder / REPORT_FILE)
         vocab = Vocabulary.from_dict(rep)
-        try:
-            tensors = load_file(str(folder / CODEBOOK_FILE))
-        except FileNotFoundError:
-            raise UserError(f"missing file {folder / CODEBOOK_FILE}") from None
+        tensors = read_tensors(folder / CODEBOOK_FILE, "rerun `nfgen codebook RUN --force`")
         layout = Layout.from_dict(rep.get("layout", {}))
         if vocab.mode == "scalar":
             books = [tensors["codebook"]]

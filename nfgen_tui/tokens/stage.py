@@ -11,14 +11,14 @@ import time
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ..data import load_dataset, select
 from ..device import resolve
 from ..errors import UserError
 from ..fields import Layout, psnr, render
 from ..progress import ProgressFn, null_progress
-from ..workspace import Run, atomic_path, atomic_write_json, read_json
+from ..workspace import Run, atomic_path, atomic_write_json, read_json, read_tensors
 from .codec import REPORT_FILE, Tokenizer, fit_tokenizer, perplexity
 
 TOKENS_FILE = "tokens.safetensors"
@@ -35,8 +35,8 @@ def load_fields(run: Run) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Lay
     if not run.is_done("fit"):
         raise UserError(f"run {run.name!r} has no fitted fields yet: run `nfgen fit {run.name}` first")
     folder = run.stage_dir("fit")
+    t = read_tensors(folder / "weights.safetensors", f"refit with `nfgen fit {run.name} --force`")
     try:
-        t = load_file(str(folder / "weights.safetensors"))
         layout = Layout.from_json((folder / "layout.json").read_text())
     except (OSError, KeyError) as e:
         raise UserError(f"cannot read the fitted fields in {folder}: {e}") from None
