@@ -226,7 +226,23 @@ def trained_ws(tmp_path_factory):
 
 
 async def test_generate_samples_from_a_real_model_without_blocking_the_screen(trained_ws, tmp_path, monkeypatch):
+    import threading
+
+    import nfgen_tui.model.stage as model_stage
+
     monkeypatch.chdir(tmp_path)
+    # hold the real sampler at its first progress report until the test has used the screen, so "the screen answers
+    # while sampling runs" does not depend on how fast this machine samples
+    release, real_sample = threading.Event(), model_stage.run_sample
+
+    def held_sample(run, progress, device, **kw):
+        def hold(done, total, **info):
+            release.wait(60)
+            progress(done, total, **info)
+
+        return real_sample(run, hold, device, **kw)
+
+    monkeypatch.setattr(model_stage, "run_sample", held_sample)
     app = NfgenApp(trained_ws, image_mode="halfcell", poll_s=5, start="generate")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
@@ -239,6 +255,7 @@ async def test_generate_samples_from_a_real_model_without_blocking_the_screen(tr
         # the app answers keys while the model samples 400 sequences in its worker
         await pilot.press("escape", "m")
         assert type(app.screen).__name__ == "MetricsScreen" and screen.busy
+        release.set()
         await pilot.press("g")
         assert await wait_for(pilot, lambda: not screen.busy, 120)
         assert "done" in str(screen.query_one("#gen-status").render())
