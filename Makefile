@@ -26,7 +26,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/fit_fields.py
 	$(BIN)/python benchmarks/ssim_pairs.py
 	$(BIN)/python benchmarks/train_throughput.py
-	$(BIN)/python benchmarks/sample_speed.py
+	$(BIN)/python benchmarks/sample_speed.py --n 8
+	$(BIN)/python benchmarks/codebook_lloyd.py
 
 clean-venv:
 	rm -rf $(VENV)
