@@ -37,9 +37,22 @@ def gallery_ready(selector):
     return lambda app: app.screen.query(selector) and app.screen.query_one(selector).query_one(".grid-image").image
 
 
+def runs_ready(app) -> bool:
+    """The table holds every run and the selected run's curve has been read (not merely no worker right now)."""
+    screen = app.screen
+    if not screen.query("#runs-table"):
+        return False
+    return screen.query_one("#runs-table").row_count == 2 and bool(getattr(screen, "curves", None)
+                                                                  and screen.curves.latest)
+
+
 def test_runs_screen(fixed_ws, snap_compare):
     app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=600)
-    assert snap_compare(app, terminal_size=SIZE, run_before=settled)
+
+    async def before(pilot):
+        await settled(pilot, runs_ready)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
 
 
 def test_datasets_screen(fixed_ws, snap_compare):
