@@ -29,6 +29,21 @@ def autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def one_cpu_thread(device: torch.device | None = None):
+    """One intra-op thread for a block of many small CPU ops (decoding, SSIM blocks, a small CNN): waking a second
+    thread per op cost more than it saved here, 5-10x more on a busy machine. Restores the count afterwards."""
+    if device is not None and device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -107,6 +108,15 @@ def read_json(path: Path) -> dict:
         raise UserError(f"missing file {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"corrupt JSON file {path}: {e}") from None
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (checkpoint integrity, which tokens a model was trained on)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def read_tensors(path: Path, fix: str = "") -> dict:

@@ -23,7 +23,7 @@ from ..data import Dataset, load_dataset, stratified_split
 from ..errors import UserError
 from ..progress import ProgressFn, null_progress
 from ..workspace import Workspace, atomic_path, atomic_write_json, read_json
-from .threads import one_intraop_thread
+from ..device import one_cpu_thread
 
 SIDE = 28
 HOLDOUT = 0.1  # share of each class kept out of training to measure the classifier's own accuracy
@@ -100,7 +100,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, n_classes: int, epo
     total = epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=max(total, 1), pct_start=0.15)
     model.train()
-    with one_intraop_thread(device):
+    with one_cpu_thread(device):
         _epochs(model, opt, sched, x, y, gen, epochs, total, device, progress)
     return model.eval()
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .threads import one_intraop_thread
+from ..device import one_cpu_thread
 
 MODES = ("gaussian", "uniform")
 K1, K2 = 0.01, 0.03
@@ -183,7 +183,7 @@ def for_each_block(x, y, consume: Callable[[int, int, torch.Tensor], None], mode
             for c0, c1 in _chunks(len(ys), side):
                 column(c0, c1)
         return
-    with one_intraop_thread(), ThreadPoolExecutor(workers) as pool:
+    with one_cpu_thread(), ThreadPoolExecutor(workers) as pool:
         rows = list(pool.map(lambda bounds: prep(bounds, xs), _chunks(len(xs), side)))
         for future in [pool.submit(column, c0, c1) for c0, c1 in _chunks(len(ys), side)]:
             future.result()

@@ -10,7 +10,6 @@ Nothing is ever unpickled: a file that is not valid safetensors, or whose hash d
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import random
@@ -24,17 +23,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import UserError
-from ..workspace import atomic_write_json
+from ..workspace import atomic_write_json, file_sha256
 
 FILES = ("model.safetensors", "optim.safetensors", "rng.safetensors")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -122,7 +113,7 @@ def save(ckpt_dir: Path, model_state: dict[str, torch.Tensor], opt: torch.optim.
             with open(tmp / name, "rb") as f:
                 os.fsync(f.fileno())
         state = {**state, "optimizer_groups": groups, "rng": rng_js, "aliases": aliases,
-                 "sha256": {name: _sha256(tmp / name) for name in FILES}}
+                 "sha256": {name: file_sha256(tmp / name) for name in FILES}}
         atomic_write_json(tmp / "state.json", state)
         old = parent / f".{ckpt_dir.name}.old"
         if old.exists():
@@ -163,7 +154,7 @@ def load(path: Path) -> tuple[dict, dict[str, torch.Tensor], dict, dict[str, tor
         f = path / name
         if not f.exists():
             raise UserError(f"checkpoint file {f} is missing; move {path} away to start over")
-        if _sha256(f) != expected.get(name):
+        if file_sha256(f) != expected.get(name):
             raise UserError(f"checkpoint file {f} does not match its recorded hash (corrupt or replaced); refusing it")
         try:
             tensors.append(load_file(str(f)))

@@ -8,11 +8,10 @@ recomputing paths consume identical noise and so produce identical tokens for id
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 
 from .gpt import GPT, KVCache
+from ..device import one_cpu_thread
 from .vocab import Vocab
 
 
@@ -42,21 +41,6 @@ def draw(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.argmax(logits - torch.log(-torch.log(u)), dim=-1)
 
 
-@contextlib.contextmanager
-def decode_threads(device: torch.device):
-    """One intra-op thread while decoding on CPU: each step is ~100 small ops, and waking a second thread per op
-    cost more than it saved (300 sequences, quick model, 2 busy cores: 30 ms/step on 1 thread, 165–330 on 2)."""
-    if device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @torch.no_grad()
 def sample_tokens(model: GPT, vocab: Vocab, labels: torch.Tensor, temperature: float = 1.0, top_k: int = 0,
                   top_p: float = 1.0, seed: int = 0, use_cache: bool = True, progress=None) -> torch.Tensor:
@@ -72,7 +56,7 @@ def sample_tokens(model: GPT, vocab: Vocab, labels: torch.Tensor, temperature: f
     seq[:, 1] = vocab.class_offset + labels.to(device)
     dtype = next(model.parameters()).dtype
     cache = KVCache(model.cfg, B, device, dtype) if use_cache else None
-    with decode_threads(device):
+    with one_cpu_thread(device):  # 300 sequences, busy cores: 30 ms/step on 1 thread, 165-330 on 2
         _decode(model, vocab, seq, cache, temperature, top_k, top_p, generator, progress)
     return seq
 

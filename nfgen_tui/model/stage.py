@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import signal
 import threading
@@ -19,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from .. import device as devmod
 from ..errors import UserError
 from ..progress import ProgressFn, null_progress
-from ..workspace import Run, atomic_path, atomic_write_json, read_json
+from ..workspace import Run, atomic_path, atomic_write_json, file_sha256, read_json
 from . import checkpoint as ckpt
 from .gpt import GPT, GPTConfig
 from .sample import sample_tokens
@@ -46,14 +45,6 @@ def build_model(cfg: GPTConfig, vocab: Vocab) -> GPT:
     return GPT(cfg, kinds=torch.tensor(vocab.kinds[1:], dtype=torch.long) if cfg.n_kinds else None)
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load_tokens(run: Run, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor, str]:
     """(train sequences, held-out sequences, sha256 of tokens.safetensors)."""
     path = run.stage_dir("codebook") / "tokens.safetensors"
@@ -70,7 +61,7 @@ def load_tokens(run: Run, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor, str
     train = tokens[split == 0].contiguous()
     if train.shape[0] == 0:
         raise UserError("no training sequences (every field is held out): lower data.holdout")
-    return train, tokens[split == 1].contiguous(), _file_sha256(path)
+    return train, tokens[split == 1].contiguous(), file_sha256(path)
 
 
 def check_compatible(state: dict, cfg: GPTConfig, tokens_sha: str | None, where: Path) -> None:
