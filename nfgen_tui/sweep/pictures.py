@@ -56,6 +56,32 @@ def _k_label(k: int) -> str:
     return "off" if k == 0 else str(k)
 
 
+def _canvas(grid: dict, cell_w: int, cell_h: int, pad: int, title: str):
+    """The shared layout of heat maps and strips: one panel per top-p, T rows × top-k columns, labelled.
+
+    Returns (image, draw, font, cells) where cells lists (t, k, p, x, y) of every cell's top-left corner."""
+    ts, ks, ps = grid["temperature"], grid["top_k"], grid["top_p"]
+    panel_h = TITLE_H + len(ts) * cell_h
+    width = MARGIN_L + len(ks) * cell_w + pad
+    height = MARGIN_T + len(ps) * panel_h + (len(ps) - 1) * PANEL_GAP + pad
+    img = Image.new("RGB", (width, height), BG)
+    draw = ImageDraw.Draw(img)
+    font, small = _font(13), _font(11)
+    draw.text((8, 6), title, fill=(0, 0, 0), font=font)
+    draw.text((8, 28), "rows: temperature T, columns: top-k", fill=(60, 60, 60), font=small)
+    at = []
+    for pi, p in enumerate(ps):
+        y0 = MARGIN_T + pi * (panel_h + PANEL_GAP)
+        draw.text((8, y0 + 4), f"top-p {p:g}", fill=(60, 60, 60), font=small)
+        for ki, k in enumerate(ks):
+            draw.text((MARGIN_L + ki * cell_w + cell_w // 2 - 8, y0 + 4), _k_label(k), fill=(0, 0, 0), font=font)
+        for ti, t in enumerate(ts):
+            y = y0 + TITLE_H + ti * cell_h
+            draw.text((8, y + cell_h // 2 - 7), f"T {t:g}", fill=(0, 0, 0), font=font)
+            at += [(t, k, p, MARGIN_L + ki * cell_w, y) for ki, k in enumerate(ks)]
+    return img, draw, font, at
+
+
 def heatmap(sweep: dict, metric: str, path: Path) -> dict:
     """Write eval/sweep_<metric>.png; returns the geometry also stored in the PNG."""
     grid = sweep["grid"]
@@ -65,35 +91,21 @@ def heatmap(sweep: dict, metric: str, path: Path) -> dict:
     values = [v for v in values if v is not None]
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
     best_key = (sweep.get("best") or {}).get("key")
-    panel_h = TITLE_H + len(ts) * CELL_H
-    width = MARGIN_L + len(ks) * CELL_W + 12
-    height = MARGIN_T + len(ps) * panel_h + (len(ps) - 1) * PANEL_GAP + 12
-    img = Image.new("RGB", (width, height), BG)
-    draw = ImageDraw.Draw(img)
-    font, small = _font(13), _font(11)
     better = "lower" if LOWER_IS_BETTER[metric] else "higher"
-    draw.text((8, 6), f"{LABELS[metric]} ({better} is better, green = best of the sweep)", fill=(0, 0, 0), font=font)
-    draw.text((8, 28), "rows: temperature T, columns: top-k", fill=(60, 60, 60), font=small)
+    img, draw, font, at = _canvas(grid, CELL_W, CELL_H, 12,
+                                  f"{LABELS[metric]} ({better} is better, green = best of the sweep)")
     boxes = []
-    for pi, p in enumerate(ps):
-        y0 = MARGIN_T + pi * (panel_h + PANEL_GAP)
-        draw.text((8, y0 + 4), f"top-p {p:g}", fill=(60, 60, 60), font=small)
-        for ki, k in enumerate(ks):
-            draw.text((MARGIN_L + ki * CELL_W + CELL_W // 2 - 8, y0 + 4), _k_label(k), fill=(0, 0, 0), font=font)
-        for ti, t in enumerate(ts):
-            cy = y0 + TITLE_H + ti * CELL_H
-            draw.text((8, cy + CELL_H // 2 - 7), f"T {t:g}", fill=(0, 0, 0), font=font)
-            for ki, k in enumerate(ks):
-                cell = cells.get((t, k, p))
-                v = None if cell is None else cell.get(metric)
-                box = (MARGIN_L + ki * CELL_W, cy, MARGIN_L + (ki + 1) * CELL_W - 1, cy + CELL_H - 1)
-                draw.rectangle(box, fill=colour(v, lo, hi, LOWER_IS_BETTER[metric]), outline=BG)
-                is_best = cell is not None and cell.get("key") == best_key
-                if is_best:
-                    draw.rectangle(box, outline=BEST, width=3)
-                draw.text((box[0] + 14, box[1] + CELL_H // 2 - 7), _fmt(v), fill=(0, 0, 0), font=font)
-                boxes.append({"key": None if cell is None else cell["key"], "temperature": t, "top_k": k, "top_p": p,
-                              "value": v, "box": list(box), "best": is_best})
+    for t, k, p, x, y in at:
+        cell = cells.get((t, k, p))
+        v = None if cell is None else cell.get(metric)
+        box = (x, y, x + CELL_W - 1, y + CELL_H - 1)
+        draw.rectangle(box, fill=colour(v, lo, hi, LOWER_IS_BETTER[metric]), outline=BG)
+        is_best = cell is not None and cell.get("key") == best_key
+        if is_best:
+            draw.rectangle(box, outline=BEST, width=3)
+        draw.text((box[0] + 14, box[1] + CELL_H // 2 - 7), _fmt(v), fill=(0, 0, 0), font=font)
+        boxes.append({"key": None if cell is None else cell["key"], "temperature": t, "top_k": k, "top_p": p,
+                      "value": v, "box": list(box), "best": is_best})
     geometry = {"metric": metric, "rows": len(ts), "cols": len(ks), "panels": len(ps), "cells": boxes,
                 "range": [lo, hi]}
     info = PngImagePlugin.PngInfo()
@@ -107,38 +119,21 @@ def strip(sweep: dict, images_of, digit: int, path: Path, per_cell: int = 9) -> 
     """eval/sweep_strip_<digit>.png: for each cell a small grid (3 columns) of its first `per_cell` samples of
     `digit`, cells laid out like the heat maps. `images_of(key)` → (images [N, 28, 28] in [0, 1], labels [N])."""
     grid = sweep["grid"]
-    ts, ks, ps = grid["temperature"], grid["top_k"], grid["top_p"]
     cells = cells_by_setting(sweep)
     side, cols = 28, 3
     rows = -(-per_cell // cols)
     tile_w, tile_h = cols * (side + 1) + 10, rows * (side + 1) + 10
-    panel_h = TITLE_H + len(ts) * tile_h
-    width = MARGIN_L + len(ks) * tile_w + 8
-    height = MARGIN_T + len(ps) * panel_h + (len(ps) - 1) * PANEL_GAP + 8
-    img = Image.new("RGB", (width, height), BG)
-    draw = ImageDraw.Draw(img)
-    font, small = _font(13), _font(11)
-    draw.text((8, 6), f"digit {digit}: first {per_cell} samples per setting", fill=(0, 0, 0), font=font)
-    draw.text((8, 28), "rows: temperature T, columns: top-k", fill=(60, 60, 60), font=small)
-    for pi, p in enumerate(ps):
-        y0 = MARGIN_T + pi * (panel_h + PANEL_GAP)
-        draw.text((8, y0 + 4), f"top-p {p:g}", fill=(60, 60, 60), font=small)
-        for ki, k in enumerate(ks):
-            draw.text((MARGIN_L + ki * tile_w + tile_w // 2 - 8, y0 + 4), _k_label(k), fill=(0, 0, 0), font=font)
-        for ti, t in enumerate(ts):
-            ty = y0 + TITLE_H + ti * tile_h
-            draw.text((8, ty + tile_h // 2 - 7), f"T {t:g}", fill=(0, 0, 0), font=font)
-            for ki, k in enumerate(ks):
-                tx = MARGIN_L + ki * tile_w
-                draw.rectangle((tx + 2, ty + 2, tx + tile_w - 3, ty + tile_h - 3), fill=(0, 0, 0))
-                cell = cells.get((t, k, p))
-                if cell is None:
-                    continue
-                imgs, labels = images_of(cell["key"])
-                pick = imgs[np.asarray(labels) == digit][:per_cell]
-                for j, im in enumerate(pick):
-                    u8 = Image.fromarray(np.clip(np.rint(im * 255), 0, 255).astype(np.uint8), "L").convert("RGB")
-                    img.paste(u8, (tx + 5 + (j % cols) * (side + 1), ty + 5 + (j // cols) * (side + 1)))
+    img, draw, _, at = _canvas(grid, tile_w, tile_h, 8, f"digit {digit}: first {per_cell} samples per setting")
+    for t, k, p, tx, ty in at:
+        draw.rectangle((tx + 2, ty + 2, tx + tile_w - 3, ty + tile_h - 3), fill=(0, 0, 0))
+        cell = cells.get((t, k, p))
+        if cell is None:
+            continue
+        imgs, labels = images_of(cell["key"])
+        pick = imgs[np.asarray(labels) == digit][:per_cell]
+        for j, im in enumerate(pick):
+            u8 = Image.fromarray(np.clip(np.rint(im * 255), 0, 255).astype(np.uint8), "L").convert("RGB")
+            img.paste(u8, (tx + 5 + (j % cols) * (side + 1), ty + 5 + (j // cols) * (side + 1)))
     with atomic_path(path) as tmp:
         img.save(tmp, format="PNG")
     return path
