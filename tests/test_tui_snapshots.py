@@ -7,6 +7,7 @@ workspace shown relative to the current folder. Update after an intended change 
 from __future__ import annotations
 
 import pytest
+from textual.widgets import DataTable
 from textual.worker import WorkerState
 
 from nfgen_tui.tui.app import NfgenApp
@@ -28,6 +29,8 @@ async def settled(pilot, condition=lambda app: True):
     for _ in range(600):
         await pilot.pause(0.05)
         busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
+        # a DataTable sizes its columns on idle: until then it paints with stale widths
+        busy = busy or any(t._require_update_dimensions for t in app.screen.query(DataTable))
         if condition(app) and not busy:
             break
     await pilot.pause()
@@ -42,8 +45,8 @@ def runs_ready(app) -> bool:
     screen = app.screen
     if not screen.query("#runs-table"):
         return False
-    return screen.query_one("#runs-table").row_count == 2 and bool(getattr(screen, "curves", None)
-                                                                  and screen.curves.latest)
+    table = screen.query_one("#runs-table")
+    return table.row_count == 2 and bool(getattr(screen, "curves", None) and screen.curves.latest)
 
 
 def test_runs_screen(fixed_ws, snap_compare):

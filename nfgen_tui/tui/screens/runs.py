@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Log, Static
+from textual.widgets.data_table import ColumnKey
 
 from ... import jobs
 from ...errors import UserError
@@ -178,6 +179,10 @@ class RunsScreen(BaseScreen):
         if names != current:
             cursor = t.cursor_row
             t.clear()
+            # the run column's width follows the names now, not on the table's next idle (a repaint in between
+            # would show the header's width)
+            run_col = t.columns[ColumnKey("run")]
+            run_col.auto_width, run_col.width = False, max([3, *map(len, names)])
             for name, states, job in rows:
                 t.add_row(name, *[state_cell(states[s]) for s in STAGE_ORDER], job_cell(job), key=name)
             if rows:
