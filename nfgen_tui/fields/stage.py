@@ -25,7 +25,7 @@ from ..data import load_dataset, select
 from ..errors import UserError
 from ..progress import ProgressFn, null_progress
 from ..workspace import Run, atomic_path, atomic_write_json, atomic_write_text, read_json
-from .distributed import Ranks, rank_device, ranks
+from ..distributed import Ranks, rank_device, ranks
 from .fit import fit_fields
 from .init import chunk_init, seeded_init, weight_spread
 from .layout import Layout, layout_from_config

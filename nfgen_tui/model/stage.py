@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 import time
@@ -16,13 +15,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .. import device as devmod
+from ..distributed import Ranks, rank_device, ranks
 from ..errors import UserError
 from ..progress import ProgressFn, null_progress
 from ..workspace import Run, atomic_path, atomic_write_json, file_sha256, read_json
 from . import checkpoint as ckpt
 from .gpt import GPT, GPTConfig
 from .sample import sample_tokens
-from .train import Dist, make_optimizer, train_loop
+from .train import make_optimizer, train_loop
 from .vocab import Vocab
 
 
@@ -117,27 +117,6 @@ def stop_requests():
             signal.signal(s, h)
 
 
-@contextlib.contextmanager
-def distributed(dev: torch.device):
-    """Under torchrun (WORLD_SIZE > 1): a process group (nccl on CUDA, gloo on CPU) and this rank's device."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        yield Dist(), dev
-        return
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    if dev.type == "cuda":
-        dev = torch.device("cuda", local)
-        torch.cuda.set_device(dev)
-    owned = not dist.is_initialized()
-    if owned:
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    try:
-        yield Dist(rank=rank, world=world), dev
-    finally:
-        if owned:
-            dist.destroy_process_group()
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # stage 3
 
@@ -159,14 +138,14 @@ def run_train(run: Run, progress: ProgressFn = null_progress, device: str | None
         report = read_json(report_path)
         if report.get("step", 0) >= target:
             return report
-    dev = devmod.resolve(device or cfg.device)
-    with distributed(dev) as (d, dev):
-        lock = run.stage("train") if d.main else contextlib.nullcontext()
+    dev = rank_device(devmod.resolve(device or cfg.device))
+    with ranks(dev) as d:
+        lock = run.stage("train") if d.is_main else contextlib.nullcontext()
         with lock:
             return _train(run, cfg, target, dev, d, progress)
 
 
-def _train(run: Run, cfg, target: int, dev: torch.device, d: Dist, progress: ProgressFn) -> dict:
+def _train(run: Run, cfg, target: int, dev: torch.device, d: Ranks, progress: ProgressFn) -> dict:
     tc = cfg.train
     out = run.stage_dir("train")
     vocab = load_vocab(run)
@@ -187,7 +166,7 @@ def _train(run: Run, cfg, target: int, dev: torch.device, d: Dist, progress: Pro
             raise UserError(f"checkpoint {where} does not fit the model: {str(e).splitlines()[0]}") from None
         ckpt.set_rng_state(rng_t, state["rng"])
         start, last_val = int(state["step"]), state.get("val_loss")
-        if d.main:
+        if d.is_main:
             run.log_event("train", event="resume", step=start)
     if start >= target:
         return {"step": start, "loss": state.get("loss"), "val_loss": last_val, "n_params": model.n_params()}
@@ -197,7 +176,7 @@ def _train(run: Run, cfg, target: int, dev: torch.device, d: Dist, progress: Pro
     t0 = time.time()
 
     def save(step, loss, v_loss):
-        if d.main:
+        if d.is_main:
             ckpt.save(out / "ckpt", model.state_dict(), opt,
                       {"step": step, "loss": loss, "val_loss": v_loss, "model": gcfg.to_dict(), "seed": cfg.seed,
                        "tokens_sha256": tokens_sha, "world_size": d.world})
@@ -205,17 +184,17 @@ def _train(run: Run, cfg, target: int, dev: torch.device, d: Dist, progress: Pro
             dist.barrier()
 
     def log(**fields):
-        if d.main:
+        if d.is_main:
             run.log_event("train", **fields)
 
     with stop_requests() as should_stop:
         res = train_loop(net, model, opt, train, val, tc, cfg.seed, start, target, dev, d, checkpoint=save, log=log,
-                         progress=progress if d.main else null_progress, should_stop=should_stop, last_val=last_val)
+                         progress=progress if d.is_main else null_progress, should_stop=should_stop, last_val=last_val)
     if res.stopped == "signal":  # checkpointed; now end as an interruption, so the stage reads "interrupted"
         raise KeyboardInterrupt(f"training stopped by a signal at step {res.step} (checkpoint written)")
     result = {"step": res.step, "loss": res.loss, "val_loss": res.val_loss, "n_params": model.n_params(),
               "seconds": round(time.time() - t0, 2)}
-    if res.step >= tc.iters and d.main:
+    if res.step >= tc.iters and d.is_main:
         atomic_write_json(out / "report.json", {**result, "iters": tc.iters, "model": gcfg.to_dict(),
                                                 "n_train": int(train.shape[0]), "n_val": int(val.shape[0])})
     return result

@@ -16,6 +16,7 @@ import torch
 import torch.distributed as dist
 
 from ..device import autocast
+from ..distributed import Ranks
 from ..errors import UserError
 
 IGNORE = -100
@@ -23,24 +24,6 @@ IGNORE = -100
 
 class TrainingDiverged(UserError):
     """The loss became NaN or infinite: the last good checkpoint is kept, the message says what to change."""
-
-
-@dataclass
-class Dist:
-    """This process's place in a data-parallel job (world 1 = a plain single process)."""
-
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def all_mean(self, t: torch.Tensor) -> torch.Tensor:
-        if self.world > 1:
-            dist.all_reduce(t, op=dist.ReduceOp.SUM)
-            t /= self.world
-        return t
 
 
 def lr_at(step: int, lr: float, min_lr: float, warmup: int, horizon: int) -> float:
@@ -53,7 +36,7 @@ def lr_at(step: int, lr: float, min_lr: float, warmup: int, horizon: int) -> flo
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr - min_lr)
 
 
-def batch_rows(seed: int, step: int, n_rows: int, batch_size: int, d: Dist) -> torch.Tensor:
+def batch_rows(seed: int, step: int, n_rows: int, batch_size: int, d: Ranks) -> torch.Tensor:
     """This rank's rows of the global batch of `step`: the same on every run, resumed or not."""
     g = torch.Generator().manual_seed((seed * 1_000_003 + step) % (2**63))
     rows = torch.randint(n_rows, (batch_size,), generator=g)
@@ -90,7 +73,7 @@ def peak_flops(device: torch.device) -> float | None:
 
 
 @torch.no_grad()
-def val_loss(model, val: torch.Tensor, batch_size: int, n_batches: int, device, d: Dist) -> float | None:
+def val_loss(model, val: torch.Tensor, batch_size: int, n_batches: int, device, d: Ranks) -> float | None:
     """Mean loss over a fixed set of held-out sequences (the first batch_size·n_batches), split across ranks."""
     if val.shape[0] == 0:
         return None
@@ -121,7 +104,7 @@ class LoopResult:
 
 
 def train_loop(model, raw_model, opt, train: torch.Tensor, val: torch.Tensor, tc, seed: int, start_step: int,
-               until: int, device: torch.device, d: Dist, *, checkpoint: Callable[[int, float | None, float | None], None],
+               until: int, device: torch.device, d: Ranks, *, checkpoint: Callable[[int, float | None, float | None], None],
                log: Callable[..., None], progress, should_stop: Callable[[], bool],
                last_val: float | None = None) -> LoopResult:
     """Train from `start_step` up to step `until` (exclusive count: the step counter ends at `until`).

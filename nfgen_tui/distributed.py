@@ -1,7 +1,7 @@
-"""Just enough torch.distributed for fitting under `torchrun`: ranks split the chunks, rank 0 merges.
+"""Just enough torch.distributed for `torchrun`, shared by fitting and training.
 
-Fields are independent, so ranks never exchange tensors — only barriers, with the run folder as the meeting point
-(every rank writes its own chunk files; rank 0 reads them all). Without `WORLD_SIZE > 1` nothing is initialised.
+Fitting: ranks split the chunks and only meet at barriers (rank 0 merges the chunk files). Training: data-parallel,
+losses averaged with `all_mean`. Without `WORLD_SIZE > 1` nothing is initialised and a single rank is used.
 """
 
 from __future__ import annotations
@@ -29,14 +29,21 @@ class Ranks:
         if self.world > 1:
             dist.barrier()
 
+    def all_mean(self, t: torch.Tensor) -> torch.Tensor:
+        """Average `t` over ranks, in place (a no-op for one rank)."""
+        if self.world > 1:
+            dist.all_reduce(t, op=dist.ReduceOp.SUM)
+            t /= self.world
+        return t
+
 
 def launched_world() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def rank_device(device: torch.device) -> torch.device:
-    """Under torchrun on CUDA, each rank takes GPU LOCAL_RANK."""
-    if launched_world() > 1 and device.type == "cuda" and device.index is None:
+    """Under torchrun on CUDA, each rank takes GPU LOCAL_RANK (ranks sharing one GPU would break nccl)."""
+    if launched_world() > 1 and device.type == "cuda":
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return device
 
@@ -53,7 +60,7 @@ def ranks(device: torch.device) -> Iterator[Ranks]:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
-                                timeout=datetime.timedelta(hours=6))  # a rank may fit for long between barriers
+                                timeout=datetime.timedelta(hours=6))  # a rank may fit or checkpoint long between meetings
     try:
         yield Ranks(dist.get_rank(), dist.get_world_size())
     finally:
