@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from .functional import forward, inputs, loss_and_grad, psnr, to_intensity
+from .functional import Scratch, forward, inputs, loss_and_grad, psnr, to_intensity
 from .layout import Layout
 
 StepFn = Callable[[int, float], None]  # (step, mean loss per field)
@@ -47,13 +47,15 @@ def fit_fields(targets: torch.Tensor, init: torch.Tensor, layout: Layout, *, ste
     feats = inputs(layout, size, device)
     param = init.detach().to(device=device, dtype=torch.float32).clone().requires_grad_(True)
     opt = _adam(param, lr)
+    scratch = Scratch()
     loss_value = float("nan")
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, lr, schedule)
         report = on_step is not None and ((step + 1) % log_every == 0 or step + 1 == steps)
         with torch.no_grad():
-            grad, loss = loss_and_grad(param, layout, feats, target, want_loss=report or step + 1 == steps)
+            grad, loss = loss_and_grad(param, layout, feats, target, want_loss=report or step + 1 == steps,
+                                       scratch=scratch)
         param.grad = grad
         opt.step()
         if loss is not None:
