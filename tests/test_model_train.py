@@ -26,6 +26,11 @@ from nfgen_tui.model.train import TrainingDiverged
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _pythonpath() -> str:
+    """The repo first, then whatever the caller's environment already had (packages installed off the venv)."""
+    return os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+
+
 def losses(run) -> dict[int, float]:
     """step → loss of the last train event logged for that step (a resumed run logs some steps twice)."""
     out = {}
@@ -70,7 +75,7 @@ def test_tied_head_checkpoints_and_resumes(workspace):
 def test_kill_9_then_resume_gives_the_uninterrupted_loss_curve(workspace):
     common = ["train.iters=100000", "train.ckpt_every=10"]  # the schedule's horizon is the same for both runs
     killed = model_synth.make_run(workspace, "killed", common)
-    env = {**os.environ, "NFGEN_WORKSPACE": str(workspace.root), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "NFGEN_WORKSPACE": str(workspace.root), "PYTHONPATH": _pythonpath(), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "nfgen_tui.cli", "train", "killed"], env=env, cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -97,7 +102,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_loss_curve(workspace):
 
 def test_sigterm_checkpoints_the_current_step_and_ends_as_interrupted(workspace):
     run = model_synth.make_run(workspace, overrides=["train.iters=100000", "train.ckpt_every=100000"])
-    env = {**os.environ, "NFGEN_WORKSPACE": str(workspace.root), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "NFGEN_WORKSPACE": str(workspace.root), "PYTHONPATH": _pythonpath(), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "nfgen_tui.cli", "train", run.name, "--json"], env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 90
@@ -118,7 +123,7 @@ def test_ddp_two_gloo_processes_match_one_process(workspace):
     common = ["train.iters=4", "train.batch_size=8"]
     ddp = model_synth.make_run(workspace, "ddp", common)
     one = model_synth.make_run(workspace, "one", common)
-    env = {**os.environ, "NFGEN_WORKSPACE": str(workspace.root), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "NFGEN_WORKSPACE": str(workspace.root), "PYTHONPATH": _pythonpath(), "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                         "-m", "nfgen_tui.cli", "train", "ddp", "--json"], env=env, cwd=REPO, capture_output=True,
                        text=True, timeout=120)

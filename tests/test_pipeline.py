@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -34,7 +35,8 @@ def spawn_pipeline(ws, run="tiny") -> subprocess.Popen:
     for o in TINY:
         cmd += ["--set", o]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                            # as many threads as this process: CPU kernels' summation order depends on the count
+                            env=dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(torch.get_num_threads())))
 
 
 def wait_for_event(run_dir, pred, proc, timeout=240.0) -> None:
