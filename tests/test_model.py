@@ -12,10 +12,10 @@ from model_synth import one_thread  # noqa: F401  (autouse)
 from nfgen_tui.errors import UserError
 from nfgen_tui.model.gpt import GPT, GPTConfig, KVCache
 from nfgen_tui.model.sample import filter_logits, sample_tokens
-from nfgen_tui.model.vocab import Vocab
+from nfgen_tui.tokens.vocab import Vocabulary
 
 
-def tiny(vocab: Vocab, seed: int = 0, **kw) -> GPT:
+def tiny(vocab: Vocabulary, seed: int = 0, **kw) -> GPT:
     torch.manual_seed(seed)
     cfg = GPTConfig(vocab_size=vocab.vocab_size, block_size=vocab.block_size, n_layer=2, n_head=2, n_embd=32,
                     n_kinds=max(vocab.kinds) + 1, **kw)
@@ -23,8 +23,8 @@ def tiny(vocab: Vocab, seed: int = 0, **kw) -> GPT:
 
 
 @pytest.fixture
-def vocab() -> Vocab:
-    return Vocab.from_report(model_synth.report())
+def vocab() -> Vocabulary:
+    return Vocabulary.from_dict(model_synth.report())
 
 
 def test_cached_forward_matches_full_forward(vocab):
@@ -118,11 +118,11 @@ def test_inconsistent_vocabulary_is_a_user_error():
     rep = model_synth.report()
     bad = dict(rep, allowed=rep["allowed"][:-1] + [[0, rep["n_codes"] + 1]])  # SOS allowed at a weight position
     with pytest.raises(UserError, match="special tokens"):
-        Vocab.from_report(bad)
+        Vocabulary.from_dict(bad)
     with pytest.raises(UserError, match="inconsistent"):
-        Vocab.from_report(dict(rep, vocab_size=rep["vocab_size"] + 1))
+        Vocabulary.from_dict(dict(rep, vocab_size=rep["vocab_size"] + 1))
     with pytest.raises(UserError, match="lacks a valid vocabulary"):
-        Vocab.from_report({k: v for k, v in rep.items() if k != "kinds"})
+        Vocabulary.from_dict({k: v for k, v in rep.items() if k != "kinds"})
 
 
 def test_context_longer_than_block_size_is_refused(vocab):

@@ -14,7 +14,7 @@ from model_synth import one_thread  # noqa: F401  (autouse)
 from nfgen_tui import config as cfgmod
 from nfgen_tui.cli import app
 from nfgen_tui.model.stage import run_sample, run_train
-from nfgen_tui.model.vocab import Vocab
+from nfgen_tui.tokens.vocab import Vocabulary
 
 
 def test_train_and_sample_on_real_tokens(workspace):
@@ -28,7 +28,7 @@ def test_train_and_sample_on_real_tokens(workspace):
     run = workspace.create_run("real", c)
     run_fit(run)
     run_codebook(run)
-    vocab = Vocab.load(run.stage_dir("codebook") / "report.json")
+    vocab = Vocabulary.load(run.stage_dir("codebook") / "report.json")
 
     res = run_train(run)
     curve = {e["step"]: e["loss"] for e in run.events("train")[0] if "loss" in e}

@@ -12,7 +12,7 @@ import torch
 
 from .gpt import GPT, KVCache
 from ..device import one_cpu_thread
-from .vocab import Vocab
+from ..tokens.vocab import Vocabulary
 
 
 def filter_logits(logits: torch.Tensor, lo: int, hi: int, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
@@ -42,7 +42,7 @@ def draw(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_tokens(model: GPT, vocab: Vocab, labels: torch.Tensor, temperature: float = 1.0, top_k: int = 0,
+def sample_tokens(model: GPT, vocab: Vocabulary, labels: torch.Tensor, temperature: float = 1.0, top_k: int = 0,
                   top_p: float = 1.0, seed: int = 0, use_cache: bool = True, progress=None) -> torch.Tensor:
     """Full sequences [B, L] (SOS, class, weight tokens) for class `labels` [B]."""
     model.eval()

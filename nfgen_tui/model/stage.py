@@ -18,34 +18,34 @@ from .. import device as devmod
 from ..distributed import Ranks, rank_device, ranks
 from ..errors import UserError
 from ..progress import ProgressFn, null_progress
+from ..tokens.vocab import Vocabulary
 from ..workspace import Run, atomic_path, atomic_write_json, file_sha256, read_json
 from . import checkpoint as ckpt
 from .gpt import GPT, GPTConfig
 from .sample import sample_tokens
 from .train import make_optimizer, train_loop
-from .vocab import Vocab
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # shared pieces
 
-def load_vocab(run: Run) -> Vocab:
-    return Vocab.load(run.stage_dir("codebook") / "report.json")
+def load_vocab(run: Run) -> Vocabulary:
+    return Vocabulary.load(run.stage_dir("codebook") / "report.json")
 
 
-def model_config(run_cfg, vocab: Vocab) -> GPTConfig:
+def model_config(run_cfg, vocab: Vocabulary) -> GPTConfig:
     """The GPT of this run: sizes from `model`, context and vocabulary from the codebook's token layout."""
     m = run_cfg.model
     return GPTConfig(vocab_size=vocab.vocab_size, block_size=vocab.seq_len - 1, n_layer=m.n_layer, n_head=m.n_head,
                      n_embd=m.n_embd, dropout=m.dropout, bias=m.bias, tie_head=m.tie_head,
-                     n_kinds=max(vocab.kinds) + 1 if m.position_kind else 0)
+                     n_kinds=vocab.n_kinds if m.position_kind else 0)
 
 
-def build_model(cfg: GPTConfig, vocab: Vocab) -> GPT:
+def build_model(cfg: GPTConfig, vocab: Vocabulary) -> GPT:
     return GPT(cfg, kinds=torch.tensor(vocab.kinds[1:], dtype=torch.long) if cfg.n_kinds else None)
 
 
-def load_tokens(run: Run, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor, str]:
+def load_tokens(run: Run, vocab: Vocabulary) -> tuple[torch.Tensor, torch.Tensor, str]:
     """(train sequences, held-out sequences, sha256 of tokens.safetensors)."""
     path = run.stage_dir("codebook") / "tokens.safetensors"
     if not path.exists() or not run.is_done("codebook"):
@@ -76,7 +76,7 @@ def check_compatible(state: dict, cfg: GPTConfig, tokens_sha: str | None, where:
                         f"to train from scratch")
 
 
-def load_trained(run: Run, device: torch.device) -> tuple[GPT, Vocab, dict]:
+def load_trained(run: Run, device: torch.device) -> tuple[GPT, Vocabulary, dict]:
     """The model of the run's last checkpoint, for sampling."""
     vocab = load_vocab(run)
     where = ckpt.find(run.stage_dir("train") / "ckpt")
@@ -246,7 +246,7 @@ def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | Non
         return _sample(run, model, vocab, state, out, sid, digit, n, temperature, top_k, top_p, seed, size, progress)
 
 
-def sample_sequences(model: GPT, vocab: Vocab, labels: torch.Tensor, temperature: float, top_k: int, top_p: float,
+def sample_sequences(model: GPT, vocab: Vocabulary, labels: torch.Tensor, temperature: float, top_k: int, top_p: float,
                      seed: int, batch_size: int, progress: ProgressFn = null_progress) -> torch.Tensor:
     """Token sequences [N, L] on the CPU for class `labels`, in batches of `batch_size`, batch b seeded with
     seed·1_000_003 + b: the same request on the same model gives the same tokens (run_sample and the sweep share it)."""

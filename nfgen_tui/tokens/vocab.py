@@ -7,7 +7,9 @@ Ids `0 … n_codes-1` are weight codes, `n_codes` is SOS, `n_codes+1 …` one to
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -62,6 +64,15 @@ class Vocabulary:
     def kinds(self) -> list[int]:
         return [KIND_SOS, KIND_CLASS, *(KIND_WEIGHT0 + k for k in self.weight_kinds)]
 
+    @property
+    def n_kinds(self) -> int:
+        return max(self.kinds) + 1
+
+    def class_token(self, label: int) -> int:
+        if not 0 <= label < self.n_classes:
+            raise UserError(f"class {label} out of range: this run has classes 0…{self.n_classes - 1}")
+        return self.class_offset + label
+
     def allowed_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
         """lo, hi as int64 tensors [L]: `lo <= token < hi` is what a sampler may draw at each position."""
         a = torch.tensor(self.allowed, dtype=torch.int64)
@@ -115,19 +126,44 @@ class Vocabulary:
                 "block_size": self.block_size, "allowed": [list(a) for a in self.allowed], "kinds": self.kinds}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Vocabulary":
+    def from_dict(cls, d: dict, where: str = "codebook/report.json") -> "Vocabulary":
+        """Read and check a stored vocabulary, so a malformed report fails here with one message, not as an index
+        error deep in training or sampling."""
         try:
             allowed = [(int(a[0]), int(a[1])) for a in d["allowed"]]
             kinds = [int(k) for k in d["kinds"]]
             v = cls(mode=str(d["mode"]), n_codes=int(d["n_codes"]), n_classes=int(d["n_classes"]),
                     weight_allowed=allowed[2:], weight_kinds=[k - KIND_WEIGHT0 for k in kinds[2:]])
         except (KeyError, TypeError, ValueError, IndexError) as e:
-            raise UserError(f"codebook report.json holds no valid vocabulary: {e}") from None
+            raise UserError(f"{where} lacks a valid vocabulary ({type(e).__name__}: {e}); "
+                            "rerun `nfgen codebook --force`") from None
         mine = v.to_dict()
+        problems = []
         wrong = [k for k in ("sos", "class_offset", "vocab_size", "seq_len", "block_size") if d.get(k) != mine[k]]
-        if wrong or allowed[:2] != v.allowed[:2]:
-            raise UserError(f"codebook report.json is inconsistent: {', '.join(wrong) or 'allowed'} do not add up")
+        if wrong:
+            problems.append(f"{', '.join(wrong)} disagree with n_codes and n_classes")
+        if allowed[:2] != v.allowed[:2] or kinds[:2] != v.kinds[:2]:
+            problems.append("positions 0 and 1 must be SOS and the class")
+        if len(kinds) != len(allowed) or len(allowed) < 3:
+            problems.append("allowed and kinds must have one entry per sequence position")
+        if any(not 0 <= lo < hi <= v.vocab_size for lo, hi in allowed):
+            problems.append("an allowed range is empty or outside the vocabulary")
+        elif any(hi > v.n_codes for _, hi in v.weight_allowed):
+            problems.append("a weight position allows special tokens")
+        if problems:
+            raise UserError(f"{where} is inconsistent: {'; '.join(problems)}")
         return v
+
+    @classmethod
+    def load(cls, path: Path) -> "Vocabulary":
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UserError(f"missing {path}: run `nfgen codebook` first") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f"corrupt JSON file {path}: {e}") from None
+        return cls.from_dict(d, str(path))
 
 
 def scalar_vocabulary(layout, n_codes: int, n_classes: int) -> Vocabulary:
