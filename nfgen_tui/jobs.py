@@ -213,8 +213,13 @@ def _supervise(workspace: str, run_name: str, job_id: str, started: float, devic
     return rc
 
 
+def running_jobs(workspace: Workspace) -> int:
+    return sum(is_running(run) for run in workspace.runs())
+
+
 def _stage_process(cli_args: list[str]) -> None:
-    """The `nfgen` CLI, with SIGTERM turned into KeyboardInterrupt so stages checkpoint and log 'interrupted'."""
+    """The `nfgen` CLI, with SIGTERM turned into KeyboardInterrupt so stages checkpoint and log 'interrupted', and
+    with this job's share of the CPU cores (cpu_share.py) re-counted as the stage reports progress."""
 
     def on_term(signum, frame):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -223,6 +228,11 @@ def _stage_process(cli_args: list[str]) -> None:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     from .cli import app
+    from .cpu_share import CpuShare
+    from .progress import add_listener
+
+    workspace = Workspace(cli_args[cli_args.index("--workspace") + 1])
+    add_listener(CpuShare(lambda: running_jobs(workspace)).update)
 
     sys.argv = ["nfgen", *cli_args]
     app(prog_name="nfgen")

@@ -9,11 +9,24 @@ from __future__ import annotations
 import sys
 import time
 from contextlib import contextmanager
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 
 class ProgressFn(Protocol):
     def __call__(self, done: float, total: float, **info) -> None: ...
+
+
+_listeners: list[Callable[[], None]] = []
+
+
+def add_listener(fn: Callable[[], None]) -> None:
+    """Call `fn()` at every report of every bar (on the stage's own thread; jobs share the CPU cores this way)."""
+    _listeners.append(fn)
+
+
+def _notify() -> None:
+    for fn in _listeners:
+        fn()
 
 
 def null_progress(done: float, total: float, **info) -> None:
@@ -44,6 +57,7 @@ def rich_progress(label: str, enabled: bool = True) -> Iterator[ProgressFn]:
         last = [0.0]
 
         def plain(done, total, **info):
+            _notify()
             now = time.monotonic()
             if now - last[0] >= 5.0 or done >= total:
                 last[0] = now
@@ -58,6 +72,7 @@ def rich_progress(label: str, enabled: bool = True) -> Iterator[ProgressFn]:
         task = bar.add_task(label, total=None, label=label, info="")
 
         def update(done, total, **info):
+            _notify()
             bar.update(task, completed=done, total=total, info=_fmt(info))
 
         yield update
