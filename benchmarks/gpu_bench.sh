@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU figures in README, from one CUDA machine: field fitting at MNIST scale, GPT training throughput (MFU),
-# KV-cache sampling, SSIM pairs (part "bench", ~5 min), then the paper-sized pipeline on mnist-5k and the test
+# KV-cache sampling, SSIM pairs (part "bench", ~3 min), then the paper-sized pipeline on mnist-5k and the test
 # suite with CUDA visible, so every "auto" device resolves to the GPU (part "pipeline", ~5 min).
 # Usage: bash benchmarks/gpu_bench.sh bench|pipeline|all [LOGDIR]   (PY=python3 picks the interpreter,
 #        WORKSPACE=/tmp/nfgen-gpu-ws the pipeline's workspace, ITERS=2000 its GPT steps)
@@ -27,6 +27,7 @@ if [[ $PART == bench || $PART == all ]]; then
     step fit-60k 100 $PY benchmarks/fit_fields.py --device cuda --fields 60000 --ref-fields 0
     step fit-60k-one-chunk 60 $PY benchmarks/fit_fields.py --device cuda --fields 60000 --ref-fields 0 --chunk 60000
     step train-throughput 90 $PY benchmarks/train_throughput.py --device cuda --steps 5
+    step train-probe 150 $PY benchmarks/train_probe.py --device cuda
     step sample-speed 45 $PY benchmarks/sample_speed.py --device cuda --size paper --n 8
     step ssim-pairs 40 $PY benchmarks/ssim_pairs.py --device cuda
 fi
