@@ -23,30 +23,6 @@ from nfgen_tui.model.train import make_optimizer
 from train_throughput import BLOCK, VOCAB, matmul_rate, step_time, sync
 
 
-def compiled_step_time(cfg: GPTConfig, batch: int, steps: int, device: torch.device) -> float:
-    torch.manual_seed(0)
-    model = GPT(cfg).to(device)
-    opt = make_optimizer(model, 1e-3, 0.1, device)
-    compiled = torch.compile(model)
-    x = torch.randint(0, VOCAB, (batch, cfg.block_size), device=device)
-    best, t0 = float("inf"), time.perf_counter()
-    for i in range(steps + 2):  # two warm-up steps: compile, then the first run of the compiled graphs
-        sync(device)
-        t = time.perf_counter()
-        with autocast(device):
-            _, loss = compiled(x, x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sync(device)
-        if i == 0:
-            print(f"compile + first step {time.perf_counter() - t0:.1f} s", flush=True)
-        if i >= 2:
-            best = min(best, time.perf_counter() - t)
-    return best
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -74,7 +50,10 @@ def main() -> None:
         except RuntimeError as e:
             print(f"sdpa {backend} only: refused ({str(e).splitlines()[0][:100]})")
     if not small:
-        report("torch.compile", batch, compiled_step_time(cfg, batch, 5, device))
+        t = time.perf_counter()
+        dt = step_time(cfg, batch, 5, device, compile=True)
+        print(f"torch.compile: compiling, 2 warm-up and 5 timed steps took {time.perf_counter() - t:.1f} s")
+        report("torch.compile", batch, dt)
 
     torch.manual_seed(0)
     model = GPT(cfg).to(device)

@@ -41,23 +41,26 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def step_time(cfg: GPTConfig, batch: int, steps: int, device: torch.device) -> float:
+def step_time(cfg: GPTConfig, batch: int, steps: int, device: torch.device, compile: bool = False) -> float:
+    """Best time of `steps` full training steps, after warm-up (one step, two under torch.compile)."""
     torch.manual_seed(0)
     model = GPT(cfg).to(device)
     opt = make_optimizer(model, 1e-3, 0.1, device)
+    forward = torch.compile(model) if compile else model
+    warmup = 2 if compile else 1  # allocators and kernels; under compile also the first run of the compiled graphs
     x = torch.randint(0, VOCAB, (batch, cfg.block_size), device=device)
     best = float("inf")
-    for i in range(steps + 1):  # the first step warms up allocators and kernels
+    for i in range(steps + warmup):
         sync(device)
         t = time.perf_counter()
         with autocast(device):
-            _, loss = model(x, x)
+            _, loss = forward(x, x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sync(device)
-        if i:
+        if i >= warmup:
             best = min(best, time.perf_counter() - t)
     return best
 

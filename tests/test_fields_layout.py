@@ -8,7 +8,7 @@ import torch
 from nfgen_tui.config import FieldsConfig
 from nfgen_tui.errors import UserError
 from nfgen_tui.fields import Layout, coordinates, forward, layout_from_config
-from nfgen_tui.fields.functional import encode, field_loss, inputs, loss_and_grad
+from nfgen_tui.fields.functional import Scratch, encode, field_loss, inputs, loss_and_grad
 from nfgen_tui.fields.init import chunk_init
 
 
@@ -78,3 +78,18 @@ def test_layout_rejects_bad_architectures():
         layout_from_config(FieldsConfig()).unflatten(torch.zeros(2, 560))
     assert math.isfinite(float(forward(torch.zeros(1, 561), layout_from_config(FieldsConfig()), inputs(
         layout_from_config(FieldsConfig()), 2)).sum()))
+
+
+@pytest.mark.parametrize("arch", ["relu-pe", "siren"])
+def test_a_reused_scratch_gives_the_same_gradient_without_new_buffers(arch):
+    """The fitter passes one Scratch to every step: the results must not depend on what the buffers held before."""
+    lay = layout_from_config(FieldsConfig(arch=arch, hidden=[8, 6]))
+    feats, target = inputs(lay, 12), torch.rand(4, 144)
+    a, b = chunk_init("random", lay, 1, 0, 4, None), chunk_init("random", lay, 2, 0, 4, None)
+    scratch = Scratch()
+    loss_and_grad(b, lay, feats, target, scratch=scratch)  # fills the buffers with another field's activations
+    held = {name: buf.data_ptr() for name, buf in scratch._buffers.items()}
+    grad, loss = loss_and_grad(a, lay, feats, target, want_loss=True, scratch=scratch)
+    fresh, fresh_loss = loss_and_grad(a, lay, feats, target, want_loss=True)
+    assert torch.equal(grad, fresh) and torch.equal(loss, fresh_loss)
+    assert {name: buf.data_ptr() for name, buf in scratch._buffers.items()} == held  # reused, not reallocated
