@@ -143,7 +143,7 @@ def train_loop(model, raw_model, opt, train: torch.Tensor, val: torch.Tensor, tc
         steps_since += 1
         is_eval = step % tc.eval_every == 0 or step == until
         if is_eval:
-            v_loss = val_loss(model, val, tc.batch_size, tc.eval_iters, device, d)
+            v_loss = val_loss(raw_model, val, tc.batch_size, tc.eval_iters, device, d)  # eager: no DDP, no compile
         if step % tc.log_every == 0 or is_eval or step == until or stop_now:
             now = time.perf_counter()
             tok_s = tokens_per_step * steps_since / max(now - t_last, 1e-9)
