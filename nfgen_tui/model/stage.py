@@ -45,11 +45,6 @@ def build_model(cfg: GPTConfig, vocab: Vocabulary) -> GPT:
     return GPT(cfg, kinds=torch.tensor(vocab.kinds[1:], dtype=torch.long) if cfg.n_kinds else None)
 
 
-def compiles(setting: str, dev: torch.device, world: int) -> bool:
-    """`train.compile`: auto compiles on CUDA in one process only (measured there; DDP + compile never ran on GPUs)."""
-    return setting == "on" or (setting == "auto" and dev.type == "cuda" and world == 1)
-
-
 def load_tokens(run: Run, vocab: Vocabulary) -> tuple[torch.Tensor, torch.Tensor, str]:
     """(train sequences, held-out sequences, sha256 of tokens.safetensors)."""
     path = run.stage_dir("codebook") / "tokens.safetensors"
@@ -178,7 +173,7 @@ def _train(run: Run, cfg, target: int, dev: torch.device, d: Ranks, progress: Pr
     net = model
     if d.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    if compiles(tc.compile, dev, d.world):
+    if tc.compile:
         net = torch.compile(net)
     t0 = time.time()
 
