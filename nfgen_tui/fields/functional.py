@@ -48,13 +48,14 @@ def inputs(layout: Layout, size: int, device=None) -> torch.Tensor:
     return encode(coordinates(size, device), layout)
 
 
-def _linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """h [N, M, n_in] (or [M, n_in] shared) · W [N, n_out, n_in]ᵀ + b [N, n_out] → [N, M, n_out]."""
+def _linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, out: torch.Tensor | None = None) -> torch.Tensor:
+    """h [N, M, n_in] (or [M, n_in] shared, broadcast without a copy) · W [N, n_out, n_in]ᵀ + b [N, n_out]
+    → [N, M, n_out], written into `out` when given."""
     if h.dim() == 2:
         h = h.expand(w.shape[0], *h.shape)
     if b is None:
-        return torch.bmm(h, w.transpose(1, 2))
-    return torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+        return torch.bmm(h, w.transpose(1, 2), out=out)
+    return torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2), out=out)
 
 
 def _activate(z: torch.Tensor, layout: Layout, i: int) -> torch.Tensor:
@@ -104,15 +105,6 @@ class Scratch:
         return buf
 
 
-def _linear_into(out: torch.Tensor, h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """`_linear` written into `out` [N, M, n_out]; a shared input h [M, n_in] is broadcast, not copied."""
-    if h.dim() == 2:
-        h = h.expand(w.shape[0], *h.shape)
-    if b is None:
-        return torch.bmm(h, w.transpose(1, 2), out=out)
-    return torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2), out=out)
-
-
 def loss_and_grad(flat: torch.Tensor, layout: Layout, feats: torch.Tensor, target: torch.Tensor,
                   want_loss: bool = False, scratch: Scratch | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -128,7 +120,7 @@ def loss_and_grad(flat: torch.Tensor, layout: Layout, feats: torch.Tensor, targe
     hs = [feats]  # inputs of every layer
     derivs = []  # siren: d act / d z per hidden layer
     for i, (w, b) in enumerate(params[:-1]):
-        z = _linear_into(scratch.get(f"h{i}", (n_fields, m, w.shape[1]), flat), hs[-1], w, b)
+        z = _linear(hs[-1], w, b, out=scratch.get(f"h{i}", (n_fields, m, w.shape[1]), flat))
         if siren:
             om = layout.omega0 if i == 0 else 1.0
             z.mul_(om)
@@ -137,7 +129,7 @@ def loss_and_grad(flat: torch.Tensor, layout: Layout, feats: torch.Tensor, targe
         else:
             hs.append(z.relu_())
     w, b = params[-1]
-    out = _linear_into(scratch.get("out", (n_fields, m, 1), flat), hs[-1], w, b)  # [N, M, 1]
+    out = _linear(hs[-1], w, b, out=scratch.get("out", (n_fields, m, 1), flat))  # [N, M, 1]
     y = target.unsqueeze(-1)
     loss = field_loss(out.squeeze(-1), target, layout) if want_loss else None
     g = scratch.get("g", out.shape, flat)
