@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The GPU figures in README, from one CUDA machine: field fitting at MNIST scale, GPT training throughput (MFU),
-# KV-cache sampling, SSIM pairs (part "bench", ~2 min on an H200), then the paper-sized pipeline on mnist-5k and the test
-# suite with CUDA visible, so every "auto" device resolves to the GPU (part "pipeline", ~4 min).
+# The GPU figures in README, from one CUDA machine: field fitting at MNIST scale, GPT training throughput (MFU)
+# and its profile, KV-cache sampling, SSIM pairs (part "bench", ~2 min on an H200), then the paper-sized pipeline
+# on mnist-5k and the test suite with CUDA visible, so every "auto" device resolves to the GPU (part "pipeline",
+# ~4 min).
 # Usage: bash benchmarks/gpu_bench.sh bench|pipeline|all [LOGDIR]   (PY=python3 picks the interpreter,
 #        WORKSPACE=/tmp/nfgen-gpu-ws the pipeline's workspace, ITERS=2000 its GPT steps)
 # Each step runs under its own time limit; a step that fails or times out is reported and the next one runs.
