@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from nfgen_tui import config as cfgmod
 from nfgen_tui.errors import UserError
 from nfgen_tui.metrics.memorization import nearest_training_ssim, summarize
+from tiny_runs import TINY_TRAINED, trained_run
 
 CONTRACT_KEYS = ("mmd", "cov", "nna", "n_generated", "n_reference", "classifier_accuracy", "memorization_rate",
                  "baselines")
@@ -29,19 +29,11 @@ def test_memorization_finds_copies_and_not_other_digits(mnist5k):
 
 
 def test_eval_end_to_end_on_a_tiny_run(workspace):
-    from nfgen_tui.fields.stage import run_fit
     from nfgen_tui.metrics.stage import run_eval
-    from nfgen_tui.model.stage import run_sample, run_train
-    from nfgen_tui.tokens.stage import run_codebook
+    from nfgen_tui.model.stage import run_sample
 
-    c = cfgmod.preset("quick")
-    cfgmod.apply_overrides(c, ["data.limit=150", "data.holdout=0.2", "fields.steps=20", "fields.hidden=[8,8]",
-                               "codebook.size=16", "codebook.iters=3", "model.n_layer=1", "model.n_head=2",
-                               "model.n_embd=32", "train.iters=10", "train.eval_every=5", "train.ckpt_every=5",
-                               "sample.n_per_class=4", "eval.set_size=40", "eval.classifier_epochs=1", "device=cpu"])
-    run = workspace.create_run("tiny", c)
-    for stage in (run_fit, run_codebook, run_train):
-        stage(run)
+    run = trained_run(workspace, [*TINY_TRAINED, "sample.n_per_class=4", "eval.set_size=40",
+                                  "eval.classifier_epochs=1"])
     with pytest.raises(UserError, match="no samples yet: run `nfgen sample tiny`"):
         run_eval(run)
     run_sample(run, digit=3)  # not the default sample: still nothing to evaluate

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nfgen_tui import config as cfgmod
 from nfgen_tui.errors import UserError
 from nfgen_tui.sweep import best_cell, load_cell_images, load_sweep, run_sweep
 from nfgen_tui.sweep.pictures import BEST, colour, heatmap, read_geometry
 from nfgen_tui.workspace import Workspace
+from tiny_runs import TINY_TRAINED, trained_run
 
 CELL_KEYS = ("temperature", "top_k", "top_p", "key", "mmd", "cov", "nna", "n_generated", "n_reference",
              "classifier_accuracy", "memorization_rate", "seconds")
@@ -23,19 +23,8 @@ GRID = dict(temperatures="0.8,1.2", top_ks="1,0", top_ps="1.0")
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A trained tiny run (blobs after ten steps: fine for checking the machinery, not the digits)."""
-    from nfgen_tui.fields.stage import run_fit
-    from nfgen_tui.model.stage import run_train
-    from nfgen_tui.tokens.stage import run_codebook
-
     ws = Workspace(tmp_path_factory.mktemp("sweep") / "ws")
-    c = cfgmod.preset("quick")
-    cfgmod.apply_overrides(c, ["data.limit=150", "data.holdout=0.2", "fields.steps=20", "fields.hidden=[8,8]",
-                               "codebook.size=16", "codebook.iters=3", "model.n_layer=1", "model.n_head=2",
-                               "model.n_embd=32", "train.iters=10", "train.eval_every=5", "train.ckpt_every=5",
-                               "sample.n_per_class=3", "eval.set_size=25", "eval.classifier_epochs=1", "device=cpu"])
-    run = ws.create_run("tiny", c)
-    for stage in (run_fit, run_codebook, run_train):
-        stage(run)
+    run = trained_run(ws, [*TINY_TRAINED, "sample.n_per_class=3", "eval.set_size=25", "eval.classifier_epochs=1"])
     return run
 
 

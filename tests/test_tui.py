@@ -15,6 +15,7 @@ from nfgen_tui.tui.widgets.digit_grid import DigitGrid
 from nfgen_tui.tui.widgets.loss_plot import LossPlot
 
 import tui_workspace
+from tiny_runs import trained_run
 
 SIZE = (120, 40)
 
@@ -207,21 +208,12 @@ async def test_runs_screen_shows_states_and_the_job_log(fixed_ws):
 @pytest.fixture(scope="module")
 def trained_ws(tmp_path_factory):
     """A real, tiny run: fit → codebook → train (a few steps), so Generate samples from an actual model."""
-    from nfgen_tui.fields.stage import run_fit
-    from nfgen_tui.model.stage import run_train
-    from nfgen_tui.tokens.stage import run_codebook
     from nfgen_tui.workspace import Workspace
 
     ws = Workspace(tmp_path_factory.mktemp("trained") / "ws")
-    c = cfgmod.preset("quick")
-    cfgmod.apply_overrides(c, ["data.limit=20", "fields.steps=10", "fields.init=random", "codebook.size=16",
-                               "codebook.iters=2", "model.n_layer=1", "model.n_head=2", "model.n_embd=32",
-                               "train.iters=2", "train.eval_every=2", "train.eval_iters=1", "train.batch_size=4",
-                               "device=cpu"])
-    run = ws.create_run("tiny", c)
-    run_fit(run, device="cpu")
-    run_codebook(run, device="cpu")
-    run_train(run, device="cpu")
+    trained_run(ws, ["data.limit=20", "fields.steps=10", "fields.init=random", "codebook.size=16", "codebook.iters=2",
+                     "model.n_layer=1", "model.n_head=2", "model.n_embd=32", "train.iters=2", "train.eval_every=2",
+                     "train.eval_iters=1", "train.batch_size=4", "device=cpu"])
     return ws
 
 
