@@ -282,12 +282,14 @@ def sample(run: str, digit: str = typer.Option("all", "--digit", help="Class ind
            top_p: Optional[float] = typer.Option(None, "--top-p", help="1.0 = off"),
            seed: Optional[int] = typer.Option(None, "--seed"),
            size: Optional[int] = typer.Option(None, "--size", help="Render size in pixels."),
+           cfg: Optional[float] = typer.Option(None, "--cfg", help="Classifier-free guidance scale (1 = off; "
+                                                                   "needs train.class_dropout > 0)."),
            as_json: bool = typer.Option(False, "--json")):
     """Stage 4: sample new fields for a digit and render them."""
     from .model.stage import run_sample
 
     result = _stage_command("sample", run_sample, run, as_json, digit=_parse_digit(digit), n=n,
-                            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, size=size)
+                            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, size=size, cfg=cfg)
     emit(result, as_json)
 
 

@@ -80,6 +80,9 @@ class TrainConfig:
     # torch.compile the training step (validation and sampling stay eager). Off: on an H200 the bare paper step ran
     # 1.40x faster compiled, but the training stage ran at the same ~1 M tokens/s either way (README, Results).
     compile: bool = False
+    # classifier-free guidance: the probability that a training sequence's class token is replaced by the null
+    # class, so the same model also learns the unconditional distribution (0 = off; sample.cfg needs it > 0)
+    class_dropout: float = 0.0
 
 
 @dataclass
@@ -90,6 +93,8 @@ class SampleConfig:
     n_per_class: int = 30
     size: int = 28  # render size in pixels
     batch_size: int = 300
+    cfg: float = 1.0  # classifier-free guidance scale s: logits = uncond + s·(cond − uncond); 1 = off
+    cfg_schedule: str = "constant"  # constant | linear (1 → s over the weight tokens) | first:N (s on the first N)
 
 
 @dataclass
@@ -174,6 +179,14 @@ def _check(cond: bool, key: str, msg: str) -> None:
         raise UserError(f"config {key}: {msg}")
 
 
+def cfg_schedule_ok(text: str) -> bool:
+    """`constant`, `linear` or `first:N` with N a positive integer (model/guidance.py reads them)."""
+    if text in ("constant", "linear"):
+        return True
+    head, _, n = str(text).partition(":")
+    return head == "first" and n.isdigit() and int(n) > 0
+
+
 def validate(c: Config) -> Config:
     """Refuse values no stage can run with, naming the key."""
     _check(c.data.limit >= 0, "data.limit", "must be >= 0")
@@ -203,6 +216,9 @@ def validate(c: Config) -> Config:
     _check(c.sample.temperature > 0, "sample.temperature", "must be > 0")
     _check(c.sample.top_k >= 0, "sample.top_k", "must be >= 0 (0 = off)")
     _check(0 < c.sample.top_p <= 1.0, "sample.top_p", "must be in (0, 1]")
+    _check(0.0 <= c.train.class_dropout < 1.0, "train.class_dropout", "must be in [0, 1)")
+    _check(c.sample.cfg >= 0, "sample.cfg", "must be >= 0 (1 = no guidance)")
+    _check(cfg_schedule_ok(c.sample.cfg_schedule), "sample.cfg_schedule", "constant | linear | first:N (N > 0)")
     _check(c.sample.n_per_class > 0, "sample.n_per_class", "must be > 0")
     _check(8 <= c.sample.size <= 1024, "sample.size", "must be in [8, 1024]")
     _check(c.eval.set_size > 1, "eval.set_size", "must be > 1")
