@@ -19,24 +19,25 @@ def k_label(k: int) -> str:
     return "off" if k == 0 else str(k)
 
 
-def heat_rows(sweep: dict, metric: str, top_p: float) -> tuple[list[str], list[tuple[float, list[Text]]], dict]:
-    """(column titles, rows of (temperature, cell texts), (row, col) → cell record) for one top-p panel.
+def heat_rows(sweep: dict, metric: str, panel) -> tuple[list[str], list[tuple[float, list[Text]]], dict]:
+    """(column titles, rows of (temperature, cell texts), (row, col) → cell record) for one panel: a (top-p, cfg,
+    schedule) of `sweep.grid.panels`, or a bare top-p (unguided cells).
 
-    The colour range spans every cell of the grid (all top-p panels), like the PNG heat maps."""
+    The colour range spans every cell of the grid (all panels), like the PNG heat maps."""
     from ...sweep.grid import LOWER_IS_BETTER
     from ...sweep.pictures import cells_by_setting, colour
 
     grid = sweep["grid"]
+    p, g, sched = panel if isinstance(panel, tuple) else (panel, 1.0, "constant")
     cells = cells_by_setting(sweep)
-    in_grid = [cells.get((t, k, p)) for t in grid["temperature"] for k in grid["top_k"] for p in grid["top_p"]]
-    vals = [c[metric] for c in in_grid if c is not None and c.get(metric) is not None]
+    vals = [c[metric] for c in cells.values() if c.get(metric) is not None]
     lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
     best = (sweep.get("best") or {}).get("key")
     rows, at = [], {}
     for ri, t in enumerate(grid["temperature"]):
         texts = []
         for ci, k in enumerate(grid["top_k"]):
-            c = cells.get((t, k, top_p))
+            c = cells.get((t, k, p, g, sched))
             v = None if c is None else c.get(metric)
             if c is not None:
                 at[(ri, ci)] = c
@@ -58,7 +59,8 @@ def summary(sweep: dict) -> str:
     b = sweep.get("best")
     line = "  ·  ".join(bits)
     if b:
-        line += (f"\n[b]★ best[/b]: T {b['temperature']:g}, top-k {k_label(b['top_k'])}, top-p {b['top_p']:g} "
+        guided = f", cfg {b['cfg']:g}" if b.get("cfg", 1.0) != 1.0 else ""
+        line += (f"\n[b]★ best[/b]: T {b['temperature']:g}, top-k {k_label(b['top_k'])}, top-p {b['top_p']:g}{guided} "
                  f"(1-NNA {b['nna']:.3f}, acc {b['classifier_accuracy']:.3f})\nrule: {sweep.get('rule', '')}")
     return line
 
@@ -74,8 +76,8 @@ class SweepPanel(Vertical):
             yield Label("metric")
             yield Select([(LABELS[m], m) for m in METRICS], value="nna", allow_blank=False, id="sweep-metric",
                          compact=True)
-            yield Label("top-p", id="sweep-topp-label")
-            yield Select([("1", 1.0)], value=1.0, id="sweep-topp", allow_blank=False, compact=True)
+            yield Label("panel", id="sweep-topp-label")
+            yield Select([("top-p 1", 0)], value=0, id="sweep-topp", allow_blank=False, compact=True)
         yield DataTable(id="sweep-table", cursor_type="cell")
         with Horizontal(id="sweep-run"):
             yield ProgressBar(total=1, id="sweep-progress", show_eta=False)
@@ -96,12 +98,15 @@ class SweepPanel(Vertical):
         return v if isinstance(v, str) else "nna"
 
     @property
-    def top_p(self) -> float | None:
+    def top_p(self) -> tuple | None:
+        """The shown panel: (top-p, cfg, schedule)."""
         if not self.sweep:
             return None
+        from ...sweep.grid import panels
+
         v = self.query_one("#sweep-topp", Select).value
-        ps = self.sweep["grid"]["top_p"]
-        return v if v in ps else ps[0]
+        ps = panels(self.sweep)
+        return ps[v] if isinstance(v, int) and 0 <= v < len(ps) else ps[0]
 
     def next_metric(self) -> None:
         from ...sweep.grid import METRICS
@@ -114,11 +119,13 @@ class SweepPanel(Vertical):
         first = self.sweep is None
         self.sweep = sweep
         if sweep is not None:
-            ps = sweep["grid"]["top_p"]
+            from ...sweep.grid import panel_title, panels
+
+            ps = panels(sweep)
             sel = self.query_one("#sweep-topp", Select)
-            keep = sel.value if sel.value in ps else ps[0]
+            keep = sel.value if isinstance(sel.value, int) and sel.value < len(ps) else 0
             with self.prevent(Select.Changed):
-                sel.set_options([(f"{p:g}", p) for p in ps])
+                sel.set_options([(panel_title(*p), i) for i, p in enumerate(ps)])
                 sel.value = keep
             for w in ("#sweep-topp", "#sweep-topp-label"):
                 self.query_one(w).display = len(ps) > 1
