@@ -309,9 +309,18 @@ def eval_(run: str, as_json: bool = typer.Option(False, "--json"), force: bool =
 def pipeline(run: str, preset: str = typer.Option("quick", "--preset", help="Used when the run is created."),
              dataset: Optional[str] = typer.Option(None, "--dataset"),
              set_: list[str] = typer.Option([], "--set", help="section.key=value, when the run is created"),
+             seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds: one whole run per "
+                                                 "seed (RUN-s<seed>) and a mean ± std summary."),
              as_json: bool = typer.Option(False, "--json")):
     """All remaining stages (fit, codebook, train, sample, eval), resuming; a finished run just reports."""
     from .pipeline import run_pipeline
+
+    if seeds is not None:
+        from .seeds import parse_seeds, print_summary, run_seeds
+
+        emit(run_seeds(state.workspace, run, parse_seeds(seeds), preset=preset, dataset=dataset, overrides=set_,
+                       device=state.device, show_progress=True), as_json, print_summary)
+        return
 
     result = run_pipeline(state.workspace, run, preset=preset, dataset=dataset, overrides=set_, device=state.device,
                           show_progress=True)
