@@ -20,7 +20,7 @@ from .pictures import _font
 
 W, H = 720, 520
 LEFT, RIGHT, TOP, BOTTOM = 70, 30, 50, 60
-REFERENCE_MARKS = {"held-out real": "R", "marginal": "M", "train + noise": "N", "default sample": "E"}
+REFERENCE_MARKS = {"held-out real": "#", "marginal": "%", "train + noise": "+", "default sample": "@"}
 
 
 def pareto_keys(cells: list[dict]) -> list[str]:
@@ -45,7 +45,7 @@ def reference_points(eval_result: dict | None) -> list[dict]:
     for name, row in rows:
         if row.get("nna") is None or row.get("classifier_accuracy") is None:
             continue
-        out.append({"name": name, "mark": REFERENCE_MARKS.get(name, name[:1].upper()),
+        out.append({"name": name, "mark": REFERENCE_MARKS.get(name, "="),
                     "classifier_accuracy": row["classifier_accuracy"], "nna": row["nna"]})
     return out
 
@@ -127,8 +127,8 @@ def front_png(sweep: dict, eval_result: dict | None, path: Path) -> dict:
 
 
 def front_text(sweep: dict, eval_result: dict | None, width: int = 56, height: int = 14) -> str:
-    """The same scatter in characters: a letter per cell (upper case on the front), R/M/N/E for the references,
-    then a legend line per point."""
+    """The same scatter in characters: a letter per cell (upper case on the front), # % + @ for the references
+    (held-out real, marginal, train + noise, the default sample), then a legend line per point."""
     points, refs = _points(sweep), reference_points(eval_result)
     if not points:
         return "no scored sweep cells yet"
@@ -153,7 +153,7 @@ def front_text(sweep: dict, eval_result: dict | None, width: int = 56, height: i
     lines += ["│" + "".join(row) for row in canvas]
     lines.append("└" + "─" * width)
     lines.append(f" 1-NNA {x0:.2f}" + " " * max(1, width - 22) + f"{x1:.2f}")
-    lines.append(f"accuracy {y0:.2f} at the bottom; UPPER CASE = on the Pareto front")
+    lines.append(f"accuracy {y0:.2f} at the bottom; UPPER CASE: on the Pareto front (best trade-offs)")
     for c in points:
         star = " front" if c["key"] in front else ""
         lines.append(f" {marks[c['key']]} {cell_label(c):<22} acc {c['classifier_accuracy']:.3f}  "

@@ -20,13 +20,13 @@ def heat_table(sweep: dict, metric: str, panel: tuple | None = None) -> Table:
     PNG; best cell marked ★."""
     grid = sweep["grid"]
     all_panels = panels(sweep)
-    p, g, sched = all_panels[0] if panel is None else panel
+    p, scale, sched = all_panels[0] if panel is None else panel
     cells = cells_by_setting(sweep)
     vals = [c[metric] for c in cells.values() if c.get(metric) is not None]
     lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
     best = (sweep.get("best") or {}).get("key")
     better = "lower" if LOWER_IS_BETTER[metric] else "higher"
-    title = f"{LABELS[metric]} ({better} is better)" + (f", {panel_title(p, g, sched)}" if len(all_panels) > 1 else "")
+    title = f"{LABELS[metric]} ({better} is better)" + (f", {panel_title(p, scale, sched)}" if len(all_panels) > 1 else "")
     table = Table(title=title, title_justify="left")
     table.add_column("T \\ top-k", justify="right")
     for k in grid["top_k"]:
@@ -34,7 +34,7 @@ def heat_table(sweep: dict, metric: str, panel: tuple | None = None) -> Table:
     for t in grid["temperature"]:
         row = [f"{t:g}"]
         for k in grid["top_k"]:
-            c = cells.get((t, k, p, g, sched))
+            c = cells.get((t, k, p, scale, sched))
             v = None if c is None else c.get(metric)
             r, g, b = colour(v, lo, hi, LOWER_IS_BETTER[metric])
             mark = "★" if c is not None and c.get("key") == best else " "

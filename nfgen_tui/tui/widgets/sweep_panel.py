@@ -1,5 +1,6 @@
 """A run's inference sweep (eval/sweep.json) as a heat table you can move through: one metric at a time, the best
-cell marked ★, a progress bar while a sweep job runs.
+cell marked ★, a progress bar while a sweep job runs; `f` swaps the table for the fidelity–variety front (classifier
+accuracy against 1-NNA of every cell, the Pareto front in upper case, the eval's baselines and default sample as # % + @).
 
 A DataTable rather than the rich Table `sweep.report.heat_table` prints: the cursor picks a cell (enter opens
 Generate with its setting). Colours and the ★ come from the same `pictures.colour` and `best` entry, so the terminal
@@ -28,7 +29,7 @@ def heat_rows(sweep: dict, metric: str, panel) -> tuple[list[str], list[tuple[fl
     from ...sweep.pictures import cells_by_setting, colour
 
     grid = sweep["grid"]
-    p, g, sched = panel if isinstance(panel, tuple) else (panel, 1.0, "constant")
+    p, scale, sched = panel if isinstance(panel, tuple) else (panel, 1.0, "constant")
     cells = cells_by_setting(sweep)
     vals = [c[metric] for c in cells.values() if c.get(metric) is not None]
     lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
@@ -37,7 +38,7 @@ def heat_rows(sweep: dict, metric: str, panel) -> tuple[list[str], list[tuple[fl
     for ri, t in enumerate(grid["temperature"]):
         texts = []
         for ci, k in enumerate(grid["top_k"]):
-            c = cells.get((t, k, p, g, sched))
+            c = cells.get((t, k, p, scale, sched))
             v = None if c is None else c.get(metric)
             if c is not None:
                 at[(ri, ci)] = c
@@ -79,6 +80,7 @@ class SweepPanel(Vertical):
             yield Label("panel", id="sweep-topp-label")
             yield Select([("top-p 1", 0)], value=0, id="sweep-topp", allow_blank=False, compact=True)
         yield DataTable(id="sweep-table", cursor_type="cell")
+        yield Static("", id="sweep-front")
         with Horizontal(id="sweep-run"):
             yield ProgressBar(total=1, id="sweep-progress", show_eta=False)
             yield Static("", id="sweep-job", classes="hint")
@@ -88,7 +90,10 @@ class SweepPanel(Vertical):
         self.sweep: dict | None = None
         self.at: dict = {}
         self.last_event: dict | None = None  # the latest sweep progress event read (the screen tails the log)
+        self.eval_result: dict | None = None  # the run's eval/metrics.json: the front's reference points
+        self.front = False
         self.query_one("#sweep-run").display = False
+        self.query_one("#sweep-front").display = False
         for w in ("#sweep-topp", "#sweep-topp-label"):
             self.query_one(w).display = False
 
@@ -114,10 +119,16 @@ class SweepPanel(Vertical):
         sel = self.query_one("#sweep-metric", Select)
         sel.value = METRICS[(METRICS.index(self.metric) + 1) % len(METRICS)]
 
-    def show(self, sweep: dict | None) -> None:
+    def toggle_front(self) -> None:
+        """Heat table ⇄ fidelity–variety front."""
+        self.front = not self.front
+        self.render_table()
+
+    def show(self, sweep: dict | None, eval_result: dict | None = None) -> None:
         """A new sweep record (or None); keeps the metric, top-p panel and cursor where they were."""
         first = self.sweep is None
         self.sweep = sweep
+        self.eval_result = eval_result
         if sweep is not None:
             from ...sweep.grid import panel_title, panels
 
@@ -133,6 +144,14 @@ class SweepPanel(Vertical):
 
     def render_table(self, to_best: bool = False) -> None:
         table = self.query_one("#sweep-table", DataTable)
+        front = self.query_one("#sweep-front", Static)
+        table.display, front.display = not self.front, self.front
+        if self.front and self.sweep is not None:
+            from rich.text import Text as _Text
+
+            from ...sweep.front import front_text
+
+            front.update(_Text(front_text(self.sweep, self.eval_result)))
         cursor = table.cursor_coordinate
         table.clear(columns=True)
         self.at = {}
