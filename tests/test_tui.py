@@ -265,3 +265,17 @@ async def test_generate_samples_from_a_real_model_without_blocking_the_screen(tr
         assert grid.query_one(".grid-image").image is not None
         assert "3 × digit 7" in str(grid.query_one(".grid-caption").render())
         assert "done" in str(screen.query_one("#gen-status").render())
+
+
+async def test_footer_names_each_screen_once(fixed_ws):
+    """On Generate, ctrl+g "Generate" samples; the "g Generate" switch to the screen you are on is hidden."""
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5, start="generate")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        shown = [b.binding.description for b in app.screen.active_bindings.values()
+                 if b.binding.show and b.enabled]
+        assert shown.count("Generate") == 1 and {"Datasets", "Runs", "Metrics"} <= set(shown)
+        await pilot.press("r")
+        await pilot.pause()
+        shown = [b.binding.description for b in app.screen.active_bindings.values() if b.binding.show and b.enabled]
+        assert "Generate" in shown and "Runs" not in shown
