@@ -208,6 +208,7 @@ def status(run: Optional[str] = typer.Argument(None), as_json: bool = typer.Opti
     runs = [ws.run(run).require()] if run else ws.runs()
     result = {"workspace": str(ws.root), "runs": {r.name: r.states() for r in runs},
               "jobs": {r.name: j for r in runs if (j := jobs.job_status(r)) is not None}}
+    result["stopped_at"] = {r.name: stopped for r in runs if (stopped := _stopped_at(r, result["runs"][r.name]))}
 
     def human(res):
         from rich.console import Console
@@ -221,11 +222,24 @@ def status(run: Optional[str] = typer.Argument(None), as_json: bool = typer.Opti
         t.add_column("job")
         for name, states in res["runs"].items():
             job = res["jobs"].get(name)
-            t.add_row(name, *[f"[{colours.get(v, 'dim')}]{v}[/]" for v in states.values()],
+            at = res["stopped_at"].get(name, {})
+            t.add_row(name, *[f"[{colours.get(v, 'dim')}]{v}{_step_text(at.get(s))}[/]" for s, v in states.items()],
                       f"{job['stage']} ({job['state']})" if job else "")
         Console().print(t)
 
     emit(result, as_json, human)
+
+
+def _stopped_at(run, states: dict[str, str]) -> dict:
+    """Interrupted stages' last logged step, so `status` says where each stopped."""
+    return {s: step for s, v in states.items() if v == "interrupted" and (step := run.last_step(s))}
+
+
+def _step_text(step: dict | None) -> str:
+    if not step:
+        return ""
+    where = f"chunk {step['chunk']} " if "chunk" in step else ""
+    return f"\n{where}step {step['step']}" + (f"/{step['total']}" if "total" in step and not where else "")
 
 
 def _stage_command(label: str, fn: Callable[..., dict], run: str, as_json: bool, **kwargs) -> dict:

@@ -285,12 +285,25 @@ class Run:
     def states(self) -> dict[str, str]:
         return {s: self.stage_state(s) for s in STAGE_ORDER}
 
+    def last_step(self, stage: str) -> dict | None:
+        """The stage's last logged step ({"step", "total"}, and "chunk" for fit), to say where an interrupted stage
+        stopped; None when it logged none."""
+        last = None
+        for ev in self.events(stage)[0]:
+            if "step" in ev and "event" not in ev:
+                last = ev
+        if last is None:
+            return None
+        return {k: last[k] for k in ("chunk", "step", "total") if k in last}
+
     @contextlib.contextmanager
     def stage(self, stage: str) -> Iterator[None]:
         """Hold the stage's lock for the duration; record a failure marker (the message) if it raises."""
         with self.lock(stage):
             with contextlib.suppress(FileNotFoundError):
                 self.failed_path(stage).unlink()
+            if stage in STAGES:  # the folder says "started": killed before its first file, it reads "interrupted"
+                self.stage_dir(stage).mkdir(parents=True, exist_ok=True)
             self.log_event(stage, event="start", pid=os.getpid())
             try:
                 yield
