@@ -127,8 +127,9 @@ def tui():
 def data_list(as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout.")):
     """Datasets with availability, size and per-class counts."""
     from .data import list_datasets
+    from .data.datasets import skipped_text
 
-    infos = list_datasets(state.workspace.datasets_dir)
+    infos = list_datasets(state.workspace.datasets_dir, state.workspace.dataset_names())
     result = {"datasets": [i.to_dict() for i in infos]}
 
     def human(r):
@@ -140,7 +141,8 @@ def data_list(as_json: bool = typer.Option(False, "--json", help="One JSON objec
             t.add_column(col)
         for i in infos:
             t.add_row(i.name, "yes" if i.available else "no", str(i.size or "-"),
-                      " ".join(map(str, i.class_counts)) if i.class_counts else "-", i.description)
+                      " ".join(map(str, i.class_counts)) if i.class_counts else "-",
+                      "\n".join(x for x in (i.description, skipped_text(i.skipped)) if x))
         Console().print(t)
 
     emit(result, as_json, human)
@@ -155,6 +157,7 @@ def data_show(name: str = typer.Argument("mnist-5k"), n: int = typer.Option(20, 
     from rich.console import Console
 
     from .data import load_dataset
+    from .data.datasets import skipped_text
     from .termimage import halfblock_grid
 
     ds = load_dataset(name, root or state.workspace.datasets_dir)
@@ -162,6 +165,8 @@ def data_show(name: str = typer.Argument("mnist-5k"), n: int = typer.Option(20, 
     console.print(f"[bold]{ds.name}[/]: {len(ds)} images, {len(ds.classes)} classes")
     for c, k in zip(ds.classes, ds.class_counts()):
         console.print(f"  {c:>10}: {k}")
+    if ds.skipped:
+        console.print(skipped_text(ds.skipped), markup=False, highlight=False, soft_wrap=True)
     rng = np.random.default_rng(0)
     pick = np.sort(rng.choice(len(ds), size=min(max(n, 1), len(ds)), replace=False))
     console.print(halfblock_grid(ds.images[pick], cols=max(1, min(10, console.width // 29))))

@@ -333,6 +333,33 @@ class Workspace:
     def cache_dir(self) -> Path:
         return self.root / "cache"
 
+    @property
+    def added_datasets_path(self) -> Path:
+        return self.datasets_dir / "added.json"
+
+    def added_datasets(self) -> list[str]:
+        """Dataset names (`folder:PATH`) the user added from the Datasets screen."""
+        try:
+            names = json.loads(self.added_datasets_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+            return []
+        return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+    def add_dataset(self, name: str) -> None:
+        names = self.added_datasets()
+        if name not in names:
+            atomic_write_json(self.added_datasets_path, [*names, name])
+
+    def dataset_names(self) -> list[str]:
+        """Every dataset this workspace knows of beyond the built-in ones: those its runs use, then those added."""
+        names = []
+        for run in self.runs():
+            try:
+                names.append(run.config().data.dataset)
+            except UserError:  # a broken config.toml is the Runs screen's business
+                continue
+        return list(dict.fromkeys([*names, *self.added_datasets()]))
+
     def run(self, name: str) -> Run:
         return Run(self, name)
 
