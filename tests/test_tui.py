@@ -311,3 +311,21 @@ async def test_footer_names_each_screen_once(fixed_ws):
         await pilot.pause()
         shown = [b.binding.description for b in app.screen.active_bindings.values() if b.binding.show and b.enabled]
         assert "Generate" in shown and "Runs" not in shown
+
+
+async def test_at_80x24_the_loss_plot_keeps_its_height_and_the_form_can_be_hidden(fixed_ws):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert app.screen.has_class("-narrow") and app.screen.has_class("-short")
+        assert app.screen.query_one("#loss", LossPlot).size.height >= 12  # was 4 rows under a 12-row job log
+        await pilot.press("g")
+        await settle(app, pilot)
+        grid = app.screen.query_one("#gen-grid", DigitGrid)
+        caption = lambda: str(grid.query_one(".grid-caption").render())  # noqa: E731
+        assert await wait_for(pilot, lambda: caption().startswith("showing 6 of 10 (ctrl+f hides the form)"))
+        await pilot.press("ctrl+f")
+        assert await wait_for(pilot, lambda: caption().startswith("10 digits"))
+        assert not app.screen.query_one("#gen-form").display
+        await pilot.press("ctrl+f")
+        assert await wait_for(pilot, lambda: caption().startswith("showing 6 of 10"))
