@@ -162,7 +162,8 @@ class GenerateScreen(BaseScreen):
         img = grid_image(images[:shown], cols=cols)
         caption = describe(meta, folder, len(images))
         if shown < len(images):  # first, so a narrow panel's caption can't cut it off
-            caption = f"showing {shown} of {len(images)} (ctrl+f hides the form) · {caption}"
+            more = "" if self.query_one("#gen-form").has_class("-hidden") else " (ctrl+f hides the form)"
+            caption = f"showing {shown} of {len(images)}{more} · {caption}"
         self.post(self.query_one("#gen-grid", DigitGrid).show, img, caption)
 
     def action_toggle_form(self) -> None:
