@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import signal
-import threading
 import time
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from .. import device as devmod
 from ..distributed import Ranks, rank_device, ranks
 from ..errors import UserError
+from ..interrupts import stop_requests
 from ..progress import ProgressFn, null_progress
 from ..tokens.vocab import Vocabulary
 from ..workspace import Run, atomic_path, atomic_write_json, file_sha256, read_json
@@ -91,30 +90,6 @@ def load_trained(run: Run, device: torch.device) -> tuple[GPT, Vocabulary, dict]
     except RuntimeError as e:
         raise UserError(f"checkpoint {where} does not fit the model: {str(e).splitlines()[0]}") from None
     return model.to(device).eval(), vocab, state
-
-
-@contextlib.contextmanager
-def stop_requests():
-    """SIGTERM / SIGINT set a flag the loop polls, so it checkpoints and returns; a second signal interrupts."""
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-    flag = threading.Event()
-    sigs = (signal.SIGTERM, signal.SIGINT)
-    old = {s: signal.getsignal(s) for s in sigs}
-
-    def handler(signum, frame):
-        if flag.is_set():
-            raise KeyboardInterrupt
-        flag.set()
-
-    for s in sigs:
-        signal.signal(s, handler)
-    try:
-        yield flag.is_set
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 # ---------------------------------------------------------------------------------------------------------------

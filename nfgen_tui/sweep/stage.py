@@ -9,9 +9,6 @@ already there, so an interrupted sweep resumes at the next unfinished cell.
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 import time
 from pathlib import Path
 
@@ -21,6 +18,7 @@ import torch
 from .. import config as cfgmod
 from .. import device as devmod
 from ..errors import UserError
+from ..interrupts import sigterm_interrupts
 from ..progress import ProgressFn, null_progress
 from ..workspace import Run, atomic_path, atomic_write_json, read_json
 from .grid import RULE, Setting, best_cell, grid_axes, parse_grid
@@ -76,26 +74,8 @@ def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None
     if ckpt.find(run.stage_dir("train") / "ckpt") is None:
         raise UserError(f"run {run.name!r} has no trained transformer: run `nfgen train {run.name}` first")
     dev = devmod.resolve(device or cfg.device)
-    with run.stage(LOCK), _sigterm_interrupts():
+    with run.stage(LOCK), sigterm_interrupts("sweep"):
         return _sweep(run, cfg, settings, n_per_class, seed, dev, progress, force)
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts():
-    """SIGTERM (a cancelled job) raises KeyboardInterrupt, so the stage logs "interrupted"; finished cells are
-    already in sweep.json, the current one is recomputed on resume."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt("sweep stopped by SIGTERM")
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def _identity(cfg, state: dict, n_per_class: int, seed: int) -> dict:
