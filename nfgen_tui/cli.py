@@ -99,9 +99,14 @@ def main_callback(
     workspace: Optional[Path] = typer.Option(None, "--workspace", "-w", envvar="NFGEN_WORKSPACE",
                                              help="Workspace folder (default ./workspace)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda[:N] (overrides the run's config)."),
+    job_stage: bool = typer.Option(False, "--job-stage", hidden=True, help="Run as a background job's stage."),
 ):
     state.workspace = Workspace(workspace if workspace is not None else Path("./workspace"))
     state.device = device
+    if job_stage:
+        from .jobs import become_stage_process
+
+        become_stage_process(state.workspace)
     if ctx.invoked_subcommand is None:
         _open_tui()
 
@@ -386,7 +391,7 @@ def classifier_train(dataset: str = typer.Option("mnist-5k", "--dataset"),
 def main() -> None:
     """Console entry point: unexpected errors exit 1 with their traceback."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    app(prog_name="nfgen")
 
 
 if __name__ == "__main__":
