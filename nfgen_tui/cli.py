@@ -262,11 +262,12 @@ def codebook(run: str, as_json: bool = typer.Option(False, "--json"), force: boo
 @app.command()
 @handle_errors
 def train(run: str, as_json: bool = typer.Option(False, "--json"),
-          iters: Optional[int] = typer.Option(None, "--iters", help="Train up to this step (default: train.iters).")):
+          iters: Optional[int] = typer.Option(None, "--iters", help="Train up to this step (default: train.iters)."),
+          force: bool = typer.Option(False, "--force", help="Start over: remove the checkpoint and report first.")):
     """Stage 3: train the GPT on token sequences (resumes from its last checkpoint)."""
     from .model.stage import run_train
 
-    emit(_stage_command("train", run_train, run, as_json, iters=iters), as_json)
+    emit(_stage_command("train", run_train, run, as_json, iters=iters, force=force), as_json)
 
 
 def _parse_digit(digit: str) -> int | None:

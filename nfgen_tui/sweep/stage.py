@@ -20,7 +20,7 @@ from .. import device as devmod
 from ..errors import UserError
 from ..interrupts import sigterm_interrupts
 from ..progress import ProgressFn, null_progress
-from ..workspace import Run, atomic_path, atomic_write_json, read_json
+from ..workspace import Run, atomic_path, atomic_write_json, read_json, read_tensors
 from .grid import RULE, Setting, best_cell, grid_axes, parse_grid
 
 DEFAULT_TEMPERATURES = (0.6, 0.8, 1.0, 1.2)
@@ -41,18 +41,16 @@ def cells_dir(run: Run) -> Path:
 def load_sweep(run: Run) -> dict | None:
     """The stored sweep (see run_sweep's result), or None when the run has none yet."""
     path = sweep_path(run)
-    return read_json(path) if path.exists() else None
+    return read_json(path, f"rerun `nfgen sweep {run.name} --force`") if path.exists() else None
 
 
 def load_cell_images(run: Run, key: str) -> tuple[np.ndarray, np.ndarray]:
     """(images float32 [N, 28, 28] in [0, 1], labels [N]) of one finished cell."""
-    from safetensors.numpy import load_file
-
     path = cells_dir(run) / f"{key}.safetensors"
     if not path.exists():
         raise UserError(f"no stored images for sweep cell {key!r} ({path}); run the sweep again")
-    t = load_file(str(path))
-    return t["images"].astype(np.float32) / 255.0, t["labels"]
+    t = read_tensors(path, f"rerun `nfgen sweep {run.name} --force`", keys=("images", "labels"))
+    return t["images"].numpy().astype(np.float32) / 255.0, t["labels"].numpy()
 
 
 def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None = None,
