@@ -26,8 +26,8 @@ class TrainingDiverged(UserError):
     """The loss became NaN or infinite: the last good checkpoint is kept, the message says what to change."""
 
 
-def lr_at(step: int, lr: float, min_lr: float, warmup: int, horizon: int) -> float:
-    """Linear warmup for `warmup` steps, then cosine from lr to min_lr at `horizon`; min_lr beyond it."""
+def warmup_cosine_lr(step: int, lr: float, min_lr: float, warmup: int, horizon: int) -> float:
+    """The transformer's learning rate: linear warmup for `warmup` steps, then cosine from lr to min_lr at `horizon`; min_lr beyond it."""
     if step < warmup:
         return lr * (step + 1) / warmup
     if step >= horizon:
@@ -122,7 +122,7 @@ def train_loop(model, raw_model, opt, train: torch.Tensor, val: torch.Tensor, tc
     step, loss_val, v_loss = start_step, None, last_val
     t_last, steps_since = time.perf_counter(), 0
     while step < until:
-        lr = lr_at(step, tc.lr, tc.min_lr, tc.warmup, tc.iters)
+        lr = warmup_cosine_lr(step, tc.lr, tc.min_lr, tc.warmup, tc.iters)
         for g in opt.param_groups:
             g["lr"] = lr
         x, y = inputs_targets(train[batch_rows(seed, step, train.shape[0], tc.batch_size, d)], device)
