@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 
 from .. import device as devmod
 from ..distributed import Ranks, rank_device, ranks
+from ..config import SampleConfig, sample_settings
 from ..errors import UserError
 from ..interrupts import stop_requests
 from ..progress import ProgressFn, null_progress
@@ -194,40 +195,30 @@ def sample_id(digit: int | None, n: int, temperature: float, top_k: int, top_p: 
     return f"{who}-n{n}-t{temperature:g}-k{top_k}-p{top_p:g}-s{seed}-px{size}-step{step}"
 
 
+SAMPLE_FLAGS = {"n_per_class": "--n", "temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p",
+                "size": "--size"}  # what `nfgen sample` calls each sample setting
+
+
 def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | None = None, digit: int | None = None,
                n: int | None = None, temperature: float | None = None, top_k: int | None = None,
                top_p: float | None = None, seed: int | None = None, size: int | None = None) -> dict:
     """Sample `n` fields per class (or of one `digit`), decode, render, and store them in samples/<id>/."""
     run.require()
     cfg = run.config()
-    sc = cfg.sample
-    n = sc.n_per_class if n is None else int(n)
-    temperature = sc.temperature if temperature is None else float(temperature)
-    top_k = sc.top_k if top_k is None else int(top_k)
-    top_p = sc.top_p if top_p is None else float(top_p)
+    sc = sample_settings(cfg.sample, SAMPLE_FLAGS, n_per_class=n, temperature=temperature, top_k=top_k, top_p=top_p,
+                         size=size)
     seed = cfg.seed if seed is None else int(seed)
-    size = sc.size if size is None else int(size)
-    if n <= 0:
-        raise UserError(f"--n must be > 0, got {n}")
-    if temperature <= 0:
-        raise UserError(f"--temperature must be > 0, got {temperature}")
-    if top_k < 0:
-        raise UserError(f"--top-k must be >= 0 (0 = off), got {top_k}")
-    if not 0 < top_p <= 1:
-        raise UserError(f"--top-p must be in (0, 1], got {top_p}")
-    if not 8 <= size <= 1024:
-        raise UserError(f"--size must be in [8, 1024], got {size}")
     dev = devmod.resolve(device or cfg.device)
     model, vocab, state = load_trained(run, dev)
     if digit is not None:
         vocab.class_token(digit)
-    sid = sample_id(digit, n, temperature, top_k, top_p, seed, size, int(state["step"]))
+    sid = sample_id(digit, sc.n_per_class, sc.temperature, sc.top_k, sc.top_p, seed, sc.size, int(state["step"]))
     out = run.stage_dir("sample") / sid
     if (out / "meta.json").exists():
         meta = read_json(out / "meta.json", f"move {out} away to sample again")
         return {"dir": str(out), "n": meta["n"], "grid": str(out / "grid.png"), "id": sid, "cached": True}
     with run.stage("sample"):
-        return _sample(run, model, vocab, state, out, sid, digit, n, temperature, top_k, top_p, seed, size, progress)
+        return _sample(run, model, vocab, state, out, sid, digit, sc, seed, progress)
 
 
 def sample_sequences(model: GPT, vocab: Vocabulary, labels: torch.Tensor, temperature: float, top_k: int, top_p: float,
@@ -247,8 +238,8 @@ def sample_sequences(model: GPT, vocab: Vocabulary, labels: torch.Tensor, temper
     return torch.cat(parts)
 
 
-def _sample(run, model, vocab, state, out: Path, sid: str, digit, n, temperature, top_k, top_p, seed, size,
-            progress) -> dict:
+def _sample(run: Run, model: GPT, vocab: Vocabulary, state: dict, out: Path, sid: str, digit: int | None,
+            sc: SampleConfig, seed: int, progress: ProgressFn) -> dict:
     from torchvision.utils import save_image
 
     from ..fields import render
@@ -257,11 +248,11 @@ def _sample(run, model, vocab, state, out: Path, sid: str, digit, n, temperature
 
     layout = load_layout(run)
     classes = range(vocab.n_classes) if digit is None else [digit]
+    n, size = sc.n_per_class, sc.size
     labels = torch.tensor([c for c in classes for _ in range(n)], dtype=torch.long)
     t0 = time.time()
     total = labels.shape[0]
-    tokens = sample_sequences(model, vocab, labels, temperature, top_k, top_p, seed, run.config().sample.batch_size,
-                              progress)
+    tokens = sample_sequences(model, vocab, labels, sc.temperature, sc.top_k, sc.top_p, seed, sc.batch_size, progress)
     seconds = time.time() - t0
     weights = decode_tokens(run, tokens).float().cpu()
     images = render(weights, layout, size).float().cpu().clamp(0, 1)
@@ -277,7 +268,7 @@ def _sample(run, model, vocab, state, out: Path, sid: str, digit, n, temperature
         save_image(images[:, None], str(p), nrow=n if digit is None and n <= 50 else min(total, 20), padding=1,
                    format="png")
     meta = {"id": sid, "digit": digit, "labels": labels.tolist(), "n": total, "n_per_class": n,
-            "temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed, "size": size,
+            "temperature": sc.temperature, "top_k": sc.top_k, "top_p": sc.top_p, "seed": seed, "size": size,
             "step": int(state["step"]), "seconds": round(seconds, 3), "samples_per_s": round(total / max(seconds, 1e-9), 2)}
     atomic_write_json(out / "meta.json", meta)
     run.log_event("sample", id=sid, n=total, seconds=round(seconds, 3))
