@@ -24,7 +24,7 @@ from ..workspace import Run, atomic_path, atomic_write_json, file_sha256, read_j
 from . import checkpoint as ckpt
 from .gpt import GPT, GPTConfig
 from .sample import sample_tokens
-from .train import make_optimizer, train_loop
+from .train import LoopHooks, Resume, make_optimizer, train_loop
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -173,8 +173,9 @@ def _train(run: Run, cfg, target: int, dev: torch.device, d: Ranks, progress: Pr
             run.log_event("train", **fields)
 
     with stop_requests() as should_stop:
-        res = train_loop(net, model, opt, train, val, tc, cfg.seed, start, target, dev, d, checkpoint=save, log=log,
-                         progress=progress if d.is_main else null_progress, should_stop=should_stop, last_val=last_val)
+        hooks = LoopHooks(checkpoint=save, log=log, progress=progress if d.is_main else null_progress,
+                          should_stop=should_stop)
+        res = train_loop(net, model, opt, train, val, tc, cfg.seed, Resume(start, last_val), target, dev, d, hooks)
     if res.stopped == "signal":  # checkpointed; now end as an interruption, so the stage reads "interrupted"
         raise KeyboardInterrupt(f"training stopped by a signal at step {res.step} (checkpoint written)")
     result = {"step": res.step, "loss": res.loss, "val_loss": res.val_loss, "n_params": model.n_params(),
