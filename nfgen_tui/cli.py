@@ -132,8 +132,9 @@ def tui():
 def data_list(as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout.")):
     """Datasets with availability, size and per-class counts."""
     from .data import list_datasets
+    from .data.datasets import skipped_text
 
-    infos = list_datasets(state.workspace.datasets_dir)
+    infos = list_datasets(state.workspace.datasets_dir, state.workspace.dataset_names())
     result = {"datasets": [i.to_dict() for i in infos]}
 
     def human(r):
@@ -145,7 +146,8 @@ def data_list(as_json: bool = typer.Option(False, "--json", help="One JSON objec
             t.add_column(col)
         for i in infos:
             t.add_row(i.name, "yes" if i.available else "no", str(i.size or "-"),
-                      " ".join(map(str, i.class_counts)) if i.class_counts else "-", i.description)
+                      " ".join(map(str, i.class_counts)) if i.class_counts else "-",
+                      "\n".join(x for x in (i.description, skipped_text(i.skipped)) if x))
         Console().print(t)
 
     emit(result, as_json, human)
@@ -160,6 +162,7 @@ def data_show(name: str = typer.Argument("mnist-5k"), n: int = typer.Option(20, 
     from rich.console import Console
 
     from .data import load_dataset
+    from .data.datasets import skipped_text
     from .termimage import halfblock_grid
 
     ds = load_dataset(name, root or state.workspace.datasets_dir)
@@ -167,6 +170,8 @@ def data_show(name: str = typer.Argument("mnist-5k"), n: int = typer.Option(20, 
     console.print(f"[bold]{ds.name}[/]: {len(ds)} images, {len(ds.classes)} classes")
     for c, k in zip(ds.classes, ds.class_counts()):
         console.print(f"  {c:>10}: {k}")
+    if ds.skipped:
+        console.print(skipped_text(ds.skipped), markup=False, highlight=False, soft_wrap=True)
     rng = np.random.default_rng(0)
     pick = np.sort(rng.choice(len(ds), size=min(max(n, 1), len(ds)), replace=False))
     console.print(halfblock_grid(ds.images[pick], cols=max(1, min(10, console.width // 29))))
@@ -213,6 +218,7 @@ def status(run: Optional[str] = typer.Argument(None), as_json: bool = typer.Opti
     runs = [ws.run(run).require()] if run else ws.runs()
     result = {"workspace": str(ws.root), "runs": {r.name: r.states() for r in runs},
               "jobs": {r.name: j for r in runs if (j := jobs.job_status(r)) is not None}}
+    result["stopped_at"] = {r.name: stopped for r in runs if (stopped := _stopped_at(r, result["runs"][r.name]))}
 
     def human(res):
         from rich.console import Console
@@ -226,11 +232,24 @@ def status(run: Optional[str] = typer.Argument(None), as_json: bool = typer.Opti
         t.add_column("job")
         for name, states in res["runs"].items():
             job = res["jobs"].get(name)
-            t.add_row(name, *[f"[{colours.get(v, 'dim')}]{v}[/]" for v in states.values()],
+            at = res["stopped_at"].get(name, {})
+            t.add_row(name, *[f"[{colours.get(v, 'dim')}]{v}{_step_text(at.get(s))}[/]" for s, v in states.items()],
                       f"{job['stage']} ({job['state']})" if job else "")
         Console().print(t)
 
     emit(result, as_json, human)
+
+
+def _stopped_at(run, states: dict[str, str]) -> dict:
+    """Interrupted stages' last logged step, so `status` says where each stopped."""
+    return {s: step for s, v in states.items() if v == "interrupted" and (step := run.last_step(s))}
+
+
+def _step_text(step: dict | None) -> str:
+    if not step:
+        return ""
+    where = f"chunk {step['chunk']} " if "chunk" in step else ""
+    return f"\n{where}step {step['step']}" + (f"/{step['total']}" if "total" in step and not where else "")
 
 
 def _stage_command(label: str, fn: Callable[..., dict], run: str, **kwargs) -> dict:

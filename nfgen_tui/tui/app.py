@@ -55,6 +55,13 @@ class NfgenApp(App):
         self.switch_mode(self._start)
         self.run_worker(warm_up, thread=True, group="warm-up")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide the key of the screen you are on: the footer then names each place once (Generate's own ctrl+g
+        "Generate" no longer sits beside a "g Generate" that goes nowhere)."""
+        if action == "switch_mode" and parameters and parameters[0] == self.current_mode:
+            return False
+        return True
+
     def action_leave_field(self) -> None:
         """Escape out of a text field, so the one-letter keys work again."""
         self.screen.set_focus(None)
