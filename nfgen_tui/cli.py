@@ -99,9 +99,14 @@ def main_callback(
     workspace: Optional[Path] = typer.Option(None, "--workspace", "-w", envvar="NFGEN_WORKSPACE",
                                              help="Workspace folder (default ./workspace)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda[:N] (overrides the run's config)."),
+    job_stage: bool = typer.Option(False, "--job-stage", hidden=True, help="Run as a background job's stage."),
 ):
     state.workspace = Workspace(workspace if workspace is not None else Path("./workspace"))
     state.device = device
+    if job_stage:
+        from .jobs import become_stage_process
+
+        become_stage_process(state.workspace)
     if ctx.invoked_subcommand is None:
         _open_tui()
 
@@ -247,7 +252,8 @@ def _step_text(step: dict | None) -> str:
     return f"\n{where}step {step['step']}" + (f"/{step['total']}" if "total" in step and not where else "")
 
 
-def _stage_command(label: str, fn: Callable[..., dict], run: str, as_json: bool, **kwargs) -> dict:
+def _stage_command(label: str, fn: Callable[..., dict], run: str, **kwargs) -> dict:
+    """Run one stage function on a run with a progress bar on stderr; the caller emits the result."""
     r = state.workspace.run(run).require()
     with rich_progress(label) as progress:
         result = fn(r, progress=progress, device=state.device, **kwargs)
@@ -260,7 +266,7 @@ def fit(run: str, as_json: bool = typer.Option(False, "--json"), force: bool = t
     """Stage 1: fit one neural field per image from a shared initialization (resumable)."""
     from .fields.stage import run_fit
 
-    emit(_stage_command("fit", run_fit, run, as_json, force=force), as_json)
+    emit(_stage_command("fit", run_fit, run, force=force), as_json)
 
 
 @app.command()
@@ -270,17 +276,18 @@ def codebook(run: str, as_json: bool = typer.Option(False, "--json"), force: boo
     from .tokens.stage import run_codebook
     from .tokens.table import print_codebook
 
-    emit(_stage_command("codebook", run_codebook, run, as_json, force=force), as_json, print_codebook)
+    emit(_stage_command("codebook", run_codebook, run, force=force), as_json, print_codebook)
 
 
 @app.command()
 @handle_errors
 def train(run: str, as_json: bool = typer.Option(False, "--json"),
-          iters: Optional[int] = typer.Option(None, "--iters", help="Train up to this step (default: train.iters).")):
+          iters: Optional[int] = typer.Option(None, "--iters", help="Train up to this step (default: train.iters)."),
+          force: bool = typer.Option(False, "--force", help="Start over: remove the checkpoint and report first.")):
     """Stage 3: train the GPT on token sequences (resumes from its last checkpoint)."""
     from .model.stage import run_train
 
-    emit(_stage_command("train", run_train, run, as_json, iters=iters), as_json)
+    emit(_stage_command("train", run_train, run, iters=iters, force=force), as_json)
 
 
 def _parse_digit(digit: str) -> int | None:
@@ -307,7 +314,7 @@ def sample(run: str, digit: str = typer.Option("all", "--digit", help="Class ind
     """Stage 4: sample new fields for a digit and render them."""
     from .model.stage import run_sample
 
-    result = _stage_command("sample", run_sample, run, as_json, digit=_parse_digit(digit), n=n,
+    result = _stage_command("sample", run_sample, run, digit=_parse_digit(digit), n=n,
                             temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, size=size, cfg=cfg)
     emit(result, as_json)
 
@@ -319,7 +326,7 @@ def eval_(run: str, as_json: bool = typer.Option(False, "--json"), force: bool =
     from .metrics.report import print_eval
     from .metrics.stage import run_eval
 
-    result = _stage_command("eval", run_eval, run, as_json, force=force)
+    result = _stage_command("eval", run_eval, run, force=force)
     emit(result, as_json, print_eval)
 
 
@@ -375,7 +382,7 @@ def sweep(run: str,
     from .sweep.report import eval_result_of, print_sweep, write_pictures
     from .sweep.stage import apply_setting, run_sweep
 
-    result = _stage_command("sweep", run_sweep, run, as_json, temperatures=temperature, top_ks=top_k, top_ps=top_p,
+    result = _stage_command("sweep", run_sweep, run, temperatures=temperature, top_ks=top_k, top_ps=top_p,
                             n_per_class=n_per_class, seed=seed, force=force, cfgs=cfg, cfg_schedules=cfg_schedule)
     r = state.workspace.run(run)
     pictures = write_pictures(r, result, digit)
@@ -421,7 +428,7 @@ def classifier_train(dataset: str = typer.Option("mnist-5k", "--dataset"),
 def main() -> None:
     """Console entry point: unexpected errors exit 1 with their traceback."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    app(prog_name="nfgen")
 
 
 if __name__ == "__main__":

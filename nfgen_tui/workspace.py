@@ -100,14 +100,22 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
-def read_json(path: Path) -> dict:
-    """Read a JSON file we wrote; a corrupt one is a user error naming the file."""
+def _way_out(fix: str) -> str:
+    return f"; {fix}" if fix else ""
+
+
+def read_json(path: Path, fix: str = "") -> dict:
+    """Read a JSON object we wrote; a missing, truncated or foreign file is one user error naming it and `fix`, the
+    way out (e.g. "rerun `nfgen fit RUN --force`")."""
     try:
-        return json.loads(Path(path).read_text())
+        obj = json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise UserError(f"missing file {path}") from None
+        raise UserError(f"missing file {path}{_way_out(fix)}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"corrupt JSON file {path}: {e}") from None
+        raise UserError(f"corrupt JSON file {path}: {e}{_way_out(fix)}") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{path} holds a JSON {type(obj).__name__}, not the object nfgen wrote{_way_out(fix)}")
+    return obj
 
 
 def file_sha256(path: Path) -> str:
@@ -119,18 +127,22 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_tensors(path: Path, fix: str = "") -> dict:
-    """Load a safetensors file (never a pickle); a missing or corrupt one is a user error naming it and the fix."""
+def read_tensors(path: Path, fix: str = "", keys: tuple[str, ...] = ()) -> dict:
+    """Load a safetensors file (never a pickle); a missing, truncated or foreign one (lacking `keys`) is one user
+    error naming it and `fix`, the way out."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    hint = f"; {fix}" if fix else ""
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except FileNotFoundError:
-        raise UserError(f"missing file {path}{hint}") from None
+        raise UserError(f"missing file {path}{_way_out(fix)}") from None
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise UserError(f"corrupt tensor file {path} ({e}){hint}") from None
+        raise UserError(f"corrupt tensor file {path} ({e}){_way_out(fix)}") from None
+    missing = [k for k in keys if k not in tensors]
+    if missing:
+        raise UserError(f"{path} lacks {', '.join(missing)} (not a file nfgen wrote here){_way_out(fix)}")
+    return tensors
 
 
 # ---------------------------------------------------------------------------------------------------------------

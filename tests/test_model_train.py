@@ -190,6 +190,7 @@ def test_bad_checkpoints_exit_2_and_nothing_is_overwritten(workspace, tmp_path):
         assert r.exit_code == 2, r.output
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and match in lines[0] and "Traceback" not in r.output, r.stderr
+        assert f"rerun `nfgen train {run.name} --force` to train from scratch" in lines[0]  # the way out
         assert ckpt_bytes(run) == before
         assert max(losses(run)) == 20
 
@@ -213,6 +214,12 @@ def test_bad_checkpoints_exit_2_and_nothing_is_overwritten(workspace, tmp_path):
     c.model.n_embd = 64
     run.write_config(c)
     refused("another model")
+    # the way out the refusals name: --force starts over from step 0 on the new model
+    r = cli(workspace, "train", run.name, "--iters", "10", "--force")
+    assert r.exit_code == 0, r.output
+    state = json.loads((ckdir / "state.json").read_text())
+    assert state["step"] == 10 and state["model"]["n_embd"] == 64
+    assert not (run.stage_dir("train") / "report.json").exists()
     # 4. a sample request without any checkpoint is a user error too
     other = model_synth.make_run(workspace, "untrained")
     r = cli(workspace, "sample", other.name)

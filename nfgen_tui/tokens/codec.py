@@ -100,9 +100,10 @@ class Tokenizer:
     @classmethod
     def load(cls, folder: Path) -> "Tokenizer":
         folder = Path(folder)
-        rep = read_json(folder / REPORT_FILE)
-        vocab = Vocabulary.from_dict(rep)
-        tensors = read_tensors(folder / CODEBOOK_FILE, "rerun `nfgen codebook RUN --force`")
+        fix = f"rerun `nfgen codebook {folder.parent.name} --force`"  # folder is runs/RUN/codebook
+        rep = read_json(folder / REPORT_FILE, fix)
+        vocab = Vocabulary.from_dict(rep, str(folder / REPORT_FILE), fix)
+        tensors = read_tensors(folder / CODEBOOK_FILE, fix)
         layout = Layout.from_dict(rep.get("layout", {}))
         if vocab.mode == "scalar":
             books = [tensors["codebook"]]
@@ -110,7 +111,7 @@ class Tokenizer:
             books = [tensors[f"layer{i}"] for i in range(len(layout.layers))]
         tok = cls(vocab.mode, layout, books, vocab.n_classes)
         if tok.vocab.to_dict() != vocab.to_dict():
-            raise UserError(f"{folder / CODEBOOK_FILE} does not match the vocabulary in {folder / REPORT_FILE}")
+            raise UserError(f"{folder / CODEBOOK_FILE} does not match the vocabulary in {folder / REPORT_FILE}; {fix}")
         return tok
 
 

@@ -21,9 +21,7 @@ from .screens.base import display_path
 from .screens.datasets import DatasetsScreen
 from .screens.generate import GenerateScreen
 from .screens.metrics import MetricsScreen
-from .screens.runs import RunsScreen
-
-STAGE_KEYS = {"fit": "f", "codebook": "b", "train": "t", "sample": "s", "eval": "e"}
+from .screens.runs import STAGE_KEYS, RunsScreen
 
 
 class NfgenApp(App):
