@@ -164,9 +164,9 @@ def test_guided_sample_and_bad_guidance_through_the_cli(workspace):
     tokens = load_file(str(guided.stage_dir("sample") / out["id"] / "tokens.safetensors"))["tokens"]
     vocab = Vocabulary.load(guided.stage_dir("codebook") / "report.json")
     assert vocab.null_class is not None and (tokens[:, 2:] < vocab.n_codes).all()
-    assert "cfg" not in run_sample(guided, n=2)["id"]  # unguided ids are those of runs made before guidance
+    assert "cfg" not in run_sample(guided, n=2, cfg=1.0)["id"]  # unguided ids are those of runs made before guidance
 
-    plain = trained_run(workspace, TINY_TRAINED, name="p")
+    plain = trained_run(workspace, TINY_TRAINED + ["train.class_dropout=0"], name="p")
     before = sorted(p.name for p in plain.stage_dir("sample").glob("*")) if plain.stage_dir("sample").exists() else []
     for args, says in ((("sample", "p", "--cfg", "2"), "class_dropout"), (("sample", "g", "--cfg", "-1"), "--cfg"),
                        (("init", "bad", "--set", "sample.cfg=-0.5"), "sample.cfg"),
