@@ -173,14 +173,19 @@ def _quick() -> Config:
     tokens) let the GPT see ~2.6x more sequences per minute than 561-weight fields; 1,400 steps of batch 32 reached
     val loss 3.22 (700 steps: 3.30); and nucleus sampling at T = 1.0, top-p 0.9 beat the reference's T = 0.8,
     top-k = 3 on 1-NNA (0.73 vs 0.90) and COV (0.45 vs 0.23) on that model, where top-k = 3 collapsed the variety.
+    Classifier-free guidance (the null class in 10 % of training rows, LlamaGen's rate; same steps, same cost) at
+    scale 1.5 raised classifier accuracy by ~0.13 at unchanged COV (README: seeds 0 and 3); sampling costs two rows
+    per digit.
     """
     c = Config()
     c.fields.hidden = [8, 8]
     c.train.batch_size = 32
     c.train.iters = 1400
+    c.train.class_dropout = 0.1
     c.sample.temperature = 1.0
     c.sample.top_k = 0
     c.sample.top_p = 0.9
+    c.sample.cfg = 1.5
     return c
 
 
@@ -192,7 +197,8 @@ def _paper() -> Config:
     c.fields.schedule = "constant"
     c.model = ModelConfig(n_layer=12, n_head=12, n_embd=240, dropout=0.0)
     c.train = TrainConfig(iters=40_000, batch_size=64, lr=3e-3, min_lr=3e-4, warmup=1000,
-                          eval_every=1000, eval_iters=20, ckpt_every=1000, log_every=20)
+                          eval_every=1000, eval_iters=20, ckpt_every=1000, log_every=20,
+                          class_dropout=0.1)  # so `nfgen sweep --cfg` can guide it; the scale is unmeasured at this size
     c.sample.temperature, c.sample.top_k, c.sample.top_p = 0.8, 3, 1.0  # the reference's setting; `nfgen sweep` tunes it
     c.sample.n_per_class = 100
     c.eval.set_size = 1000
