@@ -43,7 +43,9 @@ class FieldsConfig:
 @dataclass
 class CodebookConfig:
     mode: str = "scalar"  # scalar (one token per weight) | neuron (one token per neuron, one codebook per layer)
-    size: int = 245  # codes (per layer in neuron mode); 245 + SOS + 10 classes = 256 for MNIST
+    # | pair = group:2 … group:8 (one token per G weights of a layer, one joint codebook per layer)
+    # | subspace (one token per subspace coordinate c_j of fields fitted with fields.subspace = k)
+    size: int = 245  # codes (per layer in neuron / group modes, per coordinate in subspace mode); 245 + SOS + 10 = 256
     iters: int = 30  # Lloyd iterations at most
     init: str = "kmeans++"  # kmeans++ | random
     sample: int = 200_000  # weights (or neurons) drawn from all fields for the k-means++ init
@@ -169,6 +171,17 @@ def preset(name: str) -> Config:
 # ---------------------------------------------------------------------------------------------------------------
 # validation
 
+CODEBOOK_MODES = "scalar | neuron | pair | group:G (2 ≤ G ≤ 8) | subspace"
+
+
+def codebook_mode_ok(mode: str) -> bool:
+    """Every `codebook.mode` the tokens stage can run (the list above; no torch import here)."""
+    if mode in ("scalar", "neuron", "pair", "subspace"):
+        return True
+    head, _, g = mode.partition(":")
+    return head == "group" and g.isdigit() and 2 <= int(g) <= 8
+
+
 def _check(cond: bool, key: str, msg: str) -> None:
     if not cond:
         raise UserError(f"config {key}: {msg}")
@@ -187,7 +200,7 @@ def validate(c: Config) -> Config:
     _check(c.fields.schedule in ("cosine", "constant"), "fields.schedule", "cosine | constant")
     _check(c.fields.chunk_size > 0 and c.fields.gpu_chunk_size > 0, "fields.chunk_size", "chunk sizes must be > 0")
     _check(c.fields.omega0 > 0, "fields.omega0", "must be > 0")
-    _check(c.codebook.mode in ("scalar", "neuron"), "codebook.mode", "scalar | neuron")
+    _check(codebook_mode_ok(c.codebook.mode), "codebook.mode", CODEBOOK_MODES)
     _check(c.codebook.size >= 2, "codebook.size", "must be >= 2")
     _check(c.codebook.iters >= 1, "codebook.iters", "must be >= 1")
     _check(c.codebook.init in ("kmeans++", "random"), "codebook.init", "kmeans++ | random")

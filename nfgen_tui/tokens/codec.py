@@ -17,8 +17,10 @@ from safetensors.torch import save_file
 from ..errors import UserError
 from ..fields.layout import Layout
 from ..workspace import atomic_path, read_json, read_tensors
+from .group import check_file_mode
 from .kmeans import KMeansResult, kmeans, nearest
 from .kmeans1d import encode_scalar, kmeans1d
+from .modes import extra_mode
 from .vocab import Vocabulary, neuron_vocabulary, scalar_vocabulary
 
 CODEBOOK_FILE = "codebook.safetensors"
@@ -28,7 +30,7 @@ REPORT_FILE = "report.json"
 class Tokenizer:
     def __init__(self, mode: str, layout: Layout, codebooks: list[torch.Tensor], n_classes: int):
         if mode not in ("scalar", "neuron"):
-            raise UserError(f"unknown codebook mode {mode!r} (scalar | neuron)")
+            raise UserError(f"unknown codebook mode {mode!r} for this tokenizer (scalar | neuron)")
         self.mode = mode
         self.layout = layout
         self.codebooks = [c.float() for c in codebooks]
@@ -101,7 +103,10 @@ class Tokenizer:
     def load(cls, folder: Path) -> "Tokenizer":
         folder = Path(folder)
         rep = read_json(folder / REPORT_FILE)
+        if rep.get("mode") not in ("scalar", "neuron"):
+            return extra_mode(str(rep.get("mode")))[0].load(folder)
         vocab = Vocabulary.from_dict(rep)
+        check_file_mode(folder / CODEBOOK_FILE, vocab.mode)
         tensors = read_tensors(folder / CODEBOOK_FILE, "rerun `nfgen codebook RUN --force`")
         layout = Layout.from_dict(rep.get("layout", {}))
         if vocab.mode == "scalar":
@@ -121,6 +126,8 @@ def fit_tokenizer(weights: torch.Tensor, layout: Layout, cc, n_classes: int, see
     `on_iter(codebook_index, iteration, distortion)` reports progress. Codes per codebook are capped by the number of
     training rows (a tiny run cannot seed more distinct codes than it has values).
     """
+    if cc.mode not in ("scalar", "neuron"):
+        return extra_mode(cc.mode)[1](weights, layout, cc, n_classes, seed, on_iter)
     opts = dict(tol=cc.tol, dead_threshold=cc.dead_threshold, init=cc.init, init_sample=cc.sample)
 
     def cb(i):
