@@ -38,6 +38,11 @@ class FieldsConfig:
     schedule: str = "constant"  # constant | cosine
     chunk_size: int = 250  # fields fitted together on CPU (bounds memory; per field-step 250 ≈ 500 < 1000 here)
     gpu_chunk_size: int = 16384  # fields fitted together on CUDA (a GPU wants big batches)
+    # shared subspace (fields/subspace.py): weights = w0 + μ + B·c with B [P, k] learned over the training fields
+    subspace: int = 0  # k; 0 = off (every weight fitted freely)
+    subspace_steps: int = 800  # full-batch Adam steps of the joint fit of B, μ and the training fields' c
+    subspace_lr: float = 2e-3  # Adam lr of B and μ (c uses fields.lr); held-out fields fit c for fields.steps
+    subspace_warm: int = 256  # training fields fitted ordinarily whose PCA starts B and μ
 
 
 @dataclass
@@ -51,6 +56,7 @@ class CodebookConfig:
     sample: int = 200_000  # weights (or neurons) drawn from all fields for the k-means++ init
     dead_threshold: int = 1  # a code used fewer times than this is moved onto a random actual weight
     tol: float = 1e-4  # stop when the relative distortion improvement falls below this
+    refine_steps: int = 50  # subspace mode: steps refitting the free coordinates after each of 4 quantized blocks
 
 
 @dataclass
@@ -200,9 +206,13 @@ def validate(c: Config) -> Config:
     _check(c.fields.schedule in ("cosine", "constant"), "fields.schedule", "cosine | constant")
     _check(c.fields.chunk_size > 0 and c.fields.gpu_chunk_size > 0, "fields.chunk_size", "chunk sizes must be > 0")
     _check(c.fields.omega0 > 0, "fields.omega0", "must be > 0")
+    _check(c.fields.subspace >= 0, "fields.subspace", "must be >= 0 (0 = off)")
+    _check(c.fields.subspace_steps > 0 and c.fields.subspace_warm > 0 and c.fields.subspace_lr > 0,
+           "fields.subspace_steps", "subspace_steps, subspace_warm and subspace_lr must be > 0")
     _check(codebook_mode_ok(c.codebook.mode), "codebook.mode", CODEBOOK_MODES)
     _check(c.codebook.size >= 2, "codebook.size", "must be >= 2")
     _check(c.codebook.iters >= 1, "codebook.iters", "must be >= 1")
+    _check(c.codebook.refine_steps >= 0, "codebook.refine_steps", "must be >= 0 (0 = quantize c directly)")
     _check(c.codebook.init in ("kmeans++", "random"), "codebook.init", "kmeans++ | random")
     _check(c.model.n_layer > 0 and c.model.n_head > 0, "model", "n_layer and n_head must be > 0")
     _check(c.model.n_embd > 0 and c.model.n_embd % c.model.n_head == 0, "model.n_embd", "must be > 0 and divisible by model.n_head")

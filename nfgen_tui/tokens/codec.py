@@ -120,14 +120,15 @@ class Tokenizer:
 
 
 def fit_tokenizer(weights: torch.Tensor, layout: Layout, cc, n_classes: int, seed: int,
-                  on_iter: Callable[[int, int, float], None] | None = None) -> tuple[Tokenizer, list[KMeansResult]]:
+                  on_iter: Callable[[int, int, float], None] | None = None, run=None
+                  ) -> tuple[Tokenizer, list[KMeansResult]]:
     """Learn the codebook(s) from training weights [N, P] with the `codebook` config section `cc`.
 
     `on_iter(codebook_index, iteration, distortion)` reports progress. Codes per codebook are capped by the number of
     training rows (a tiny run cannot seed more distinct codes than it has values).
     """
     if cc.mode not in ("scalar", "neuron"):
-        return extra_mode(cc.mode)[1](weights, layout, cc, n_classes, seed, on_iter)
+        return extra_mode(cc.mode)[1](weights, layout, cc, n_classes, seed, on_iter, run=run)
     opts = dict(tol=cc.tol, dead_threshold=cc.dead_threshold, init=cc.init, init_sample=cc.sample)
 
     def cb(i):
@@ -141,6 +142,13 @@ def fit_tokenizer(weights: torch.Tensor, layout: Layout, cc, n_classes: int, see
         vecs = weights[:, torch.from_numpy(idx).to(weights.device)].reshape(-1, idx.shape[1])
         results.append(kmeans(vecs, cc.size, cc.iters, seed=seed + i, on_iter=cb(i), **opts))
     return Tokenizer("neuron", layout, [r.centers for r in results], n_classes), results
+
+
+def encode_fields(tok, weights: torch.Tensor, images: torch.Tensor, progress=None) -> torch.Tensor:
+    """Code ids [N, T] of the run's fields: quantization-aware where the mode can use the images, else `encode`."""
+    if hasattr(tok, "encode_images"):
+        return tok.encode_images(weights, images.to(weights.device), progress)
+    return tok.encode(weights)
 
 
 def perplexity(counts: torch.Tensor) -> float:

@@ -174,7 +174,7 @@ def check_file_mode(path: Path, mode: str) -> None:
 
 
 def fit_group_tokenizer(weights: torch.Tensor, layout: Layout, cc, n_classes: int, seed: int,
-                        on_iter: Callable[[int, int, float], None] | None = None, size: int = 28,
+                        on_iter: Callable[[int, int, float], None] | None = None, *, run=None, size: int = 28,
                         weighted: bool = True) -> tuple[GroupTokenizer, list[KMeansResult]]:
     """Learn the per-layer joint codebooks from training weights [N, P] (`weighted=False`: plain weight error)."""
     g = group_size(cc.mode)

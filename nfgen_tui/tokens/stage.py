@@ -19,7 +19,7 @@ from ..errors import UserError
 from ..fields import Layout, psnr, render
 from ..progress import ProgressFn, null_progress
 from ..workspace import Run, atomic_path, atomic_write_json, read_json, read_tensors
-from .codec import REPORT_FILE, Tokenizer, fit_tokenizer, perplexity
+from .codec import REPORT_FILE, Tokenizer, encode_fields, fit_tokenizer, perplexity
 
 TOKENS_FILE = "tokens.safetensors"
 # report keys too bulky for a terminal table or the --json summary (they stay in report.json)
@@ -140,8 +140,9 @@ def run_codebook(run: Run, progress: ProgressFn = null_progress, device: str | N
             run.log_event("codebook", iter=step, total=n_books * cc.iters, distortion=distortion, **extra)
             progress(step, total, distortion=distortion, **extra)
 
-        tok, results = fit_tokenizer(weights[train].to(dev), layout, cc, n_classes, cfg.seed, on_iter)
-        codes = tok.encode(weights.to(dev)).cpu()
+        tok, results = fit_tokenizer(weights[train].to(dev), layout, cc, n_classes, cfg.seed, on_iter, run=run)
+        codes = encode_fields(tok, weights.to(dev), images, lambda i, n: progress(total - 2, total, phase="encode",
+                                                                                  round=i, rounds=n)).cpu()
         tokens = tok.vocab.sequences(codes, labels)
         tok.save(out)
         with atomic_path(out / TOKENS_FILE) as tmp:
