@@ -2,7 +2,8 @@
 
 With K = 4,096 codes and vectors of 2–8 numbers, the full search costs M·K distances per iteration and is memory
 bound (a [chunk, K] block per chunk of rows). Lloyd moves codes a little per iteration, so a row's new nearest code is
-almost always among the few codes nearest to its previous one: after the first full search, each iteration builds the
+almost always among the few codes nearest to its previous one (from k-means++ codes the result equals the full
+search's; from codes drawn at random, early updates move some codes far and an iteration may miss a row's best code): after the first full search, each iteration builds the
 code-to-code neighbour lists (K·K, small) and every row compares itself with the `neighbours` codes of its last code
 only (M·n distances, n ≪ K). A code moved onto a row because it went dead is the nearest code of that row's last code,
 so the row finds it. The final assignment is a full search again, so the returned counts and distortion are exact.
