@@ -225,8 +225,8 @@ def test_subspace_tokens_decode_to_the_quantized_weights(sub_run):
 
 def test_subspace_codebook_on_ordinary_fields_is_refused(pair_run):
     run, _ = pair_run
-    res = runner.invoke(app, ["--workspace", str(run.workspace.root), "init", "plainsub", "--set", "data.limit=40",
-                              "--set", "fields.steps=60", "--set", "fields.hidden=[16,16]",
+    res = runner.invoke(app, ["--workspace", str(run.workspace.root), "init", "plainsub", "--set", "data.limit=30",
+                              "--set", "fields.steps=40", "--set", "fields.hidden=[16,16]",
                               "--set", "codebook.mode=subspace"])
     assert res.exit_code == 0, res.output
     import shutil
