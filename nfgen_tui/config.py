@@ -40,8 +40,8 @@ class FieldsConfig:
     gpu_chunk_size: int = 16384  # fields fitted together on CUDA (a GPU wants big batches)
     # shared subspace (fields/subspace.py): weights = w0 + μ + B·c with B [P, k] learned over the training fields
     subspace: int = 0  # k; 0 = off (every weight fitted freely)
-    subspace_steps: int = 800  # full-batch Adam steps of the joint fit of B, μ and the training fields' c
-    subspace_lr: float = 2e-3  # Adam lr of B and μ (c uses fields.lr); held-out fields fit c for fields.steps
+    subspace_steps: int = 800  # Adam steps of the joint fit (B, μ, training c) and of each held-out field's c
+    subspace_lr: float = 2e-3  # Adam lr of B and μ (c uses fields.lr)
     subspace_warm: int = 256  # training fields fitted ordinarily whose PCA starts B and μ
 
 
@@ -50,7 +50,7 @@ class CodebookConfig:
     mode: str = "scalar"  # scalar (one token per weight) | neuron (one token per neuron, one codebook per layer)
     # | pair = group:2 … group:8 (one token per G weights of a layer, one joint codebook per layer)
     # | subspace (one token per subspace coordinate c_j of fields fitted with fields.subspace = k)
-    size: int = 245  # codes (per layer in neuron / group modes, per coordinate in subspace mode); 245 + SOS + 10 = 256
+    size: int = 245  # codes (per layer in neuron / group modes; one codebook for all coordinates in subspace mode)
     iters: int = 30  # Lloyd iterations at most
     init: str = "kmeans++"  # kmeans++ | random
     sample: int = 200_000  # weights (or neurons) drawn from all fields for the k-means++ init

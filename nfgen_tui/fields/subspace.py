@@ -3,7 +3,8 @@
 Ordinary fitted weights use all their P dimensions, so no quantizer of them gets much shorter than one token per
 weight or two. Constraining the fit makes the weights compressible instead: B (P × k) and μ (P) are shared and learned
 jointly with every training field's c (one full-batch Adam over all of them), held-out fields fit only c with B and
-μ frozen. The result is still an ordinary MLP per field: `weights.safetensors` holds the flat w0 + μ + B·c, which
+μ frozen, for as many steps (measured on 100 held-out digits, k = 128: 300 steps from c = 0 left them at 31.1 dB,
+900 reached 37.6 dB — the training fields' level, so B generalises and the short fit was the gap). The result is still an ordinary MLP per field: `weights.safetensors` holds the flat w0 + μ + B·c, which
 renders, exports and evaluates exactly as any field; `subspace.safetensors` holds B, μ, w0 and c for the tokens stage.
 
 Gradients reuse the fitter's hand-written per-field gradient g = dL/dW [N, P]: dL/dc = g·B, dL/dB = gᵀ·c,
@@ -212,7 +213,7 @@ def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: b
         path = fdir / "chunks" / f"held_{i:05d}.safetensors"
         if h._valid(path, key, a, b):
             continue
-        c = fit_coordinates(targets[held_rows[a:b]], basis, mu, w0d, layout, steps=fc.steps, lr=fc.lr,
+        c = fit_coordinates(targets[held_rows[a:b]], basis, mu, w0d, layout, steps=steps, lr=fc.lr,
                             schedule=fc.schedule)
         h._save(path, {"c": c.cpu().contiguous()}, {"key": key, "start": str(a), "stop": str(b)})
     rk.barrier()
