@@ -45,7 +45,7 @@ def measure(ws: Workspace, spec: str) -> dict:
     held = full.get("psnr_quantized_mean_heldout")
     train_q = (full["psnr_quantized_mean"] * n - held * (n - n_train)) / n_train if held is not None else \
         full["psnr_quantized_mean"]
-    return {"spec": spec, "run": base, "mode": mode, "codes": rep["n_codes"], "vocab_size": rep["vocab_size"],
+    return {"spec": spec, "run": base, "mode": mode, "refine": full.get("refine_steps"), "codes": rep["n_codes"], "vocab_size": rep["vocab_size"],
             "tokens": rep["seq_len"], "fields_psnr": fit["psnr_mean"],
             "fields_psnr_train": fit.get("psnr_mean_train"), "fields_psnr_heldout": fit.get("psnr_mean_heldout"),
             "psnr_quantized": full["psnr_quantized_mean"], "psnr_quantized_train": train_q,
@@ -62,7 +62,8 @@ def table(rows: list[dict]) -> str:
     out = ["| run | mode | codes | tokens per field | fields PSNR | quantized: all | train | held out | lost | "
            "quantized vs field | codebook s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        out.append(f"| {r['run']} | {r['mode']} | {r['codes']} | {r['tokens']} | {f(r['fields_psnr'])} | "
+        mode = r["mode"] + (f" (refine {r['refine']})" if r.get("refine") is not None else "")
+        out.append(f"| {r['run']} | {mode} | {r['codes']} | {r['tokens']} | {f(r['fields_psnr'])} | "
                    f"{f(r['psnr_quantized'])} | {f(r['psnr_quantized_train'])} | {f(r['psnr_quantized_heldout'])} | "
                    f"{f(r['psnr_drop'])} | {f(r['vs_field'])} | {f(r['codebook_seconds'])} |")
     return "\n".join(out)
@@ -76,7 +77,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in rows:
-        label = f"{r['mode']} ({r['codes']})"
+        label = f"{r['mode']} ({r['codes']}" + (f", refine {r['refine']})" if r.get("refine") is not None else ")")
         p = ax.scatter(r["tokens"], r["psnr_quantized_train"], s=40, label=label)
         if r["psnr_quantized_heldout"] is not None:
             ax.scatter(r["tokens"], r["psnr_quantized_heldout"], s=40, facecolors="none",

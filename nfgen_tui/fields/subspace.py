@@ -213,8 +213,11 @@ def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: b
         path = fdir / "chunks" / f"held_{i:05d}.safetensors"
         if h._valid(path, key, a, b):
             continue
+        def on_step(step, a=a, b=b):
+            progress(a + (b - a) * step / steps, len(held_rows), phase="held-out")
+
         c = fit_coordinates(targets[held_rows[a:b]], basis, mu, w0d, layout, steps=steps, lr=fc.lr,
-                            schedule=fc.schedule)
+                            schedule=fc.schedule, on_step=on_step)
         h._save(path, {"c": c.cpu().contiguous()}, {"key": key, "start": str(a), "stop": str(b)})
     rk.barrier()
     if rk.is_main:
@@ -226,10 +229,11 @@ def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: b
 
 def fit_coordinates(targets: torch.Tensor, basis: torch.Tensor, mu: torch.Tensor, w0: torch.Tensor, layout: Layout,
                     *, steps: int, lr: float, schedule: str = "constant", c0: torch.Tensor | None = None,
-                    frozen: torch.Tensor | None = None) -> torch.Tensor:
+                    frozen: torch.Tensor | None = None, on_step=None) -> torch.Tensor:
     """Fit c [N, k] of N images with B, μ, w0 fixed (held-out fields; quantization-aware refinement).
 
-    `frozen` [N, k] bool: coordinates kept at their `c0` value (already quantized ones)."""
+    `frozen` [N, k] bool: coordinates kept at their `c0` value (already quantized ones). `on_step(step)` every
+    LOG_EVERY steps."""
     dev = basis.device
     n = targets.shape[0]
     tg = targets.reshape(n, -1).to(dev, torch.float32)
@@ -247,6 +251,8 @@ def fit_coordinates(targets: torch.Tensor, basis: torch.Tensor, mu: torch.Tensor
                 gc[frozen.to(dev)] = 0.0
         c.grad = gc
         opt.step()
+        if on_step is not None and ((step + 1) % LOG_EVERY == 0 or step + 1 == steps):
+            on_step(step + 1)
     return c.detach()
 
 
