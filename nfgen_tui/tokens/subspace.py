@@ -95,8 +95,10 @@ class SubspaceTokenizer:
             if progress is not None:
                 progress(r + 1, ROUNDS)
             if r + 1 < ROUNDS:
+                tick = None if progress is None else (lambda step, r=r: progress(r + 1 + step / self.refine_steps,
+                                                                                  ROUNDS))
                 c = fit_coordinates(images, self.basis, self.mu, self.w0, self.layout, steps=self.refine_steps,
-                                    lr=self.lr, c0=c, frozen=frozen)
+                                    lr=self.lr, c0=c, frozen=frozen, on_step=tick)
         return self.quantize(c)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
