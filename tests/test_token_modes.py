@@ -272,3 +272,19 @@ def test_report_json_holds_the_subspace_vocabulary(sub_run):
     run, _, _ = sub_run
     rep = json.loads((run.stage_dir("codebook") / "report.json").read_text())
     assert rep["subspace"] == 8 and rep["refine_rounds"] == 4 and rep["kinds"][2:] == [2] * 8
+
+
+def test_two_torchrun_processes_fit_the_subspace_like_one(sub_run, tmp_path):
+    ref, _, _ = sub_run
+    wsd = Workspace(tmp_path)
+    run = subspace_run(wsd, "ddp")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "nfgen_tui.cli", "--workspace", str(tmp_path), "--device", "cpu", "fit", "ddp", "--json"]
+    res = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads(res.stdout)["world_size"] == 2
+    a = load_file(str(run.stage_dir("fit") / "subspace.safetensors"))
+    b = load_file(str(ref.stage_dir("fit") / "subspace.safetensors"))
+    # the ranks' gradient sums meet in an all-reduce: the same sums, possibly rounded in another order
+    assert torch.allclose(a["basis"], b["basis"], atol=1e-3) and torch.allclose(a["c"], b["c"], atol=1e-2)
