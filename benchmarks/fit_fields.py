@@ -99,7 +99,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {where}; mnist-5k, {len(images)} digits (stratified, cycled past 5,000)")
 
     ref = reference(images[:args.ref_fields], fc, args.ref_epochs) if args.ref_fields > 0 else None
-    fit_fields(images[:2], seeded_init(lay, 0).repeat(2, 1), lay, steps=2, lr=lr, device=device)  # warm-up
+    fit_fields(images[:2], seeded_init(lay, 0).repeat(2, 1), lay, steps=2, lr=lr, schedule=fc.schedule,
+               device=device)  # warm-up
     t = time.perf_counter()
     first, _, _ = fit_fields(images[:1], seeded_init(lay, 0)[None], lay, steps=steps, lr=lr, schedule=fc.schedule,
                              device=device)

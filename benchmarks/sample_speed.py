@@ -1,6 +1,6 @@
 """Sampling speed: static KV cache against recomputing the whole prefix at every step, identical tokens required.
 
-Usage: python benchmarks/sample_speed.py [--n 4] [--size quick|paper] [--device cpu|cuda]
+Usage: python benchmarks/sample_speed.py [--n 4] [--size quick|paper] [--device cpu|cuda] [--weights 561]
 One randomly initialised GPT of the preset's size at full context (561 weight tokens after SOS and class, the
 reference layout: 245 codes + SOS + 10 classes), the same seed and settings (T = 0.8, top-k 3) for both paths;
 asserts that both produce the same tokens and prints samples/s of each and the speed-up (target ≥ 10×).
@@ -16,17 +16,14 @@ import torch
 from nfgen_tui.config import preset
 from nfgen_tui.model.gpt import GPT, GPTConfig
 from nfgen_tui.model.sample import sample_tokens
-from nfgen_tui.model.vocab import Vocab
+from nfgen_tui.tokens.vocab import Vocabulary
 
 N_CODES, N_CLASSES, N_WEIGHTS = 245, 10, 561
 
 
-def reference_vocab() -> Vocab:
-    L = N_WEIGHTS + 2
-    return Vocab.from_report({"n_codes": N_CODES, "sos": N_CODES, "class_offset": N_CODES + 1, "n_classes": N_CLASSES,
-                              "vocab_size": N_CODES + 1 + N_CLASSES, "seq_len": L, "block_size": L - 1,
-                              "allowed": [[N_CODES, N_CODES + 1], [N_CODES + 1, N_CODES + 1 + N_CLASSES]]
-                              + [[0, N_CODES]] * N_WEIGHTS, "kinds": [0, 1] + [2] * N_WEIGHTS})
+def reference_vocab(n_weights: int = N_WEIGHTS) -> Vocabulary:
+    """Scalar tokens: every weight position draws from the one codebook (the layout kinds don't matter here)."""
+    return Vocabulary("scalar", N_CODES, N_CLASSES, [(0, N_CODES)] * n_weights, [0] * n_weights)
 
 
 def timed(fn, device):
@@ -44,9 +41,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=4, help="sequences sampled by each path")
     ap.add_argument("--size", default="quick")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--weights", type=int, default=N_WEIGHTS, help="weight tokens per sequence (smaller: a quick check)")
     args = ap.parse_args()
     device = torch.device(args.device)
-    vocab = reference_vocab()
+    vocab = reference_vocab(args.weights)
     m = preset(args.size).model
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=vocab.vocab_size, block_size=vocab.block_size, n_layer=m.n_layer,

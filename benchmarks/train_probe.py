@@ -1,6 +1,6 @@
 """Where the paper GPT's training step spends its time, and what batch size, attention kernel and torch.compile change.
 
-Usage: python benchmarks/train_probe.py [--device cuda|cpu]
+Usage: python benchmarks/train_probe.py [--device cuda|cpu] [--matmul 2048]
 Prints step time, tokens/s and the fraction of a large matmul's rate (MFU on a GPU: bf16) for: the default step
 at batch 64 and 256, each SDPA backend forced alone (an error line where it refuses the head size), the step under
 torch.compile (compile time printed), then a profiler table of the default step's kernels. On a CPU it runs a
@@ -26,13 +26,14 @@ from train_throughput import BLOCK, VOCAB, matmul_rate, step_time, sync
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--matmul", type=int, default=2048, help="side of the square matmul that sets the peak rate")
     args = ap.parse_args()
     device = torch.device(args.device)
     small = device.type == "cpu"
     m = preset("paper").model
     cfg = GPTConfig(vocab_size=VOCAB, block_size=64 if small else BLOCK, n_layer=2 if small else m.n_layer,
                     n_head=m.n_head, n_embd=m.n_embd)
-    peak = matmul_rate(device)
+    peak = matmul_rate(device, args.matmul)
     per_token = GPT(cfg).flops_per_token()
     batch = 4 if small else 64
 

@@ -1,6 +1,7 @@
 """Training-step throughput of the GPT: tokens/s and achieved FLOP/s against this machine's fp32 matmul rate.
 
-Usage: python benchmarks/train_throughput.py [--steps 3] [--sizes quick,paper] [--device cpu|cuda]
+Usage: python benchmarks/train_throughput.py [--steps 3] [--sizes quick,paper] [--device cpu|cuda] [--block 562]
+       [--batch N] [--matmul 2048]   (small --block/--batch/--matmul: a quick check that it still runs)
 For each size (quick = config defaults, paper = 240/12/12), untied and tied output head, times full training steps
 (forward, backward, clip, AdamW) at context 562 (561-weight fields) and prints tokens/s, achieved FLOP/s by
 nanoGPT's count (6N + 12·L·C·T per token) and that as a fraction of a large fp32 (bf16 on CUDA) matmul measured
@@ -70,20 +71,23 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--sizes", default="quick,paper")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--block", type=int, default=BLOCK, help="sequence length (smaller: a quick check)")
+    ap.add_argument("--batch", type=int, default=0, help="batch size (default: the preset's on a GPU, 32/8 on a CPU)")
+    ap.add_argument("--matmul", type=int, default=2048, help="side of the square matmul that sets the peak rate")
     args = ap.parse_args()
     device = torch.device(args.device)
-    peak = matmul_rate(device)
+    peak = matmul_rate(device, args.matmul)
     print(f"device {device}, threads {torch.get_num_threads()}: large matmul {peak / 1e9:.1f} GFLOP/s")
     for size in args.sizes.split(","):
         m = preset(size).model
-        batch = preset(size).train.batch_size if device.type == "cuda" else (32 if size == "quick" else 8)
+        batch = args.batch or (preset(size).train.batch_size if device.type == "cuda" else (32 if size == "quick" else 8))
         for tie in (False, True):
-            cfg = GPTConfig(vocab_size=VOCAB, block_size=BLOCK, n_layer=m.n_layer, n_head=m.n_head, n_embd=m.n_embd,
+            cfg = GPTConfig(vocab_size=VOCAB, block_size=args.block, n_layer=m.n_layer, n_head=m.n_head, n_embd=m.n_embd,
                             tie_head=tie)
             dt = step_time(cfg, batch, args.steps, device)
-            tok_s = batch * BLOCK / dt
+            tok_s = batch * args.block / dt
             flops = GPT(cfg).flops_per_token() * tok_s
-            print(f"{size:5s} {m.n_embd}/{m.n_head}/{m.n_layer} T={BLOCK} batch {batch:3d} head {'tied  ' if tie else 'untied'}: "
+            print(f"{size:5s} {m.n_embd}/{m.n_head}/{m.n_layer} T={args.block} batch {batch:3d} head {'tied  ' if tie else 'untied'}: "
                   f"{dt:7.3f} s/step  {tok_s:9.0f} tokens/s  {flops / 1e9:7.1f} GFLOP/s = {flops / peak:6.1%} of matmul",
                   flush=True)
 

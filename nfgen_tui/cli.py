@@ -99,9 +99,14 @@ def main_callback(
     workspace: Optional[Path] = typer.Option(None, "--workspace", "-w", envvar="NFGEN_WORKSPACE",
                                              help="Workspace folder (default ./workspace)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda[:N] (overrides the run's config)."),
+    job_stage: bool = typer.Option(False, "--job-stage", hidden=True, help="Run as a background job's stage."),
 ):
     state.workspace = Workspace(workspace if workspace is not None else Path("./workspace"))
     state.device = device
+    if job_stage:
+        from .jobs import become_stage_process
+
+        become_stage_process(state.workspace)
     if ctx.invoked_subcommand is None:
         _open_tui()
 
@@ -127,8 +132,9 @@ def tui():
 def data_list(as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout.")):
     """Datasets with availability, size and per-class counts."""
     from .data import list_datasets
+    from .data.datasets import skipped_text
 
-    infos = list_datasets(state.workspace.datasets_dir)
+    infos = list_datasets(state.workspace.datasets_dir, state.workspace.dataset_names())
     result = {"datasets": [i.to_dict() for i in infos]}
 
     def human(r):
@@ -140,7 +146,8 @@ def data_list(as_json: bool = typer.Option(False, "--json", help="One JSON objec
             t.add_column(col)
         for i in infos:
             t.add_row(i.name, "yes" if i.available else "no", str(i.size or "-"),
-                      " ".join(map(str, i.class_counts)) if i.class_counts else "-", i.description)
+                      " ".join(map(str, i.class_counts)) if i.class_counts else "-",
+                      "\n".join(x for x in (i.description, skipped_text(i.skipped)) if x))
         Console().print(t)
 
     emit(result, as_json, human)
@@ -155,6 +162,7 @@ def data_show(name: str = typer.Argument("mnist-5k"), n: int = typer.Option(20, 
     from rich.console import Console
 
     from .data import load_dataset
+    from .data.datasets import skipped_text
     from .termimage import halfblock_grid
 
     ds = load_dataset(name, root or state.workspace.datasets_dir)
@@ -162,6 +170,8 @@ def data_show(name: str = typer.Argument("mnist-5k"), n: int = typer.Option(20, 
     console.print(f"[bold]{ds.name}[/]: {len(ds)} images, {len(ds.classes)} classes")
     for c, k in zip(ds.classes, ds.class_counts()):
         console.print(f"  {c:>10}: {k}")
+    if ds.skipped:
+        console.print(skipped_text(ds.skipped), markup=False, highlight=False, soft_wrap=True)
     rng = np.random.default_rng(0)
     pick = np.sort(rng.choice(len(ds), size=min(max(n, 1), len(ds)), replace=False))
     console.print(halfblock_grid(ds.images[pick], cols=max(1, min(10, console.width // 29))))
@@ -208,6 +218,7 @@ def status(run: Optional[str] = typer.Argument(None), as_json: bool = typer.Opti
     runs = [ws.run(run).require()] if run else ws.runs()
     result = {"workspace": str(ws.root), "runs": {r.name: r.states() for r in runs},
               "jobs": {r.name: j for r in runs if (j := jobs.job_status(r)) is not None}}
+    result["stopped_at"] = {r.name: stopped for r in runs if (stopped := _stopped_at(r, result["runs"][r.name]))}
 
     def human(res):
         from rich.console import Console
@@ -221,14 +232,28 @@ def status(run: Optional[str] = typer.Argument(None), as_json: bool = typer.Opti
         t.add_column("job")
         for name, states in res["runs"].items():
             job = res["jobs"].get(name)
-            t.add_row(name, *[f"[{colours.get(v, 'dim')}]{v}[/]" for v in states.values()],
+            at = res["stopped_at"].get(name, {})
+            t.add_row(name, *[f"[{colours.get(v, 'dim')}]{v}{_step_text(at.get(s))}[/]" for s, v in states.items()],
                       f"{job['stage']} ({job['state']})" if job else "")
         Console().print(t)
 
     emit(result, as_json, human)
 
 
-def _stage_command(label: str, fn: Callable[..., dict], run: str, as_json: bool, **kwargs) -> dict:
+def _stopped_at(run, states: dict[str, str]) -> dict:
+    """Interrupted stages' last logged step, so `status` says where each stopped."""
+    return {s: step for s, v in states.items() if v == "interrupted" and (step := run.last_step(s))}
+
+
+def _step_text(step: dict | None) -> str:
+    if not step:
+        return ""
+    where = f"chunk {step['chunk']} " if "chunk" in step else ""
+    return f"\n{where}step {step['step']}" + (f"/{step['total']}" if "total" in step and not where else "")
+
+
+def _stage_command(label: str, fn: Callable[..., dict], run: str, **kwargs) -> dict:
+    """Run one stage function on a run with a progress bar on stderr; the caller emits the result."""
     r = state.workspace.run(run).require()
     with rich_progress(label) as progress:
         result = fn(r, progress=progress, device=state.device, **kwargs)
@@ -241,7 +266,7 @@ def fit(run: str, as_json: bool = typer.Option(False, "--json"), force: bool = t
     """Stage 1: fit one neural field per image from a shared initialization (resumable)."""
     from .fields.stage import run_fit
 
-    emit(_stage_command("fit", run_fit, run, as_json, force=force), as_json)
+    emit(_stage_command("fit", run_fit, run, force=force), as_json)
 
 
 @app.command()
@@ -251,17 +276,18 @@ def codebook(run: str, as_json: bool = typer.Option(False, "--json"), force: boo
     from .tokens.stage import run_codebook
     from .tokens.table import print_codebook
 
-    emit(_stage_command("codebook", run_codebook, run, as_json, force=force), as_json, print_codebook)
+    emit(_stage_command("codebook", run_codebook, run, force=force), as_json, print_codebook)
 
 
 @app.command()
 @handle_errors
 def train(run: str, as_json: bool = typer.Option(False, "--json"),
-          iters: Optional[int] = typer.Option(None, "--iters", help="Train up to this step (default: train.iters).")):
+          iters: Optional[int] = typer.Option(None, "--iters", help="Train up to this step (default: train.iters)."),
+          force: bool = typer.Option(False, "--force", help="Start over: remove the checkpoint and report first.")):
     """Stage 3: train the GPT on token sequences (resumes from its last checkpoint)."""
     from .model.stage import run_train
 
-    emit(_stage_command("train", run_train, run, as_json, iters=iters), as_json)
+    emit(_stage_command("train", run_train, run, iters=iters, force=force), as_json)
 
 
 def _parse_digit(digit: str) -> int | None:
@@ -286,7 +312,7 @@ def sample(run: str, digit: str = typer.Option("all", "--digit", help="Class ind
     """Stage 4: sample new fields for a digit and render them."""
     from .model.stage import run_sample
 
-    result = _stage_command("sample", run_sample, run, as_json, digit=_parse_digit(digit), n=n,
+    result = _stage_command("sample", run_sample, run, digit=_parse_digit(digit), n=n,
                             temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, size=size)
     emit(result, as_json)
 
@@ -298,7 +324,7 @@ def eval_(run: str, as_json: bool = typer.Option(False, "--json"), force: bool =
     from .metrics.report import print_eval
     from .metrics.stage import run_eval
 
-    result = _stage_command("eval", run_eval, run, as_json, force=force)
+    result = _stage_command("eval", run_eval, run, force=force)
     emit(result, as_json, print_eval)
 
 
@@ -340,7 +366,7 @@ def sweep(run: str,
     from .sweep.report import print_sweep, write_pictures
     from .sweep.stage import apply_setting, run_sweep
 
-    result = _stage_command("sweep", run_sweep, run, as_json, temperatures=temperature, top_ks=top_k, top_ps=top_p,
+    result = _stage_command("sweep", run_sweep, run, temperatures=temperature, top_ks=top_k, top_ps=top_p,
                             n_per_class=n_per_class, seed=seed, force=force)
     r = state.workspace.run(run)
     pictures = write_pictures(r, result, digit)
@@ -386,7 +412,7 @@ def classifier_train(dataset: str = typer.Option("mnist-5k", "--dataset"),
 def main() -> None:
     """Console entry point: unexpected errors exit 1 with their traceback."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    app(prog_name="nfgen")
 
 
 if __name__ == "__main__":

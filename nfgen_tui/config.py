@@ -68,6 +68,7 @@ class ModelConfig:
     bias: bool = True
     tie_head: bool = False  # tied: val loss 4.239 vs 4.218 untied at equal steps; paper-size step 10.6 s vs 7.6 s on CPU
     position_kind: bool = False  # extra embedding of the predicted token's kind (layer, W or b): no measurable gain
+    #                              (on: GPTConfig.n_kinds = the vocabulary's kind count, off: 0; see model_config)
     #                              at equal steps (val 4.2179 with, 4.2174 without; 64/4/2, 150 steps, real tokens)
 
 
@@ -98,6 +99,33 @@ class SampleConfig:
     n_per_class: int = 30
     size: int = 28  # render size in pixels
     batch_size: int = 300
+
+
+# The one home of the sample settings' ranges: config.validate and `nfgen sample`'s flags both check them here.
+SAMPLE_RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
+    "temperature": (lambda v: v > 0, "must be > 0"),
+    "top_k": (lambda v: v >= 0, "must be >= 0 (0 = off)"),
+    "top_p": (lambda v: 0 < v <= 1.0, "must be in (0, 1]"),
+    "n_per_class": (lambda v: v > 0, "must be > 0"),
+    "size": (lambda v: 8 <= v <= 1024, "must be in [8, 1024]"),
+}
+
+
+def sample_problems(sc: SampleConfig) -> list[tuple[str, str]]:
+    """(key, rule) for every sample setting outside its range."""
+    return [(key, rule) for key, (ok, rule) in SAMPLE_RULES.items() if not ok(getattr(sc, key))]
+
+
+def sample_settings(sc: SampleConfig, flags: dict[str, str] | None = None, **given) -> SampleConfig:
+    """`sc` with the values `given` (None = keep the config's), each cast to the field's type, checked once.
+
+    A refusal names the key as `flags[key]` (a command's flag, e.g. "--top-k") or else `sample.KEY`."""
+    cast = {f.name: {"int": int, "float": float, "bool": bool, "str": str}.get(str(f.type), lambda v: v)
+            for f in dataclasses.fields(sc)}
+    merged = dataclasses.replace(sc, **{k: cast[k](v) for k, v in given.items() if v is not None})
+    for key, rule in sample_problems(merged):
+        raise UserError(f"{(flags or {}).get(key, f'sample.{key}')} {rule}, got {getattr(merged, key)!r}")
+    return merged
 
 
 @dataclass
@@ -223,11 +251,8 @@ def validate(c: Config) -> Config:
     _check(0 <= c.train.min_lr <= c.train.lr, "train.min_lr", "must be in [0, train.lr]")
     _check(c.train.warmup >= 0, "train.warmup", "must be >= 0")
     _check(c.train.eval_every > 0 and c.train.ckpt_every > 0 and c.train.log_every > 0, "train", "eval_every, ckpt_every and log_every must be > 0")
-    _check(c.sample.temperature > 0, "sample.temperature", "must be > 0")
-    _check(c.sample.top_k >= 0, "sample.top_k", "must be >= 0 (0 = off)")
-    _check(0 < c.sample.top_p <= 1.0, "sample.top_p", "must be in (0, 1]")
-    _check(c.sample.n_per_class > 0, "sample.n_per_class", "must be > 0")
-    _check(8 <= c.sample.size <= 1024, "sample.size", "must be in [8, 1024]")
+    for key, rule in sample_problems(c.sample):
+        _check(False, f"sample.{key}", rule)
     _check(c.eval.set_size > 1, "eval.set_size", "must be > 1")
     _check(c.eval.ssim in ("gaussian", "uniform"), "eval.ssim", "gaussian | uniform")
     _check(0 < c.eval.memorization_threshold <= 1, "eval.memorization_threshold", "must be in (0, 1]")

@@ -1,8 +1,9 @@
 """Stages as detached background jobs that outlive the TUI and the SSH session.
 
-`start_job` launches `python -m nfgen_tui.jobs RUN ARGS…` in a new session (no controlling terminal, so a closed
-SSH connection or a quit TUI does not stop it). That supervisor runs `nfgen ARGS…` as its child with output going
-to `runs/RUN/logs/job.log`, keeps `job.json` (id, pid, stage, started, heartbeat) fresh, and records how the child
+`start_job` launches `python -m nfgen_tui.jobs --workspace WS --run RUN --job-id ID --started T -- ARGS…` in a new
+session (no controlling terminal, so a closed SSH connection or a quit TUI does not stop it). That supervisor runs
+`python -m nfgen_tui --workspace WS --job-stage ARGS…` (the `nfgen` command itself, as its own process: this module
+never imports the CLI) as its child with output going to `runs/RUN/logs/job.log`, keeps `job.json` (id, pid, stage, started, heartbeat) fresh, and records how the child
 ended. Cancelling sends SIGTERM to the supervisor, which forwards it once to the stage process; there SIGTERM
 becomes a KeyboardInterrupt, so the stage's cleanup runs (checkpoint, "interrupted" event) before it exits.
 A `job.json` whose process is gone, or whose heartbeat stopped, reads as interrupted — never as running.
@@ -14,6 +15,7 @@ A `job.json` whose process is gone, or whose heartbeat stopped, reads as interru
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import json
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import UserError
+from .interrupts import stage_process_handlers
 from .workspace import Run, Workspace, atomic_write_json
 
 HEARTBEAT_S = 2.0
@@ -106,8 +109,8 @@ def start_job(run: Run, args: list[str], device: str | None = None) -> dict:
     job_id = uuid.uuid4().hex[:12]
     started = time.time()
     workspace = str(Path(run.workspace.root).resolve())
-    cmd = [sys.executable, "-m", "nfgen_tui.jobs", workspace, run.name, job_id, repr(started),
-           *(["--device", device] if device else []), "--", *args]
+    cmd = [sys.executable, "-m", "nfgen_tui.jobs", "--workspace", workspace, "--run", run.name, "--job-id", job_id,
+           "--started", repr(started), *(["--device", device] if device else []), "--", *args]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(os.devnull, "rb") as devnull, open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdin=devnull, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
@@ -184,8 +187,8 @@ def _supervise(workspace: str, run_name: str, job_id: str, started: float, devic
     _write_own(run, job)
     print(f"=== job {job_id}: nfgen {' '.join(args)} (pid {os.getpid()}, {time.strftime('%Y-%m-%d %H:%M:%S')})",
           flush=True)
-    cmd = [sys.executable, "-m", "nfgen_tui.jobs", "--stage-process", "--workspace", workspace,
-           *(["--device", device] if device else []), *args]
+    cmd = [sys.executable, "-m", "nfgen_tui", "--workspace", workspace, *(["--device", device] if device else []),
+           "--job-stage", *args]
     child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
     if cancelled:  # SIGTERM arrived before the child existed
         child.send_signal(signal.SIGTERM)
@@ -217,39 +220,32 @@ def running_jobs(workspace: Workspace) -> int:
     return sum(is_running(run) for run in workspace.runs())
 
 
-def _stage_process(cli_args: list[str]) -> None:
-    """The `nfgen` CLI, with SIGTERM turned into KeyboardInterrupt so stages checkpoint and log 'interrupted', and
-    with this job's share of the CPU cores (cpu_share.py) re-counted as the stage reports progress."""
-
-    def on_term(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    from .cli import app
+def become_stage_process(workspace: Workspace) -> None:
+    """Called by the CLI when started as a job's stage (`--job-stage`): SIGTERM becomes KeyboardInterrupt so stages
+    checkpoint and log 'interrupted' (interrupts.py), and this job's share of the CPU cores (cpu_share.py) is
+    re-counted as the stage reports progress."""
     from .cpu_share import CpuShare
     from .progress import add_listener
 
-    workspace = Workspace(cli_args[cli_args.index("--workspace") + 1])
+    stage_process_handlers()
     add_listener(CpuShare(lambda: running_jobs(workspace)).update)
 
-    sys.argv = ["nfgen", *cli_args]
-    app(prog_name="nfgen")
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m nfgen_tui.jobs", description="Supervise one background job.")
+    p.add_argument("--workspace", required=True)
+    p.add_argument("--run", required=True)
+    p.add_argument("--job-id", required=True)
+    p.add_argument("--started", required=True, type=float)
+    p.add_argument("--device", default=None)
+    p.add_argument("args", nargs=argparse.REMAINDER, help="the nfgen command line after --")
+    return p
 
 
 def _main(argv: list[str]) -> int:
-    if argv[:1] == ["--stage-process"]:
-        _stage_process(argv[1:])
-        return 0
-    ws, name, job_id, started = argv[0], argv[1], argv[2], float(argv[3])
-    rest = argv[4:]
-    dev = None
-    if rest[:1] == ["--device"]:
-        dev, rest = rest[1], rest[2:]
-    if rest[:1] == ["--"]:
-        rest = rest[1:]
-    return _supervise(ws, name, job_id, started, dev, rest)
+    a = _parser().parse_args(argv)
+    args = a.args[1:] if a.args[:1] == ["--"] else a.args
+    return _supervise(a.workspace, a.run, a.job_id, a.started, a.device, args)
 
 
 if __name__ == "__main__":

@@ -100,14 +100,22 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
-def read_json(path: Path) -> dict:
-    """Read a JSON file we wrote; a corrupt one is a user error naming the file."""
+def _way_out(fix: str) -> str:
+    return f"; {fix}" if fix else ""
+
+
+def read_json(path: Path, fix: str = "") -> dict:
+    """Read a JSON object we wrote; a missing, truncated or foreign file is one user error naming it and `fix`, the
+    way out (e.g. "rerun `nfgen fit RUN --force`")."""
     try:
-        return json.loads(Path(path).read_text())
+        obj = json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise UserError(f"missing file {path}") from None
+        raise UserError(f"missing file {path}{_way_out(fix)}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"corrupt JSON file {path}: {e}") from None
+        raise UserError(f"corrupt JSON file {path}: {e}{_way_out(fix)}") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{path} holds a JSON {type(obj).__name__}, not the object nfgen wrote{_way_out(fix)}")
+    return obj
 
 
 def file_sha256(path: Path) -> str:
@@ -119,18 +127,22 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_tensors(path: Path, fix: str = "") -> dict:
-    """Load a safetensors file (never a pickle); a missing or corrupt one is a user error naming it and the fix."""
+def read_tensors(path: Path, fix: str = "", keys: tuple[str, ...] = ()) -> dict:
+    """Load a safetensors file (never a pickle); a missing, truncated or foreign one (lacking `keys`) is one user
+    error naming it and `fix`, the way out."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    hint = f"; {fix}" if fix else ""
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except FileNotFoundError:
-        raise UserError(f"missing file {path}{hint}") from None
+        raise UserError(f"missing file {path}{_way_out(fix)}") from None
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise UserError(f"corrupt tensor file {path} ({e}){hint}") from None
+        raise UserError(f"corrupt tensor file {path} ({e}){_way_out(fix)}") from None
+    missing = [k for k in keys if k not in tensors]
+    if missing:
+        raise UserError(f"{path} lacks {', '.join(missing)} (not a file nfgen wrote here){_way_out(fix)}")
+    return tensors
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -285,12 +297,25 @@ class Run:
     def states(self) -> dict[str, str]:
         return {s: self.stage_state(s) for s in STAGE_ORDER}
 
+    def last_step(self, stage: str) -> dict | None:
+        """The stage's last logged step ({"step", "total"}, and "chunk" for fit), to say where an interrupted stage
+        stopped; None when it logged none."""
+        last = None
+        for ev in self.events(stage)[0]:
+            if "step" in ev and "event" not in ev:
+                last = ev
+        if last is None:
+            return None
+        return {k: last[k] for k in ("chunk", "step", "total") if k in last}
+
     @contextlib.contextmanager
     def stage(self, stage: str) -> Iterator[None]:
         """Hold the stage's lock for the duration; record a failure marker (the message) if it raises."""
         with self.lock(stage):
             with contextlib.suppress(FileNotFoundError):
                 self.failed_path(stage).unlink()
+            if stage in STAGES:  # the folder says "started": killed before its first file, it reads "interrupted"
+                self.stage_dir(stage).mkdir(parents=True, exist_ok=True)
             self.log_event(stage, event="start", pid=os.getpid())
             try:
                 yield
@@ -319,6 +344,33 @@ class Workspace:
     @property
     def cache_dir(self) -> Path:
         return self.root / "cache"
+
+    @property
+    def added_datasets_path(self) -> Path:
+        return self.datasets_dir / "added.json"
+
+    def added_datasets(self) -> list[str]:
+        """Dataset names (`folder:PATH`) the user added from the Datasets screen."""
+        try:
+            names = json.loads(self.added_datasets_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+            return []
+        return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+    def add_dataset(self, name: str) -> None:
+        names = self.added_datasets()
+        if name not in names:
+            atomic_write_json(self.added_datasets_path, [*names, name])
+
+    def dataset_names(self) -> list[str]:
+        """Every dataset this workspace knows of beyond the built-in ones: those its runs use, then those added."""
+        names = []
+        for run in self.runs():
+            try:
+                names.append(run.config().data.dataset)
+            except UserError:  # a broken config.toml is the Runs screen's business
+                continue
+        return list(dict.fromkeys([*names, *self.added_datasets()]))
 
     def run(self, name: str) -> Run:
         return Run(self, name)

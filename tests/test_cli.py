@@ -56,3 +56,20 @@ def test_existing_run_is_not_overwritten(workspace):
     r = invoke(workspace, "init", "r", "--set", "train.iters=9")
     assert r.exit_code == 2
     assert (workspace.root / "runs" / "r" / "config.toml").read_text() == before
+
+
+def test_folder_dataset_of_a_run_lists_its_skipped_files(workspace, tmp_path):
+    from test_data import write_folder
+
+    root = write_folder(tmp_path / "imgs")
+    assert invoke(workspace, "init", "mine", "--set", f"data.dataset=folder:{root}").exit_code == 0
+    r = invoke(workspace, "data", "list", "--json")
+    assert r.exit_code == 0, r.output
+    mine = {d["name"]: d for d in json.loads(r.stdout)["datasets"]}[f"folder:{root}"]
+    assert mine["available"] is True and mine["class_counts"] == [3, 3] and mine["skipped"] == 2
+    assert [(f["path"], f["why"].split(":")[0]) for f in mine["skipped_files"]] == [
+        (str(root / "dog" / "broken.png"), "unreadable"), (str(root / "dog" / "notes.txt"), "not an image")]
+    r = invoke(workspace, "data", "show", f"folder:{root}", "--n", "2")
+    assert r.exit_code == 0, r.output
+    assert "6 images, 2 classes" in " ".join(r.stdout.split())
+    assert f"skipped 2 files: {root / 'dog' / 'broken.png'} (unreadable: " in r.stdout

@@ -52,3 +52,18 @@ def test_bad_toml_is_a_user_error(tmp_path):
     p.write_text('[train]\nlr = "fast"\n')
     with pytest.raises(UserError, match="train.lr"):
         cfg.load(p)
+
+
+def test_sample_settings_merge_given_values_and_check_ranges_once():
+    base = cfg.preset("quick").sample
+    merged = cfg.sample_settings(base, n_per_class="4", top_p=0.5, temperature=None)
+    assert (merged.n_per_class, merged.top_p, merged.temperature, merged.top_k) == (4, 0.5, base.temperature, base.top_k)
+    assert base.n_per_class != 4  # the config's object is not changed
+    with pytest.raises(UserError, match=r"^--top-k must be >= 0 \(0 = off\), got -1$"):
+        cfg.sample_settings(base, {"top_k": "--top-k"}, top_k=-1)
+    with pytest.raises(UserError, match=r"^sample.size must be in \[8, 1024\], got 4$"):
+        cfg.sample_settings(base, size=4)
+    c = cfg.preset("quick")
+    c.sample.size = 4
+    with pytest.raises(UserError, match=r"config sample.size: must be in \[8, 1024\]"):  # the same rule
+        cfg.validate(c)

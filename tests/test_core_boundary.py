@@ -57,3 +57,37 @@ def test_the_boundary_check_would_notice_textual():
     code = "import sys, nfgen_tui.tui.app; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "True", out.stderr[-2000:]
+
+
+
+def _imported_modules(source: str, package: str) -> set[str]:
+    """Absolute names a module of `package` imports (relative imports resolved, `from X import y` also as X.y)."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([node.module] if node.module else []))
+            names |= {base} | {f"{base}.{a.name}" for a in node.names}
+    return names
+
+
+def _package_of(path: Path) -> str:
+    return ".".join(path.relative_to(PACKAGE.parent).parts[:-1])
+
+
+def test_nothing_but_the_entry_point_imports_the_cli():
+    """The CLI sits on top: jobs start stages as `python -m nfgen_tui`, so no module needs `cli` (no cycle)."""
+    importers = sorted(str(p.relative_to(PACKAGE.parent)) for p in PACKAGE.rglob("*.py")
+                       if p.name != "cli.py" and "nfgen_tui.cli" in _imported_modules(p.read_text(), _package_of(p)))
+    assert importers == ["nfgen_tui/__main__.py"]
+
+
+def test_the_cli_import_check_sees_every_spelling():
+    """Not vacuous: each way a module deep in the package could reach the CLI is caught."""
+    for source in ("from ...cli import app", "from ... import cli", "import nfgen_tui.cli", "from nfgen_tui.cli import app"):
+        assert "nfgen_tui.cli" in _imported_modules(source, "nfgen_tui.tui.screens"), source
+    assert "nfgen_tui.cli" not in _imported_modules("from ..cli_help import x", "nfgen_tui.tui")

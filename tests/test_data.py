@@ -2,7 +2,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pathlib import Path
+
 from nfgen_tui.data import load_dataset, select, stratified_split
+from nfgen_tui.data.datasets import skipped_text
 from nfgen_tui.data.split import stratified_limit
 from nfgen_tui.errors import UserError
 
@@ -49,7 +52,36 @@ def test_unusable_sources_are_user_errors(tmp_path):
     (tmp_path / "b").mkdir()
     (tmp_path / "a" / "x.png").write_bytes(b"not an image")
     (tmp_path / "b" / "y.png").write_bytes(b"not an image")
-    with pytest.raises(UserError, match="cannot read image"):
+    with pytest.raises(UserError, match=r"class folder '.*/a' holds no usable image .*skipped 1 file: .*/a/x\.png .*Add images to it"):
         load_dataset(f"folder:{tmp_path}")
     with pytest.raises(UserError, match="prepare mnist --download"):
         load_dataset("mnist", tmp_path / "empty")
+
+
+def write_folder(root, per_class: int = 3, seed: int = 0):
+    """Two classes of random RGB PNGs, plus one truncated PNG and one stray text file in class `dog`."""
+    rng = np.random.default_rng(seed)
+    for cls in ("cat", "dog"):
+        (root / cls).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray((rng.random((40, 32, 3)) * 255).astype(np.uint8)).save(root / cls / f"{i}.png")
+    whole = (root / "dog" / "0.png").read_bytes()
+    (root / "dog" / "broken.png").write_bytes(whole[:len(whole) // 2])  # a truncated file, as a copy cut short
+    (root / "dog" / "notes.txt").write_text("labels checked by hand")
+    return root
+
+
+def test_one_unreadable_image_is_skipped_and_listed_not_fatal(tmp_path):
+    root = write_folder(tmp_path / "imgs")
+    ds = load_dataset(f"folder:{root}")
+    assert ds.class_counts() == [3, 3] and ds.images.shape == (6, 28, 28)
+    assert [(Path(p).name, why.split(":")[0]) for p, why in ds.skipped] == [("broken.png", "unreadable"),
+                                                                          ("notes.txt", "not an image")]
+    text = skipped_text(ds.skipped)
+    assert text.startswith("skipped 2 files: ") and "broken.png (unreadable: " in text and "notes.txt (not an image)" in text
+
+
+def test_skipped_list_names_the_first_few_and_counts_the_rest():
+    skipped = [(f"d/{i}.png", "unreadable: x") for i in range(8)]
+    assert skipped_text(skipped, 2) == "skipped 8 files: d/0.png (unreadable: x), d/1.png (unreadable: x), and 6 more"
+    assert skipped_text([]) == ""

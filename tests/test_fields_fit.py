@@ -56,9 +56,9 @@ def test_batched_and_one_at_a_time_fitting_agree(digits):
     images, _ = digits
     lay = layout_from_config(DEFAULTS)
     init = chunk_init("random", lay, 5, 0, 4, None)
-    together, psnr, _ = fit_fields(images[:4], init, lay, steps=40, lr=DEFAULTS.lr)
+    together, psnr, _ = fit_fields(images[:4], init, lay, steps=40, lr=DEFAULTS.lr, schedule="cosine")
     for i in range(4):
-        alone, p, _ = fit_fields(images[i:i + 1], init[i:i + 1], lay, steps=40, lr=DEFAULTS.lr)
+        alone, p, _ = fit_fields(images[i:i + 1], init[i:i + 1], lay, steps=40, lr=DEFAULTS.lr, schedule="cosine")
         assert torch.allclose(alone[0], together[i], atol=1e-4), (alone[0] - together[i]).abs().max()
         assert abs(float(p[0] - psnr[i])) < 1e-2
     assert not torch.allclose(together, init, atol=1e-3)  # it did move
@@ -68,11 +68,11 @@ def test_shared_init_gives_lower_weight_spread_than_random(digits):
     images, _ = digits
     lay = layout_from_config(DEFAULTS)
     n = 10
-    first, _, _ = fit_fields(images[:1], seeded_init(lay, 0)[None], lay, steps=100, lr=DEFAULTS.lr)
+    first, _, _ = fit_fields(images[:1], seeded_init(lay, 0)[None], lay, steps=100, lr=DEFAULTS.lr, schedule="cosine")
     spread = {}
     for mode in ("first", "shared-random", "random"):
         template = first[0] if mode == "first" else seeded_init(lay, 0)
-        w, psnr, _ = fit_fields(images[:n], chunk_init(mode, lay, 0, 0, n, template), lay, steps=100, lr=DEFAULTS.lr)
+        w, psnr, _ = fit_fields(images[:n], chunk_init(mode, lay, 0, 0, n, template), lay, steps=100, lr=DEFAULTS.lr, schedule="cosine")
         assert psnr.mean() > 18  # 100 steps: a start, enough to compare where the weights went
         spread[mode] = weight_spread(w)
     assert spread["first"] < 0.6 * spread["random"], spread
@@ -84,7 +84,7 @@ def test_siren_fits_with_mse(digits):
     lay = layout_from_config(FieldsConfig(arch="siren"))
     init = chunk_init("random", lay, 0, 0, 3, None)
     start = render(init, lay, 28)
-    w, psnr, _ = fit_fields(images[:3], init, lay, steps=150, lr=3e-3)
+    w, psnr, _ = fit_fields(images[:3], init, lay, steps=150, lr=3e-3, schedule="cosine")
     before = -10 * torch.log10((start - images[:3]).pow(2).flatten(1).mean(1))
     assert (psnr > before + 5).all(), (before, psnr)
     assert np.isfinite(psnr.numpy()).all()

@@ -120,6 +120,32 @@ def test_sigterm_checkpoints_the_current_step_and_ends_as_interrupted(workspace)
     assert run_train(run, iters=state["step"] + 2)["step"] == state["step"] + 2  # and it resumes from there
 
 
+def test_kill_9_before_the_first_checkpoint_reads_interrupted_at_the_last_step(workspace):
+    run = model_synth.make_run(workspace, overrides=["train.iters=100000", "train.ckpt_every=100000"])
+    env = {**os.environ, "NFGEN_WORKSPACE": str(workspace.root), "PYTHONPATH": _pythonpath(), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "nfgen_tui.cli", "train", run.name], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 90
+        while max(losses(run), default=0) < 3:
+            assert proc.poll() is None and time.time() < deadline, "training subprocess ended or stalled"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not (run.stage_dir("train") / "ckpt").exists()  # no checkpoint was written
+    assert run.events("train")[0][-1].get("event") is None  # and no "interrupted" event: kill -9 leaves none
+    assert run.stage_state("train") == "interrupted" and run.stage_state("sample") == "not started"
+    r = CliRunner().invoke(app, ["--workspace", str(workspace.root), "status", run.name, "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["runs"][run.name]["train"] == "interrupted"
+    assert out["stopped_at"][run.name]["train"] == {"step": max(losses(run)), "total": 100000}
+    r = CliRunner().invoke(app, ["--workspace", str(workspace.root), "status", run.name])
+    train_cell = " ".join(line.split("│")[4].strip() for line in r.stdout.splitlines() if line.count("│") > 4)
+    assert train_cell.split() == ["interrupted", "step", f"{max(losses(run))}/100000"], r.stdout
+
+
 def test_ddp_two_gloo_processes_match_one_process(workspace):
     common = ["train.iters=4", "train.batch_size=8"]
     ddp = model_synth.make_run(workspace, "ddp", common)
@@ -164,6 +190,7 @@ def test_bad_checkpoints_exit_2_and_nothing_is_overwritten(workspace, tmp_path):
         assert r.exit_code == 2, r.output
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and match in lines[0] and "Traceback" not in r.output, r.stderr
+        assert f"rerun `nfgen train {run.name} --force` to train from scratch" in lines[0]  # the way out
         assert ckpt_bytes(run) == before
         assert max(losses(run)) == 20
 
@@ -187,6 +214,12 @@ def test_bad_checkpoints_exit_2_and_nothing_is_overwritten(workspace, tmp_path):
     c.model.n_embd = 64
     run.write_config(c)
     refused("another model")
+    # the way out the refusals name: --force starts over from step 0 on the new model
+    r = cli(workspace, "train", run.name, "--iters", "10", "--force")
+    assert r.exit_code == 0, r.output
+    state = json.loads((ckdir / "state.json").read_text())
+    assert state["step"] == 10 and state["model"]["n_embd"] == 64
+    assert not (run.stage_dir("train") / "report.json").exists()
     # 4. a sample request without any checkpoint is a user error too
     other = model_synth.make_run(workspace, "untrained")
     r = cli(workspace, "sample", other.name)

@@ -92,6 +92,38 @@ async def test_datasets_screen_lists_counts_and_draws_a_gallery(fixed_ws):
         assert "prepare" in str(grid.query_one(".grid-caption").render())
 
 
+async def test_folder_datasets_of_runs_and_added_ones_are_listed_with_skipped_files(fixed_ws, tmp_path):
+    from test_data import write_folder
+
+    used = write_folder(tmp_path / "used")  # 3 + 3 images, a truncated PNG and a stray text file
+    c = cfgmod.preset("quick")
+    cfgmod.apply_overrides(c, [f"data.dataset=folder:{used}"])
+    fixed_ws.create_run("mine", c)
+    added = write_folder(tmp_path / "added", per_class=2, seed=1)
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5, start="datasets")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        table = app.screen.query_one("#ds-table", DataTable)
+        assert [table.get_row_at(i)[1:3] for i in range(table.row_count)] == [
+            ["yes", "5,000"], ["no", "–"], ["no", "–"], ["yes", "6"]]
+        assert table.get_row_at(3)[0] == "folder:used"  # relative to the current folder (tmp_path)
+        # add a folder from the screen: a, type the path, enter
+        await pilot.press("a")
+        app.screen.query_one("#ds-add", Input).value = str(added)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert await wait_for(pilot, lambda: table.row_count == 5)
+        assert table.get_row_at(4) == ["folder:added", "yes", "4"] and table.cursor_row == 4
+        assert fixed_ws.added_datasets() == [f"folder:{added}"]
+        classes = app.screen.query_one("#ds-classes", DataTable)
+        assert [classes.get_row_at(i) for i in range(classes.row_count)] == [["cat", "2"], ["dog", "2"]]
+        hint = str(app.screen.query_one("#ds-hint").render())
+        assert "skipped 2 files:" in " ".join(hint.split()) and "broken.png" in hint
+        grid = app.screen.query_one("#ds-gallery", DigitGrid)
+        assert await wait_for(pilot, lambda: grid.query_one(".grid-image").image is not None)
+        assert "folder:added: 4 random images" in str(grid.query_one(".grid-caption").render())
+
+
 async def test_new_run_form_creates_the_run_with_its_overrides(fixed_ws):
     app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
     async with app.run_test(size=SIZE) as pilot:
@@ -265,3 +297,35 @@ async def test_generate_samples_from_a_real_model_without_blocking_the_screen(tr
         assert grid.query_one(".grid-image").image is not None
         assert "3 × digit 7" in str(grid.query_one(".grid-caption").render())
         assert "done" in str(screen.query_one("#gen-status").render())
+
+
+async def test_footer_names_each_screen_once(fixed_ws):
+    """On Generate, ctrl+g "Generate" samples; the "g Generate" switch to the screen you are on is hidden."""
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5, start="generate")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        shown = [b.binding.description for b in app.screen.active_bindings.values()
+                 if b.binding.show and b.enabled]
+        assert shown.count("Generate") == 1 and {"Datasets", "Runs", "Metrics"} <= set(shown)
+        await pilot.press("r")
+        await pilot.pause()
+        shown = [b.binding.description for b in app.screen.active_bindings.values() if b.binding.show and b.enabled]
+        assert "Generate" in shown and "Runs" not in shown
+
+
+async def test_at_80x24_the_loss_plot_keeps_its_height_and_the_form_can_be_hidden(fixed_ws):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert app.screen.has_class("-narrow") and app.screen.has_class("-short")
+        assert app.screen.query_one("#loss", LossPlot).size.height >= 12  # was 4 rows under a 12-row job log
+        await pilot.press("g")
+        await settle(app, pilot)
+        grid = app.screen.query_one("#gen-grid", DigitGrid)
+        caption = lambda: str(grid.query_one(".grid-caption").render())  # noqa: E731
+        assert await wait_for(pilot, lambda: caption().startswith("showing 6 of 10 (ctrl+f hides the form)"))
+        await pilot.press("ctrl+f")
+        assert await wait_for(pilot, lambda: caption().startswith("10 digits"))
+        assert not app.screen.query_one("#gen-form").display
+        await pilot.press("ctrl+f")
+        assert await wait_for(pilot, lambda: caption().startswith("showing 6 of 10"))

@@ -85,3 +85,47 @@ def test_metrics_screen_comparing_two_runs(fixed_ws, snap_compare):
         await settled(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+# 80×24, a default SSH terminal: every screen stays usable (narrower panels, a shorter job log, the form hidden)
+SMALL = (80, 24)
+
+
+def test_runs_screen_80x24(fixed_ws, snap_compare):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=600)
+
+    async def before(pilot):
+        await settled(pilot, runs_ready)
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=before)
+
+
+def test_datasets_screen_80x24(fixed_ws, snap_compare):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=600, start="datasets")
+
+    async def before(pilot):
+        await settled(pilot, gallery_ready("#ds-gallery"))
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=before)
+
+
+def test_generate_screen_80x24_form_hidden(fixed_ws, snap_compare):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=600, start="generate")
+
+    async def before(pilot):
+        await settled(pilot, gallery_ready("#gen-grid"))
+        await pilot.press("ctrl+f")
+        await settled(pilot, lambda app: "showing" not in str(app.screen.query_one(".grid-caption").render()))
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=before)
+
+
+def test_metrics_screen_80x24(fixed_ws, snap_compare):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=600, start="metrics")
+
+    async def before(pilot):
+        await settled(pilot)
+        pilot.app.screen.query_one("#met-b").value = "alpha"
+        await settled(pilot)
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=before)

@@ -22,12 +22,16 @@ DATASETS = {
 }
 
 
+SKIPPED_SHOWN = 5  # skipped files named one by one; the rest are counted
+
+
 @dataclass
 class Dataset:
     name: str
     images: np.ndarray  # float32 N×28×28 in [0, 1]
     labels: np.ndarray  # int64 N
     classes: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of files a folder dataset left out
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -45,10 +49,22 @@ class DatasetInfo:
     class_counts: list[int] | None = None
     classes: list[str] | None = None
     hint: str = ""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "description": self.description, "available": self.available, "size": self.size,
-                "class_counts": self.class_counts, "classes": self.classes, "hint": self.hint}
+                "class_counts": self.class_counts, "classes": self.classes, "hint": self.hint,
+                "skipped": len(self.skipped),
+                "skipped_files": [{"path": f, "why": why} for f, why in self.skipped[:SKIPPED_SHOWN]]}
+
+
+def skipped_text(skipped: list[tuple[str, str]], shown: int = SKIPPED_SHOWN) -> str:
+    """'skipped 3 files: a/x.png (unreadable: image file is truncated), …, and 1 more'; '' when none was skipped."""
+    if not skipped:
+        return ""
+    names = [f"{path} ({why})" for path, why in skipped[:shown]]
+    more = f", and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return f"skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''}: " + ", ".join(names) + more
 
 
 def _mnist_5k_file() -> Path:
@@ -103,27 +119,49 @@ def _torchvision(name: str, root: Path, download: bool) -> Dataset:
 
 
 def _folder(path: Path) -> Dataset:
-    from PIL import Image, UnidentifiedImageError
-
+    """One sub-folder per class. A file that is not an image, or an image that cannot be read (truncated, corrupt),
+    is skipped and listed, not fatal: one bad file among thousands should not stop a run. A class left with no
+    usable image is refused."""
     if not path.is_dir():
         raise UserError(f"folder dataset {str(path)!r} is not a readable directory")
     class_dirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(class_dirs) < 2:
         raise UserError(f"folder dataset {str(path)!r} needs one sub-folder per class (found {len(class_dirs)})")
-    images, labels = [], []
+    images, labels, skipped = [], [], []
     for label, d in enumerate(class_dirs):
-        files = sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise UserError(f"class folder {str(d)!r} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        for f in files:
-            try:
-                with Image.open(f) as im:
-                    im = im.convert("L").resize((SIDE, SIDE), Image.Resampling.BILINEAR)
-                    images.append(np.asarray(im, dtype=np.float32) / 255.0)
-            except (UnidentifiedImageError, OSError) as e:
-                raise UserError(f"cannot read image {str(f)!r}: {e}") from None
+        usable, before = 0, len(skipped)
+        for f in sorted(p for p in d.iterdir() if not p.name.startswith(".")):
+            img, why = _read_image(f)
+            if img is None:
+                skipped.append((str(f), why))
+                continue
+            images.append(img)
             labels.append(label)
-    return Dataset(f"folder:{path}", np.stack(images), np.asarray(labels, dtype=np.int64), [d.name for d in class_dirs])
+            usable += 1
+        if not usable:
+            left_out = skipped_text(skipped[before:], 3)
+            raise UserError(f"class folder {str(d)!r} holds no usable image ({', '.join(sorted(IMAGE_SUFFIXES))})"
+                            f"{'; ' + left_out if left_out else ''}. Add images to it, or move it out of {str(path)!r}")
+    return Dataset(f"folder:{path}", np.stack(images), np.asarray(labels, dtype=np.int64), [d.name for d in class_dirs],
+                   skipped)
+
+
+def _read_image(f: Path) -> tuple[np.ndarray | None, str]:
+    """28×28 grayscale in [0, 1], or None and why the file was left out."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not f.is_file():
+        return None, "not a file"
+    if f.suffix.lower() not in IMAGE_SUFFIXES:
+        return None, "not an image"
+    try:
+        with Image.open(f) as im:
+            im = im.convert("L").resize((SIDE, SIDE), Image.Resampling.BILINEAR)
+            return np.asarray(im, dtype=np.float32) / 255.0, ""
+    except UnidentifiedImageError:
+        return None, "unreadable: not an image format PIL knows"
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        return None, f"unreadable: {str(e).splitlines()[0][:80]}"
 
 
 def load_dataset(name: str, root: Path | str | None = None, download: bool = False) -> Dataset:
@@ -149,8 +187,12 @@ def dataset_info(name: str, root: Path) -> DatasetInfo:
         ds = load_dataset(name, root)
     except UserError as e:
         return DatasetInfo(name, desc, False, hint=str(e))
-    return DatasetInfo(name, desc, True, len(ds), ds.class_counts(), ds.classes)
+    return DatasetInfo(name, desc, True, len(ds), ds.class_counts(), ds.classes, skipped=ds.skipped)
 
 
-def list_datasets(root: Path) -> list[DatasetInfo]:
-    return [dataset_info(n, root) for n in ("mnist-5k", "mnist", "fashion-mnist")]
+BUILT_IN = ("mnist-5k", "mnist", "fashion-mnist")
+
+
+def list_datasets(root: Path, extra: list[str] = ()) -> list[DatasetInfo]:
+    """The built-in datasets, then `extra` (folder datasets the workspace's runs use or the user added)."""
+    return [dataset_info(n, root) for n in (*BUILT_IN, *(e for e in extra if e not in BUILT_IN))]

@@ -18,8 +18,9 @@ from .layout import Layout
 StepFn = Callable[[int, float], None]  # (step, mean loss per field)
 
 
-def lr_at(step: int, steps: int, lr: float, schedule: str) -> float:
-    """Cosine decay from `lr` towards 0 over `steps`, or constant."""
+def field_lr(step: int, steps: int, lr: float, schedule: str) -> float:
+    """A field fit's learning rate: constant, or cosine decay from `lr` towards 0 over
+    `steps`. (The transformer's schedule is model/train.py's `warmup_cosine_lr`.)"""
     if schedule == "constant":
         return lr
     return lr * 0.5 * (1.0 + math.cos(math.pi * step / steps))
@@ -33,9 +34,11 @@ def _adam(param: torch.Tensor, lr: float) -> torch.optim.Adam:
 
 
 def fit_fields(targets: torch.Tensor, init: torch.Tensor, layout: Layout, *, steps: int, lr: float,
-               schedule: str = "cosine", device: torch.device | str = "cpu", on_step: StepFn | None = None,
+               schedule: str, device: torch.device | str = "cpu", on_step: StepFn | None = None,
                log_every: int = 25) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Fit N fields to N images (targets [N, S, S] or [N, S·S] in [0, 1], square) from `init` [N, P].
+
+    `schedule` has no default here: the one default is `fields.schedule` in config.py.
 
     Returns (weights [N, P] on CPU, PSNR [N] on CPU, final mean loss). `on_step(step, loss)` is called every
     `log_every` steps and after the last one.
@@ -51,7 +54,7 @@ def fit_fields(targets: torch.Tensor, init: torch.Tensor, layout: Layout, *, ste
     loss_value = float("nan")
     for step in range(steps):
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, lr, schedule)
+            group["lr"] = field_lr(step, steps, lr, schedule)
         report = on_step is not None and ((step + 1) % log_every == 0 or step + 1 == steps)
         with torch.no_grad():
             grad, loss = loss_and_grad(param, layout, feats, target, want_loss=report or step + 1 == steps,

@@ -38,7 +38,7 @@ def run_fit(run: Run, progress: ProgressFn = null_progress, device: str | None =
     cfg = run.config()
     report_path = run.stage_dir("fit") / "report.json"
     if run.is_done("fit") and not force:
-        return read_json(report_path)
+        return read_json(report_path, refit_hint(run))
     dev = rank_device(devmod.resolve(device or cfg.device))
     with ranks(dev) as rk:
         with run.stage("fit") if rk.is_main else contextlib.nullcontext():
@@ -46,6 +46,22 @@ def run_fit(run: Run, progress: ProgressFn = null_progress, device: str | None =
                 from .subspace import fit_subspace
                 return fit_subspace(run, cfg, dev, rk, progress, force)
             return _fit(run, cfg, dev, rk, progress, force)
+
+
+def refit_hint(run: Run) -> str:
+    """The way out of a refused fit-stage file."""
+    return f"refit with `nfgen fit {run.name} --force`"
+
+
+def load_layout(run: Run) -> Layout:
+    """The fit stage's `layout.json`: the one reader every later stage uses."""
+    path = run.stage_dir("fit") / "layout.json"
+    try:
+        return Layout.from_dict(read_json(path, refit_hint(run)))
+    except UserError as e:
+        if str(e).startswith(("missing file", "corrupt JSON", str(path))):
+            raise
+        raise UserError(f"{path}: {e}; {refit_hint(run)}") from None
 
 
 def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, force: bool) -> dict:

@@ -17,6 +17,7 @@ from .. import device as devmod
 from ..data import load_dataset, select
 from ..errors import UserError
 from ..progress import ProgressFn, null_progress
+from ..tokens.stage import load_tokens
 from ..workspace import Run, atomic_write_json, read_json, read_tensors
 from . import baselines
 from .classifier import get_classifier, score
@@ -35,13 +36,13 @@ def default_sample_dir(run: Run, cfg) -> Path:
     """samples/<id>/ of the request `nfgen sample RUN` makes by default (all digits, config's sample settings, the
     current checkpoint), via the sampler's own id rule."""
     from ..model import checkpoint as ckpt
-    from ..model.stage import sample_id
+    from ..model.stage import retrain_hint, sample_id
 
     hint = f"no samples yet: run `nfgen sample {run.name}` first"
     where = ckpt.find(run.stage_dir("train") / "ckpt")
     if where is None:
         raise UserError(f"{hint} (the run has no trained transformer either: `nfgen train {run.name}`)")
-    step = int(read_json(where / "state.json")["step"])
+    step = int(ckpt.load_state(where, retrain_hint(run))["step"])
     sc = cfg.sample
     folder = run.stage_dir("sample") / sample_id(None, sc.n_per_class, sc.temperature, sc.top_k, sc.top_p, cfg.seed,
                                                  sc.size, step)
@@ -50,23 +51,10 @@ def default_sample_dir(run: Run, cfg) -> Path:
     return folder
 
 
-def _load_generated(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    try:
-        t = load_file(str(folder / "weights.safetensors"))
-        return t["weights"].float(), t["labels"].long()
-    except Exception as e:  # unreadable or foreign file: name it
-        raise UserError(f"cannot read generated weights {folder / 'weights.safetensors'} ({e}); "
-                        f"delete {folder} and sample again") from None
-
-
-def _load_tokens(run: Run) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    path = run.stage_dir("codebook") / "tokens.safetensors"
-    if not run.is_done("codebook"):
-        raise UserError(f"run {run.name!r} has no finished codebook stage: run `nfgen codebook {run.name}` first")
-    t = read_tensors(path, f"rerun `nfgen codebook {run.name} --force`")
-    return t["tokens"].long(), t["labels"].long(), t["split"].long()
+def _load_generated(run: Run, folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    fix = f"move {folder} away and sample again (`nfgen sample {run.name}`)"
+    t = read_tensors(folder / "weights.safetensors", fix, keys=("weights", "labels"))
+    return t["weights"].float(), t["labels"].long()
 
 
 class _Steps:
@@ -92,7 +80,7 @@ def run_eval(run: Run, progress: ProgressFn = null_progress, device: str | None 
     sample_dir = default_sample_dir(run, cfg)
     out = run.stage_dir("eval") / "metrics.json"
     if out.exists() and not force:
-        stored = read_json(out)
+        stored = read_json(out, f"rerun `nfgen eval {run.name} --force`")
         if stored.get("sample_id") == sample_dir.name and stored.get("eval_config") == cfg.eval.__dict__:
             return stored
     dev = devmod.resolve(device or cfg.device)
@@ -111,7 +99,7 @@ def _evaluate(run: Run, cfg, sample_dir: Path, dev: torch.device, progress: Prog
     steps = _Steps(run, progress, 4 + 3 * (1 + len(BASELINES)))
 
     weights, labels, split, layout = load_fields(run)
-    gen_w, gen_l = _load_generated(sample_dir)
+    gen_w, gen_l = _load_generated(run, sample_dir)
     root = cfg.data.root or run.workspace.datasets_dir
     ds = load_dataset(cfg.data.dataset, root)
     images, img_labels, img_split = select(ds, cfg.data.limit, cfg.data.holdout, seed)
@@ -133,7 +121,7 @@ def _evaluate(run: Run, cfg, sample_dir: Path, dev: torch.device, progress: Prog
     hw, hl = baselines.held_out(weights, labels, split, n, seed + 2)
     if len(hl) >= 2:
         sets["held-out real"] = (draw(hw), hl)
-    tokens, tok_labels, tok_split = _load_tokens(run)
+    tokens, tok_labels, tok_split = load_tokens(run)
     want = ref_l.numpy()
     marginal = baselines.marginal_tokens(tokens, tok_labels, tok_split, want, seed + 3)
     sets["marginal"] = (draw(decode_tokens(run, marginal).float()), torch.as_tensor(want))

@@ -10,7 +10,6 @@ Nothing is ever unpickled: a file that is not valid safetensors, or whose hash d
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
 import shutil
@@ -23,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import UserError
-from ..workspace import atomic_write_json, file_sha256
+from ..workspace import atomic_write_json, file_sha256, read_json
 
 FILES = ("model.safetensors", "optim.safetensors", "rng.safetensors")
 
@@ -128,8 +127,10 @@ def save(ckpt_dir: Path, model_state: dict[str, torch.Tensor], opt: torch.optim.
         raise
 
 
-def find(ckpt_dir: Path) -> Path | None:
-    """The complete checkpoint folder to resume from: `ckpt/`, or the previous one if a swap was cut short."""
+def find(ckpt_dir: Path, fix: str = "") -> Path | None:
+    """The complete checkpoint folder to resume from: `ckpt/`, or the previous one if a swap was cut short.
+
+    `fix` is the way out a refusal names (default: move the folder away)."""
     ckpt_dir = Path(ckpt_dir)
     if (ckpt_dir / "state.json").exists():
         return ckpt_dir
@@ -137,32 +138,48 @@ def find(ckpt_dir: Path) -> Path | None:
     if (old / "state.json").exists():
         return old
     if ckpt_dir.exists() and any(ckpt_dir.iterdir()):
-        raise UserError(f"checkpoint {ckpt_dir} is incomplete (no state.json); move it away to start over")
+        raise UserError(f"checkpoint {ckpt_dir} is incomplete (no state.json); {fix or _move_away(ckpt_dir)}")
     return None
 
 
-def load(path: Path) -> tuple[dict, dict[str, torch.Tensor], dict, dict[str, torch.Tensor]]:
-    """(state.json, model tensors, optimizer state_dict, RNG tensors) — verified, never unpickled."""
+def _move_away(path: Path) -> str:
+    return f"move {path} away to start over"
+
+
+def load_state(path: Path, fix: str = "") -> dict:
+    """A checkpoint's state.json alone (step, model config, hashes), checked the same way `load` checks it."""
+    fix = fix or _move_away(Path(path))
+    state = read_json(Path(path) / "state.json", fix)
+    if not isinstance(state.get("sha256"), dict) or not isinstance(state.get("step"), int):
+        raise UserError(f"checkpoint {path}/state.json lacks its step or file hashes (not a checkpoint nfgen "
+                        f"wrote); {fix}")
+    return state
+
+
+def load(path: Path, fix: str = "") -> tuple[dict, dict[str, torch.Tensor], dict, dict[str, torch.Tensor]]:
+    """(state.json, model tensors, optimizer state_dict, RNG tensors) — verified, never unpickled.
+
+    Every refusal names `fix`, the way out (default: move the folder away); nothing is deleted here."""
     path = Path(path)
-    try:
-        state = json.loads((path / "state.json").read_text())
-        expected = state["sha256"]
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
-        raise UserError(f"checkpoint {path}/state.json is unreadable or corrupt ({e}); move {path} away to start over") from None
+    fix = fix or _move_away(path)
+    state = load_state(path, fix)
+    expected = state["sha256"]
     tensors = []
     for name in FILES:
         f = path / name
         if not f.exists():
-            raise UserError(f"checkpoint file {f} is missing; move {path} away to start over")
+            raise UserError(f"checkpoint file {f} is missing; {fix}")
         if file_sha256(f) != expected.get(name):
-            raise UserError(f"checkpoint file {f} does not match its recorded hash (corrupt or replaced); refusing it")
+            raise UserError(f"checkpoint file {f} does not match its recorded hash (corrupt or replaced); "
+                            f"refusing it; {fix}")
         try:
             tensors.append(load_file(str(f)))
         except (SafetensorError, OSError, ValueError) as e:
-            raise UserError(f"checkpoint file {f} is not a valid safetensors file ({e}); refusing it") from None
+            raise UserError(f"checkpoint file {f} is not a valid safetensors file ({e}); refusing it; {fix}") from None
     model_t, opt_t, rng_t = tensors
     for alias, name in (state.get("aliases") or {}).items():
         if name not in model_t:
-            raise UserError(f"checkpoint {path}/state.json names an alias of a missing tensor {name!r}; refusing it")
+            raise UserError(f"checkpoint {path}/state.json names an alias of a missing tensor {name!r}; refusing it; "
+                            f"{fix}")
         model_t[alias] = model_t[name]
     return state, model_t, optimizer_from_flat(opt_t, state["optimizer_groups"]), rng_t

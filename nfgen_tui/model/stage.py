@@ -3,34 +3,36 @@
 from __future__ import annotations
 
 import contextlib
-import signal
-import threading
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from .. import device as devmod
 from ..distributed import Ranks, rank_device, ranks
+from ..config import SampleConfig, sample_settings
 from ..errors import UserError
+from ..interrupts import stop_requests
 from ..progress import ProgressFn, null_progress
+from ..tokens.stage import TOKENS_FILE, load_tokens, load_vocab
 from ..tokens.vocab import Vocabulary
 from ..workspace import Run, atomic_path, atomic_write_json, file_sha256, read_json
 from . import checkpoint as ckpt
 from .gpt import GPT, GPTConfig
 from .sample import sample_tokens
-from .train import make_optimizer, train_loop
+from .train import LoopHooks, Resume, make_optimizer, train_loop
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # shared pieces
 
-def load_vocab(run: Run) -> Vocabulary:
-    return Vocabulary.load(run.stage_dir("codebook") / "report.json")
+def retrain_hint(run: Run) -> str:
+    """The way out of a refused checkpoint: train from scratch (this removes the old checkpoint, as asked)."""
+    return f"rerun `nfgen train {run.name} --force` to train from scratch"
 
 
 def model_config(run_cfg, vocab: Vocabulary) -> GPTConfig:
@@ -45,83 +47,51 @@ def build_model(cfg: GPTConfig, vocab: Vocabulary) -> GPT:
     return GPT(cfg, kinds=torch.tensor(vocab.kinds[1:], dtype=torch.long) if cfg.n_kinds else None)
 
 
-def load_tokens(run: Run, vocab: Vocabulary) -> tuple[torch.Tensor, torch.Tensor, str]:
+def load_token_split(run: Run, vocab: Vocabulary) -> tuple[torch.Tensor, torch.Tensor, str]:
     """(train sequences, held-out sequences, sha256 of tokens.safetensors)."""
-    path = run.stage_dir("codebook") / "tokens.safetensors"
-    if not path.exists() or not run.is_done("codebook"):
-        raise UserError(f"run {run.name!r} has no finished codebook stage: run `nfgen codebook {run.name}` first")
-    try:
-        data = load_file(str(path))
-        tokens, split = data["tokens"].long(), data["split"].long()
-    except (SafetensorError, OSError, KeyError) as e:
-        raise UserError(f"{path} is not a valid token file ({e}); rerun `nfgen codebook --force`") from None
-    if tokens.ndim != 2 or tokens.shape[1] != vocab.seq_len or split.shape != (tokens.shape[0],):
-        raise UserError(f"{path} holds tokens of shape {list(tokens.shape)}, report.json says sequences of "
-                        f"{vocab.seq_len}; rerun `nfgen codebook --force`")
+    tokens, _, split = load_tokens(run, vocab)
     train = tokens[split == 0].contiguous()
     if train.shape[0] == 0:
         raise UserError("no training sequences (every field is held out): lower data.holdout")
-    return train, tokens[split == 1].contiguous(), file_sha256(path)
+    return train, tokens[split == 1].contiguous(), file_sha256(run.stage_dir("codebook") / TOKENS_FILE)
 
 
-def check_compatible(state: dict, cfg: GPTConfig, tokens_sha: str | None, where: Path) -> None:
-    """A checkpoint resumes only the model it was made for, on the tokens it was trained on."""
+def check_compatible(state: dict, cfg: GPTConfig, tokens_sha: str | None, where: Path, fix: str) -> None:
+    """A checkpoint resumes only the model it was made for, on the tokens it was trained on; `fix` is the way out."""
     theirs = state.get("model") or {}
     diff = [f"{k} {theirs.get(k)!r} → {v!r}" for k, v in cfg.to_dict().items() if theirs.get(k) != v]
     if diff:
         raise UserError(f"checkpoint {where} was made for another model ({'; '.join(diff)}): the config or the "
-                        f"codebook changed since; move {where} away to train from scratch")
+                        f"codebook changed since; {fix}")
     if tokens_sha is not None and state.get("tokens_sha256") not in (None, tokens_sha):
-        raise UserError(f"checkpoint {where} was trained on other tokens (the codebook was rebuilt); move it away "
-                        f"to train from scratch")
+        raise UserError(f"checkpoint {where} was trained on other tokens (the codebook was rebuilt); {fix}")
 
 
 def load_trained(run: Run, device: torch.device) -> tuple[GPT, Vocabulary, dict]:
     """The model of the run's last checkpoint, for sampling."""
     vocab = load_vocab(run)
-    where = ckpt.find(run.stage_dir("train") / "ckpt")
+    fix = retrain_hint(run)
+    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
     if where is None:
         raise UserError(f"run {run.name!r} has no trained transformer: run `nfgen train {run.name}` first")
-    state, model_t, _, _ = ckpt.load(where)
+    state, model_t, _, _ = ckpt.load(where, fix)
     cfg = model_config(run.config(), vocab)
-    check_compatible(state, cfg, None, where)
+    check_compatible(state, cfg, None, where, fix)
     model = build_model(cfg, vocab)
     try:
         model.load_state_dict(model_t)
     except RuntimeError as e:
-        raise UserError(f"checkpoint {where} does not fit the model: {str(e).splitlines()[0]}") from None
+        raise UserError(f"checkpoint {where} does not fit the model: {str(e).splitlines()[0]}; {fix}") from None
     return model.to(device).eval(), vocab, state
-
-
-@contextlib.contextmanager
-def stop_requests():
-    """SIGTERM / SIGINT set a flag the loop polls, so it checkpoints and returns; a second signal interrupts."""
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-    flag = threading.Event()
-    sigs = (signal.SIGTERM, signal.SIGINT)
-    old = {s: signal.getsignal(s) for s in sigs}
-
-    def handler(signum, frame):
-        if flag.is_set():
-            raise KeyboardInterrupt
-        flag.set()
-
-    for s in sigs:
-        signal.signal(s, handler)
-    try:
-        yield flag.is_set
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # stage 3
 
-def run_train(run: Run, progress: ProgressFn = null_progress, device: str | None = None, iters: int | None = None) -> dict:
+def run_train(run: Run, progress: ProgressFn = null_progress, device: str | None = None, iters: int | None = None,
+              force: bool = False) -> dict:
     """Train up to step `iters` (default train.iters), resuming from the last checkpoint; report when done.
+    `force` starts over: the stage's checkpoint and report are removed first (the way out of a refused checkpoint).
 
     SIGTERM / SIGINT (main thread) make the loop checkpoint the current step and stop; run_train then raises
     KeyboardInterrupt, so the stage logs "interrupted" and the CLI exits 130 (a second signal interrupts at once).
@@ -134,36 +104,49 @@ def run_train(run: Run, progress: ProgressFn = null_progress, device: str | None
         raise UserError(f"--iters must be > 0, got {target}")
     out = run.stage_dir("train")
     report_path = out / "report.json"
-    if report_path.exists():
-        report = read_json(report_path)
+    if report_path.exists() and not force:
+        report = read_json(report_path, retrain_hint(run))
         if report.get("step", 0) >= target:
             return report
     dev = rank_device(devmod.resolve(device or cfg.device))
     with ranks(dev) as d:
         lock = run.stage("train") if d.is_main else contextlib.nullcontext()
         with lock:
+            if force:
+                _start_over(out, d)
             return _train(run, cfg, target, dev, d, progress)
+
+
+def _start_over(out: Path, d: Ranks) -> None:
+    """`nfgen train RUN --force`: remove the checkpoint (and its half-swapped twin) and the report, under the lock."""
+    if d.is_main:
+        (out / "report.json").unlink(missing_ok=True)
+        for name in ("ckpt", ".ckpt.old"):
+            shutil.rmtree(out / name, ignore_errors=True)
+    if d.world > 1:
+        dist.barrier()
 
 
 def _train(run: Run, cfg, target: int, dev: torch.device, d: Ranks, progress: ProgressFn) -> dict:
     tc = cfg.train
     out = run.stage_dir("train")
     vocab = load_vocab(run)
-    train, val, tokens_sha = load_tokens(run, vocab)
+    train, val, tokens_sha = load_token_split(run, vocab)
     gcfg = model_config(cfg, vocab)
     devmod.seed_everything(cfg.seed)
     model = build_model(gcfg, vocab).to(dev)
     opt = make_optimizer(model, tc.lr, tc.weight_decay, dev)
     start, last_val = 0, None
-    where = ckpt.find(out / "ckpt")
+    fix = retrain_hint(run)
+    where = ckpt.find(out / "ckpt", fix)
     if where is not None:
-        state, model_t, opt_sd, rng_t = ckpt.load(where)
-        check_compatible(state, gcfg, tokens_sha, where)
+        state, model_t, opt_sd, rng_t = ckpt.load(where, fix)
+        check_compatible(state, gcfg, tokens_sha, where, fix)
         try:
             model.load_state_dict(model_t)
             opt.load_state_dict(opt_sd)
         except (RuntimeError, ValueError, KeyError) as e:
-            raise UserError(f"checkpoint {where} does not fit the model: {str(e).splitlines()[0]}") from None
+            raise UserError(f"checkpoint {where} does not fit the model: {str(e).splitlines()[0]}; {fix}") from None
         ckpt.set_rng_state(rng_t, state["rng"])
         start, last_val = int(state["step"]), state.get("val_loss")
         if d.is_main:
@@ -190,8 +173,9 @@ def _train(run: Run, cfg, target: int, dev: torch.device, d: Ranks, progress: Pr
             run.log_event("train", **fields)
 
     with stop_requests() as should_stop:
-        res = train_loop(net, model, opt, train, val, tc, cfg.seed, start, target, dev, d, checkpoint=save, log=log,
-                         progress=progress if d.is_main else null_progress, should_stop=should_stop, last_val=last_val)
+        hooks = LoopHooks(checkpoint=save, log=log, progress=progress if d.is_main else null_progress,
+                          should_stop=should_stop)
+        res = train_loop(net, model, opt, train, val, tc, cfg.seed, Resume(start, last_val), target, dev, d, hooks)
     if res.stopped == "signal":  # checkpointed; now end as an interruption, so the stage reads "interrupted"
         raise KeyboardInterrupt(f"training stopped by a signal at step {res.step} (checkpoint written)")
     result = {"step": res.step, "loss": res.loss, "val_loss": res.val_loss, "n_params": model.n_params(),
@@ -212,40 +196,30 @@ def sample_id(digit: int | None, n: int, temperature: float, top_k: int, top_p: 
     return f"{who}-n{n}-t{temperature:g}-k{top_k}-p{top_p:g}-s{seed}-px{size}-step{step}"
 
 
+SAMPLE_FLAGS = {"n_per_class": "--n", "temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p",
+                "size": "--size"}  # what `nfgen sample` calls each sample setting
+
+
 def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | None = None, digit: int | None = None,
                n: int | None = None, temperature: float | None = None, top_k: int | None = None,
                top_p: float | None = None, seed: int | None = None, size: int | None = None) -> dict:
     """Sample `n` fields per class (or of one `digit`), decode, render, and store them in samples/<id>/."""
     run.require()
     cfg = run.config()
-    sc = cfg.sample
-    n = sc.n_per_class if n is None else int(n)
-    temperature = sc.temperature if temperature is None else float(temperature)
-    top_k = sc.top_k if top_k is None else int(top_k)
-    top_p = sc.top_p if top_p is None else float(top_p)
+    sc = sample_settings(cfg.sample, SAMPLE_FLAGS, n_per_class=n, temperature=temperature, top_k=top_k, top_p=top_p,
+                         size=size)
     seed = cfg.seed if seed is None else int(seed)
-    size = sc.size if size is None else int(size)
-    if n <= 0:
-        raise UserError(f"--n must be > 0, got {n}")
-    if temperature <= 0:
-        raise UserError(f"--temperature must be > 0, got {temperature}")
-    if top_k < 0:
-        raise UserError(f"--top-k must be >= 0 (0 = off), got {top_k}")
-    if not 0 < top_p <= 1:
-        raise UserError(f"--top-p must be in (0, 1], got {top_p}")
-    if not 8 <= size <= 1024:
-        raise UserError(f"--size must be in [8, 1024], got {size}")
     dev = devmod.resolve(device or cfg.device)
     model, vocab, state = load_trained(run, dev)
     if digit is not None:
         vocab.class_token(digit)
-    sid = sample_id(digit, n, temperature, top_k, top_p, seed, size, int(state["step"]))
+    sid = sample_id(digit, sc.n_per_class, sc.temperature, sc.top_k, sc.top_p, seed, sc.size, int(state["step"]))
     out = run.stage_dir("sample") / sid
     if (out / "meta.json").exists():
-        meta = read_json(out / "meta.json")
+        meta = read_json(out / "meta.json", f"move {out} away to sample again")
         return {"dir": str(out), "n": meta["n"], "grid": str(out / "grid.png"), "id": sid, "cached": True}
     with run.stage("sample"):
-        return _sample(run, model, vocab, state, out, sid, digit, n, temperature, top_k, top_p, seed, size, progress)
+        return _sample(run, model, vocab, state, out, sid, digit, sc, seed, progress)
 
 
 def sample_sequences(model: GPT, vocab: Vocabulary, labels: torch.Tensor, temperature: float, top_k: int, top_p: float,
@@ -265,21 +239,21 @@ def sample_sequences(model: GPT, vocab: Vocabulary, labels: torch.Tensor, temper
     return torch.cat(parts)
 
 
-def _sample(run, model, vocab, state, out: Path, sid: str, digit, n, temperature, top_k, top_p, seed, size,
-            progress) -> dict:
+def _sample(run: Run, model: GPT, vocab: Vocabulary, state: dict, out: Path, sid: str, digit: int | None,
+            sc: SampleConfig, seed: int, progress: ProgressFn) -> dict:
     from torchvision.utils import save_image
 
     from ..fields import render
-    from ..fields.layout import Layout
+    from ..fields.stage import load_layout
     from ..tokens import decode_tokens
 
-    layout = Layout.from_json((run.stage_dir("fit") / "layout.json").read_text())
+    layout = load_layout(run)
     classes = range(vocab.n_classes) if digit is None else [digit]
+    n, size = sc.n_per_class, sc.size
     labels = torch.tensor([c for c in classes for _ in range(n)], dtype=torch.long)
     t0 = time.time()
     total = labels.shape[0]
-    tokens = sample_sequences(model, vocab, labels, temperature, top_k, top_p, seed, run.config().sample.batch_size,
-                              progress)
+    tokens = sample_sequences(model, vocab, labels, sc.temperature, sc.top_k, sc.top_p, seed, sc.batch_size, progress)
     seconds = time.time() - t0
     weights = decode_tokens(run, tokens).float().cpu()
     images = render(weights, layout, size).float().cpu().clamp(0, 1)
@@ -295,7 +269,7 @@ def _sample(run, model, vocab, state, out: Path, sid: str, digit, n, temperature
         save_image(images[:, None], str(p), nrow=n if digit is None and n <= 50 else min(total, 20), padding=1,
                    format="png")
     meta = {"id": sid, "digit": digit, "labels": labels.tolist(), "n": total, "n_per_class": n,
-            "temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed, "size": size,
+            "temperature": sc.temperature, "top_k": sc.top_k, "top_p": sc.top_p, "seed": seed, "size": size,
             "step": int(state["step"]), "seconds": round(seconds, 3), "samples_per_s": round(total / max(seconds, 1e-9), 2)}
     atomic_write_json(out / "meta.json", meta)
     run.log_event("sample", id=sid, n=total, seconds=round(seconds, 3))

@@ -26,8 +26,8 @@ class TrainingDiverged(UserError):
     """The loss became NaN or infinite: the last good checkpoint is kept, the message says what to change."""
 
 
-def lr_at(step: int, lr: float, min_lr: float, warmup: int, horizon: int) -> float:
-    """Linear warmup for `warmup` steps, then cosine from lr to min_lr at `horizon`; min_lr beyond it."""
+def warmup_cosine_lr(step: int, lr: float, min_lr: float, warmup: int, horizon: int) -> float:
+    """The transformer's learning rate: linear warmup for `warmup` steps, then cosine from lr to min_lr at `horizon`; min_lr beyond it."""
     if step < warmup:
         return lr * (step + 1) / warmup
     if step >= horizon:
@@ -103,16 +103,33 @@ class LoopResult:
     history: list = field(default_factory=list)
 
 
-def train_loop(model, raw_model, opt, train: torch.Tensor, val: torch.Tensor, tc, seed: int, start_step: int,
-               until: int, device: torch.device, d: Ranks, *, checkpoint: Callable[[int, float | None, float | None], None],
-               log: Callable[..., None], progress, should_stop: Callable[[], bool],
-               last_val: float | None = None) -> LoopResult:
-    """Train from `start_step` up to step `until` (exclusive count: the step counter ends at `until`).
+@dataclass
+class Resume:
+    """Where the loop starts: the checkpoint's step and its last validation loss (0 and None for a fresh run)."""
+    step: int = 0
+    val_loss: float | None = None
+
+
+@dataclass
+class LoopHooks:
+    """What the loop calls out to (the stage owns files, events, the progress bar and stop requests).
 
     `checkpoint(step, loss, val_loss)` is called every `tc.ckpt_every` steps and once at the end (also when a
-    signal stops the loop); `log(**fields)` receives the train events. A non-finite loss raises before the
-    optimizer applies it, so the last checkpoint stays the last good one.
+    signal stops the loop); `log(**fields)` receives the train events; `should_stop()` is polled every step."""
+    checkpoint: Callable[[int, float | None, float | None], None]
+    log: Callable[..., None]
+    progress: Callable[..., None]
+    should_stop: Callable[[], bool]
+
+
+def train_loop(model, raw_model, opt, train: torch.Tensor, val: torch.Tensor, tc, seed: int, resume: Resume,
+               until: int, device: torch.device, d: Ranks, hooks: LoopHooks) -> LoopResult:
+    """Train from `resume.step` up to step `until` (exclusive count: the step counter ends at `until`) with the
+    `train` config section `tc`. A non-finite loss raises before the optimizer applies it, so the last checkpoint
+    stays the last good one.
     """
+    checkpoint, log, progress, should_stop = hooks.checkpoint, hooks.log, hooks.progress, hooks.should_stop
+    start_step, last_val = resume.step, resume.val_loss
     if tc.batch_size % d.world:
         raise UserError(f"train.batch_size {tc.batch_size} must be divisible by the number of processes ({d.world})")
     flops_tok = raw_model.flops_per_token()
@@ -122,7 +139,7 @@ def train_loop(model, raw_model, opt, train: torch.Tensor, val: torch.Tensor, tc
     step, loss_val, v_loss = start_step, None, last_val
     t_last, steps_since = time.perf_counter(), 0
     while step < until:
-        lr = lr_at(step, tc.lr, tc.min_lr, tc.warmup, tc.iters)
+        lr = warmup_cosine_lr(step, tc.lr, tc.min_lr, tc.warmup, tc.iters)
         for g in opt.param_groups:
             g["lr"] = lr
         x, y = inputs_targets(train[batch_rows(seed, step, train.shape[0], tc.batch_size, d)], device)

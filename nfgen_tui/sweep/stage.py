@@ -9,9 +9,6 @@ already there, so an interrupted sweep resumes at the next unfinished cell.
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 import time
 from pathlib import Path
 
@@ -21,8 +18,9 @@ import torch
 from .. import config as cfgmod
 from .. import device as devmod
 from ..errors import UserError
+from ..interrupts import sigterm_interrupts
 from ..progress import ProgressFn, null_progress
-from ..workspace import Run, atomic_path, atomic_write_json, read_json
+from ..workspace import Run, atomic_path, atomic_write_json, read_json, read_tensors
 from .grid import RULE, Setting, best_cell, grid_axes, parse_grid
 
 DEFAULT_TEMPERATURES = (0.6, 0.8, 1.0, 1.2)
@@ -43,18 +41,16 @@ def cells_dir(run: Run) -> Path:
 def load_sweep(run: Run) -> dict | None:
     """The stored sweep (see run_sweep's result), or None when the run has none yet."""
     path = sweep_path(run)
-    return read_json(path) if path.exists() else None
+    return read_json(path, f"rerun `nfgen sweep {run.name} --force`") if path.exists() else None
 
 
 def load_cell_images(run: Run, key: str) -> tuple[np.ndarray, np.ndarray]:
     """(images float32 [N, 28, 28] in [0, 1], labels [N]) of one finished cell."""
-    from safetensors.numpy import load_file
-
     path = cells_dir(run) / f"{key}.safetensors"
     if not path.exists():
         raise UserError(f"no stored images for sweep cell {key!r} ({path}); run the sweep again")
-    t = load_file(str(path))
-    return t["images"].astype(np.float32) / 255.0, t["labels"]
+    t = read_tensors(path, f"rerun `nfgen sweep {run.name} --force`", keys=("images", "labels"))
+    return t["images"].numpy().astype(np.float32) / 255.0, t["labels"].numpy()
 
 
 def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None = None,
@@ -76,26 +72,8 @@ def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None
     if ckpt.find(run.stage_dir("train") / "ckpt") is None:
         raise UserError(f"run {run.name!r} has no trained transformer: run `nfgen train {run.name}` first")
     dev = devmod.resolve(device or cfg.device)
-    with run.stage(LOCK), _sigterm_interrupts():
+    with run.stage(LOCK), sigterm_interrupts("sweep"):
         return _sweep(run, cfg, settings, n_per_class, seed, dev, progress, force)
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts():
-    """SIGTERM (a cancelled job) raises KeyboardInterrupt, so the stage logs "interrupted"; finished cells are
-    already in sweep.json, the current one is recomputed on resume."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt("sweep stopped by SIGTERM")
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def _identity(cfg, state: dict, n_per_class: int, seed: int) -> dict:

@@ -102,12 +102,13 @@ class Tokenizer:
     @classmethod
     def load(cls, folder: Path) -> "Tokenizer":
         folder = Path(folder)
-        rep = read_json(folder / REPORT_FILE)
+        fix = f"rerun `nfgen codebook {folder.parent.name} --force`"  # folder is runs/RUN/codebook
+        rep = read_json(folder / REPORT_FILE, fix)
         if rep.get("mode") not in ("scalar", "neuron"):
             return extra_mode(str(rep.get("mode")))[0].load(folder)
-        vocab = Vocabulary.from_dict(rep)
+        vocab = Vocabulary.from_dict(rep, str(folder / REPORT_FILE), fix)
         check_file_mode(folder / CODEBOOK_FILE, vocab.mode)
-        tensors = read_tensors(folder / CODEBOOK_FILE, "rerun `nfgen codebook RUN --force`")
+        tensors = read_tensors(folder / CODEBOOK_FILE, fix)
         layout = Layout.from_dict(rep.get("layout", {}))
         if vocab.mode == "scalar":
             books = [tensors["codebook"]]
@@ -115,7 +116,7 @@ class Tokenizer:
             books = [tensors[f"layer{i}"] for i in range(len(layout.layers))]
         tok = cls(vocab.mode, layout, books, vocab.n_classes)
         if tok.vocab.to_dict() != vocab.to_dict():
-            raise UserError(f"{folder / CODEBOOK_FILE} does not match the vocabulary in {folder / REPORT_FILE}")
+            raise UserError(f"{folder / CODEBOOK_FILE} does not match the vocabulary in {folder / REPORT_FILE}; {fix}")
         return tok
 
 

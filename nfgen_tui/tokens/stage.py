@@ -20,6 +20,7 @@ from ..fields import Layout, psnr, render
 from ..progress import ProgressFn, null_progress
 from ..workspace import Run, atomic_path, atomic_write_json, read_json, read_tensors
 from .codec import REPORT_FILE, Tokenizer, encode_fields, fit_tokenizer, perplexity
+from .vocab import Vocabulary
 
 TOKENS_FILE = "tokens.safetensors"
 # report keys too bulky for a terminal table or the --json summary (they stay in report.json)
@@ -32,26 +33,48 @@ def summary(report: dict) -> dict:
 
 def load_fields(run: Run) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Layout]:
     """The fit stage's weights [N, P], labels [N], split [N] and layout."""
+    from ..fields.stage import load_layout, refit_hint
+
     if not run.is_done("fit"):
         raise UserError(f"run {run.name!r} has no fitted fields yet: run `nfgen fit {run.name}` first")
-    folder = run.stage_dir("fit")
-    t = read_tensors(folder / "weights.safetensors", f"refit with `nfgen fit {run.name} --force`")
-    try:
-        layout = Layout.from_json((folder / "layout.json").read_text())
-    except (OSError, KeyError) as e:
-        raise UserError(f"cannot read the fitted fields in {folder}: {e}") from None
-    missing = [k for k in ("weights", "labels", "split") if k not in t]
-    if missing:
-        raise UserError(f"{folder / 'weights.safetensors'} lacks {', '.join(missing)}")
+    path = run.stage_dir("fit") / "weights.safetensors"
+    layout = load_layout(run)
+    t = read_tensors(path, refit_hint(run), keys=("weights", "labels", "split"))
     weights = t["weights"].float()
     bad = ~torch.isfinite(weights).all(1)
     if bool(bad.any()):
         raise UserError(f"{int(bad.sum())} fitted field(s) of run {run.name!r} hold NaN/inf weights (first: field "
                         f"{int(torch.nonzero(bad)[0])}): refit with a lower fields.lr (`nfgen fit {run.name} --force`)")
     if weights.shape[1] != layout.n_params:
-        raise UserError(f"{folder / 'weights.safetensors'} has {weights.shape[1]} weights per field, "
-                        f"layout.json says {layout.n_params}")
+        raise UserError(f"{path} has {weights.shape[1]} weights per field, layout.json says {layout.n_params}; "
+                        f"{refit_hint(run)}")
     return weights, t["labels"].long(), t["split"].long(), layout
+
+
+def rebuild_hint(run: Run) -> str:
+    """The way out of a refused codebook-stage file."""
+    return f"rerun `nfgen codebook {run.name} --force`"
+
+
+def load_tokens(run: Run, vocab: Vocabulary | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The codebook stage's `tokens.safetensors`: (sequences [N, L], labels [N], split [N]) — the one reader train
+    and eval use; with `vocab`, sequences must have its length."""
+    if not run.is_done("codebook"):
+        raise UserError(f"run {run.name!r} has no finished codebook stage: run `nfgen codebook {run.name}` first")
+    path = run.stage_dir("codebook") / TOKENS_FILE
+    t = read_tensors(path, rebuild_hint(run), keys=("tokens", "labels", "split"))
+    tokens, labels, split = t["tokens"].long(), t["labels"].long(), t["split"].long()
+    n = tokens.shape[0] if tokens.ndim == 2 else -1
+    if n < 0 or labels.shape != (n,) or split.shape != (n,) or (vocab is not None and tokens.shape[1] != vocab.seq_len):
+        want = f", report.json says sequences of {vocab.seq_len}" if vocab is not None else ""
+        raise UserError(f"{path} holds tokens of shape {list(tokens.shape)}, labels {list(labels.shape)}, split "
+                        f"{list(split.shape)}{want}; {rebuild_hint(run)}")
+    return tokens, labels, split
+
+
+def load_vocab(run: Run) -> Vocabulary:
+    """The vocabulary in the codebook stage's report.json."""
+    return Vocabulary.load(run.stage_dir("codebook") / REPORT_FILE, rebuild_hint(run))
 
 
 def load_targets(run: Run, cfg, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -117,7 +140,7 @@ def run_codebook(run: Run, progress: ProgressFn = null_progress, device: str | N
     run.require()
     out = run.stage_dir("codebook")
     if run.is_done("codebook") and not force:
-        return summary(read_json(out / REPORT_FILE))
+        return summary(read_json(out / REPORT_FILE, rebuild_hint(run)))
     cfg = run.config()
     cc = cfg.codebook
     dev = resolve(device or cfg.device)

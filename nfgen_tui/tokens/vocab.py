@@ -7,7 +7,6 @@ Ids `0 … n_codes-1` are weight codes, `n_codes` is SOS, `n_codes+1 …` one to
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,7 +125,8 @@ class Vocabulary:
                 "block_size": self.block_size, "allowed": [list(a) for a in self.allowed], "kinds": self.kinds}
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "codebook/report.json") -> "Vocabulary":
+    def from_dict(cls, d: dict, where: str = "codebook/report.json",
+                  fix: str = "rerun `nfgen codebook RUN --force`") -> "Vocabulary":
         """Read and check a stored vocabulary, so a malformed report fails here with one message, not as an index
         error deep in training or sampling."""
         try:
@@ -135,8 +135,7 @@ class Vocabulary:
             v = cls(mode=str(d["mode"]), n_codes=int(d["n_codes"]), n_classes=int(d["n_classes"]),
                     weight_allowed=allowed[2:], weight_kinds=[k - KIND_WEIGHT0 for k in kinds[2:]])
         except (KeyError, TypeError, ValueError, IndexError) as e:
-            raise UserError(f"{where} lacks a valid vocabulary ({type(e).__name__}: {e}); "
-                            "rerun `nfgen codebook --force`") from None
+            raise UserError(f"{where} lacks a valid vocabulary ({type(e).__name__}: {e}); {fix}") from None
         mine = v.to_dict()
         problems = []
         wrong = [k for k in ("sos", "class_offset", "vocab_size", "seq_len", "block_size") if d.get(k) != mine[k]]
@@ -151,19 +150,15 @@ class Vocabulary:
         elif any(hi > v.n_codes for _, hi in v.weight_allowed):
             problems.append("a weight position allows special tokens")
         if problems:
-            raise UserError(f"{where} is inconsistent: {'; '.join(problems)}")
+            raise UserError(f"{where} is inconsistent: {'; '.join(problems)}; {fix}")
         return v
 
     @classmethod
-    def load(cls, path: Path) -> "Vocabulary":
-        path = Path(path)
-        try:
-            d = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise UserError(f"missing {path}: run `nfgen codebook` first") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"corrupt JSON file {path}: {e}") from None
-        return cls.from_dict(d, str(path))
+    def load(cls, path: Path, fix: str = "rerun `nfgen codebook RUN --force`") -> "Vocabulary":
+        """The vocabulary stored in a codebook report.json; `fix` is the way out a refusal names."""
+        from ..workspace import read_json
+
+        return cls.from_dict(read_json(path, fix), str(path), fix)
 
 
 def scalar_vocabulary(layout, n_codes: int, n_classes: int) -> Vocabulary:

@@ -21,9 +21,7 @@ from .screens.base import display_path
 from .screens.datasets import DatasetsScreen
 from .screens.generate import GenerateScreen
 from .screens.metrics import MetricsScreen
-from .screens.runs import RunsScreen
-
-STAGE_KEYS = {"fit": "f", "codebook": "b", "train": "t", "sample": "s", "eval": "e"}
+from .screens.runs import STAGE_KEYS, RunsScreen
 
 
 class NfgenApp(App):
@@ -56,6 +54,13 @@ class NfgenApp(App):
         self.sub_title = display_path(self.workspace.root)
         self.switch_mode(self._start)
         self.run_worker(warm_up, thread=True, group="warm-up")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide the key of the screen you are on: the footer then names each place once (Generate's own ctrl+g
+        "Generate" no longer sits beside a "g Generate" that goes nowhere)."""
+        if action == "switch_mode" and parameters and parameters[0] == self.current_mode:
+            return False
+        return True
 
     def action_leave_field(self) -> None:
         """Escape out of a text field, so the one-letter keys work again."""

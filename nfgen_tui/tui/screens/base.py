@@ -21,6 +21,11 @@ def display_path(path: Path) -> str:
 
 
 class BaseScreen(Screen):
+    # a default SSH window is 80×24: below 100 columns / 32 rows the screen gets class -narrow / -short, and
+    # app.tcss gives the panels a layout that fits (a shorter job log, a narrower form, stacked tables)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
         yield from self.body()

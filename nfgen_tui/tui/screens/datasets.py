@@ -1,20 +1,26 @@
-"""Datasets: which are available, how many images per class, a gallery of digits, and prepare/download."""
+"""Datasets: which are available, how many images per class, a gallery of digits, and prepare/download.
+
+Besides the built-in datasets it lists the folder datasets the workspace's runs use and those added here (a, type
+the path, enter; kept in `datasets/added.json`), with the files a folder dataset skipped."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
 from ...data import DatasetInfo, load_dataset, prepare_dataset
-from ...data.datasets import DATASETS
+from ...data.datasets import BUILT_IN, DATASETS, skipped_text
 from ...errors import UserError
 from ..images import fit_grid, grid_image
 from ..widgets.digit_grid import DigitGrid
-from .base import BaseScreen
+from .base import BaseScreen, display_path
 
 GALLERY_N = 20
 _LOADED: dict[tuple[str, str], object] = {}  # (name, root) -> Dataset: loading mnist-5k takes seconds, do it once
@@ -27,21 +33,43 @@ def cached_dataset(name: str, root) -> object:
     return _LOADED[key]
 
 
-def dataset_infos(root) -> list[DatasetInfo]:
+def dataset_infos(root, extra: list[str] = ()) -> list[DatasetInfo]:
     """What `nfgen data list` shows, loading each available dataset at most once per process."""
     out = []
-    for name in ("mnist-5k", "mnist", "fashion-mnist"):
+    for name in (*BUILT_IN, *(e for e in extra if e not in BUILT_IN)):
+        desc = DATASETS.get(name, DATASETS["folder:PATH"] if name.startswith("folder:") else "")
         try:
             ds = cached_dataset(name, root)
         except UserError as e:
-            out.append(DatasetInfo(name, DATASETS[name], False, hint=str(e)))
+            out.append(DatasetInfo(name, desc, False, hint=str(e)))
             continue
-        out.append(DatasetInfo(name, DATASETS[name], True, len(ds), ds.class_counts(), ds.classes))
+        out.append(DatasetInfo(name, desc, True, len(ds), ds.class_counts(), ds.classes, skipped=ds.skipped))
     return out
 
 
+def short_name(name: str, width: int = 22) -> str:
+    """`folder:PATH` with the path as the user would type it (relative to the current folder when inside it), its
+    start elided past `width` characters so the table's counts stay in view."""
+    kind, sep, path = name.partition(":")
+    if not (sep and path):
+        return name
+    shown = display_path(Path(path).expanduser())
+    room = width - len(kind) - 2
+    return f"{kind}:{shown if len(shown) <= room else '…' + shown[-(room - 1):]}"
+
+
+def typed_dataset(text: str) -> str:
+    """What the add field accepts: `folder:PATH` (or `meshes:PATH`), or a bare path meaning `folder:PATH`."""
+    text = text.strip()
+    kind, sep, path = text.partition(":")
+    if not (sep and kind in ("folder", "meshes")):
+        kind, path = "folder", text
+    return f"{kind}:{Path(path).expanduser().resolve()}"
+
+
 class DatasetsScreen(BaseScreen):
-    BINDINGS = [Binding("p", "prepare", "Prepare/download"), Binding("ctrl+r", "reload", "Reload")]
+    BINDINGS = [Binding("p", "prepare", "Prepare/download"), Binding("a", "add", "Add folder"),
+                Binding("ctrl+r", "reload", "Reload")]
 
     def body(self) -> ComposeResult:
         with Horizontal():
@@ -52,6 +80,7 @@ class DatasetsScreen(BaseScreen):
                 yield DataTable(id="ds-classes", cursor_type="none")
                 yield Static("", id="ds-hint", classes="hint")
                 yield Static("", id="ds-status", classes="hint")
+                yield Input(placeholder="a: add folder:PATH, enter", id="ds-add")
             with Vertical(id="ds-right"):
                 yield Static("Gallery", classes="panel-title")
                 yield DigitGrid("loading…", id="ds-gallery")
@@ -67,21 +96,41 @@ class DatasetsScreen(BaseScreen):
                 t.add_row(name, "checking…", "", key=name)
         self.action_reload()
 
-    def action_reload(self) -> None:
-        self.load_infos()
+    def action_reload(self, fresh: bool = True, select: str | None = None) -> None:
+        if fresh:  # a folder's files may have changed since it was read; built-in datasets don't
+            for key in [k for k in _LOADED if k[0] not in BUILT_IN]:
+                del _LOADED[key]
+        self.load_infos(select)
+
+    def action_add(self) -> None:
+        self.query_one("#ds-add", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "ds-add" or not event.value.strip():
+            return
+        name = typed_dataset(event.value)
+        if not Path(name.partition(":")[2]).is_dir():
+            self.notify(f"{name.partition(':')[2]} is not a folder: give the folder that holds one sub-folder per "
+                        "class", severity="error", timeout=8)
+            return
+        self.workspace.add_dataset(name)
+        event.input.value = ""
+        self.set_focus(self.query_one("#ds-table", DataTable))
+        self.action_reload(fresh=True, select=name)
 
     @work(thread=True, exclusive=True, group="ds-list")
-    def load_infos(self) -> None:
-        infos = dataset_infos(self.workspace.datasets_dir)
-        self.post(self._show_infos, infos)
+    def load_infos(self, select: str | None = None) -> None:
+        infos = dataset_infos(self.workspace.datasets_dir, self.workspace.dataset_names())
+        self.post(self._show_infos, infos, select)
 
-    def _show_infos(self, infos) -> None:
+    def _show_infos(self, infos, select: str | None = None) -> None:
         self.infos = infos
         t = self.query_one("#ds-table", DataTable)
-        row = t.cursor_row
+        row = next((k for k, i in enumerate(infos) if i.name == select), t.cursor_row)
         t.clear()
         for i in infos:
-            t.add_row(i.name, "yes" if i.available else "no", f"{i.size:,}" if i.size else "–", key=i.name)
+            t.add_row(short_name(i.name), "yes" if i.available else "no", f"{i.size:,}" if i.size else "–",
+                      key=i.name)
         if infos:
             t.move_cursor(row=min(max(row, 0), len(infos) - 1))
             self._select(infos[t.cursor_row])
@@ -99,7 +148,8 @@ class DatasetsScreen(BaseScreen):
         for name, k in zip(info.classes or [], info.class_counts or []):
             ct.add_row(name, f"{k:,}")
         hint = self.query_one("#ds-hint", Static)
-        hint.update(info.description + ("" if info.available else f"\n\n{info.hint}"))
+        skipped = skipped_text(info.skipped, 3)
+        hint.update(Text("\n\n".join(x for x in (info.description, "" if info.available else info.hint, skipped) if x)))
         gallery = self.query_one("#ds-gallery", DigitGrid)
         if info.available:
             gallery.show(None, f"loading {info.name}…")
@@ -119,7 +169,7 @@ class DatasetsScreen(BaseScreen):
         cols, shown = fit_grid(min(GALLERY_N, len(ds)), ds.images.shape[-1], budget)
         pick = np.sort(rng.choice(len(ds), size=shown, replace=False))
         img = grid_image(ds.images[pick], cols=cols)
-        caption = f"{ds.name}: {shown} random images · " + " ".join(ds.classes[i] for i in ds.labels[pick])
+        caption = f"{short_name(ds.name)}: {shown} random images · " + " ".join(ds.classes[i] for i in ds.labels[pick])
         self.post(self._show_gallery, name, img, caption)
 
     def _show_gallery(self, name: str, img, caption: str) -> None:

@@ -64,7 +64,8 @@ def describe(meta: dict, folder: Path, count: int) -> str:
 
 
 class GenerateScreen(BaseScreen):
-    BINDINGS = [Binding("ctrl+g", "generate", "Generate", priority=True)]
+    BINDINGS = [Binding("ctrl+g", "generate", "Generate", priority=True),
+                Binding("ctrl+f", "toggle_form", "Hide/show form", priority=True)]
 
     def body(self) -> ComposeResult:
         with Horizontal():
@@ -159,8 +160,27 @@ class GenerateScreen(BaseScreen):
             images = images[interleave([int(v) for v in labels])]
         cols, shown = fit_grid(len(images), images.shape[-1], budget)
         img = grid_image(images[:shown], cols=cols)
-        caption = describe(meta, folder, len(images)) + (f"  (showing {shown} of {len(images)})" if shown < len(images) else "")
+        caption = describe(meta, folder, len(images))
+        if shown < len(images):  # first, so a narrow panel's caption can't cut it off
+            more = "" if self.query_one("#gen-form").has_class("-hidden") else " (ctrl+f hides the form)"
+            caption = f"showing {shown} of {len(images)}{more} · {caption}"
         self.post(self.query_one("#gen-grid", DigitGrid).show, img, caption)
+
+    def action_toggle_form(self) -> None:
+        """Give the grid the whole width (a small terminal shows 6 digits beside the form, 10 without it)."""
+        self.query_one("#gen-form").toggle_class("-hidden")
+        if self.query_one("#gen-form").has_class("-hidden") and self.focused is not None:
+            self.set_focus(None)
+        self.call_after_refresh(self._regrid)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._regrid)
+
+    def _regrid(self) -> None:
+        """Lay the shown samples out again for the grid's new size."""
+        name = self.query_one("#gen-run", Select).value
+        if isinstance(name, str) and not self.busy:
+            self.show_latest(name, self.query_one("#gen-grid", DigitGrid).budget())
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "gen-go":

@@ -71,15 +71,17 @@ def run_info(run) -> str:
             f"  ·  device {c.device}")
 
 
+# The one stage table of the TUI: the key that starts each stage as a job (bindings, hint line, command palette).
+STAGE_KEYS = dict(zip(STAGE_ORDER, ("f", "b", "t", "s", "e"), strict=True))
+KEYS_HINT = ("start a job: " + " · ".join(f"[b]{key}[/b] {stage}" for stage, key in STAGE_KEYS.items())
+             + " · [b]p[/b] all remaining · [b]x[/b] cancel")
+
+
 class RunsScreen(BaseScreen):
     BINDINGS = [
         Binding("n", "new_run", "New run"),
         Binding("p", "start('pipeline')", "Pipeline"),
-        Binding("f", "start('fit')", "Fit", show=False),
-        Binding("b", "start('codebook')", "Codebook", show=False),
-        Binding("t", "start('train')", "Train", show=False),
-        Binding("s", "start('sample')", "Sample", show=False),
-        Binding("e", "start('eval')", "Eval", show=False),
+        *(Binding(key, f"start('{stage}')", stage.capitalize(), show=False) for stage, key in STAGE_KEYS.items()),
         Binding("x", "cancel", "Cancel job"),
     ]
 
@@ -90,8 +92,7 @@ class RunsScreen(BaseScreen):
                 yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
                 yield Static(LEGEND, id="runs-legend", classes="hint")
                 yield Static("", id="run-info", classes="hint")
-                yield Static("start a job: [b]f[/b] fit · [b]b[/b] codebook · [b]t[/b] train · [b]s[/b] sample · "
-                             "[b]e[/b] eval · [b]p[/b] all remaining · [b]x[/b] cancel", id="runs-keys", classes="hint")
+                yield Static(KEYS_HINT, id="runs-keys", classes="hint")
             with Vertical(id="runs-right"):
                 yield Static("Loss", classes="panel-title")
                 yield LossPlot(id="loss")
