@@ -1,6 +1,7 @@
 """Rate–distortion of the token modes: tokens per field against PSNR after quantization, one row per mode.
 
-Usage: python benchmarks/rate_distortion.py [--out DIR] SPEC [SPEC ...]
+Usage: python benchmarks/rate_distortion.py [--out DIR] [--workspace PATH] SPEC [SPEC ...]
+       python benchmarks/rate_distortion.py --tiny   (fits two tiny runs in a temporary workspace, removed after: a smoke run)
   SPEC = RUN/MODE/SIZE[/refine=N], e.g. rd561/scalar/245  rd561/pair/4096  rd561/group:4/4096  sub128/subspace/245
 Each SPEC runs the ordinary tokens stage (`nfgen codebook`) on a copy of RUN's fitted fields in the same workspace
 (run `RUN--MODE-SIZE`, codebook.mode / codebook.size set there; a finished copy is reused), so every figure comes
@@ -15,6 +16,7 @@ import json
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from nfgen_tui import config as cfgmod
@@ -53,6 +55,18 @@ def measure(ws: Workspace, spec: str) -> dict:
             "vs_field": full["psnr_quantized_vs_unquantized_mean"], "dead_codes": rep["dead_codes"],
             "codebook_seconds": full.get("codebook_seconds"), "seconds": full["seconds"], "n_fields": n,
             "n_train": n_train}
+
+
+def tiny_runs(ws: Workspace) -> list[str]:
+    """Two 20-digit runs (ordinary, subspace k = 4), a few steps each: every mode's path, no figure worth quoting."""
+    from nfgen_tui.fields.stage import run_fit
+
+    tiny = ["data.limit=20", "fields.steps=10", "fields.hidden=[8,8]", "codebook.iters=3", "device=cpu"]
+    for name, extra in (("t", []), ("ts", ["fields.subspace=4", "fields.subspace_steps=10", "fields.subspace_warm=8",
+                                           "codebook.refine_steps=2"])):
+        run = ws.create_run(name, cfgmod.apply_overrides(cfgmod.preset("quick"), [*tiny, *extra]), exist_ok=True)
+        run_fit(run, device="cpu")
+    return ["t/scalar/16", "t/pair/16", "ts/subspace/16"]
 
 
 def table(rows: list[dict]) -> str:
@@ -94,17 +108,27 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("specs", nargs="+")
+    ap.add_argument("specs", nargs="*")
+    ap.add_argument("--tiny", action="store_true", help="fit tiny runs (20 digits) in a fresh workspace first")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--workspace", type=Path, default=None)
     a = ap.parse_args()
+    scratch = a.tiny and not a.workspace
+    if scratch:
+        a.workspace = Path(tempfile.mkdtemp(prefix="nfgen-rd-"))
     ws = Workspace(a.workspace) if a.workspace else Workspace()
+    if a.tiny:
+        a.specs = a.specs or tiny_runs(ws)
+    if not a.specs:
+        ap.error("give at least one SPEC (or --tiny)")
     out = a.out or ws.root
     out.mkdir(parents=True, exist_ok=True)
     rows = [measure(ws, s) for s in a.specs]
     (out / "rd.json").write_text(json.dumps(rows, indent=2) + "\n")
     plot(rows, out / "rd.png")
     print(table(rows))
+    if scratch:
+        shutil.rmtree(a.workspace, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -163,6 +163,14 @@ def test_a_codebook_file_of_another_mode_is_refused_by_name(pair_run, tmp_path):
             load_tokenizer(run)
     finally:
         path.write_bytes(original)
+    tokens = folder / "tokens.safetensors"
+    original = tokens.read_bytes()
+    try:  # a token file of another mode: train and eval read it through load_tokens
+        save_file(load_file(str(tokens)), str(tokens), metadata={"mode": "subspace"})
+        res = runner.invoke(app, ["--workspace", str(run.workspace.root), "train", "pairs"])
+    finally:
+        tokens.write_bytes(original)
+    assert res.exit_code == 2 and "'subspace' tokens" in res.stderr and "mode 'pair'" in res.stderr
 
 
 def test_gpt_is_sized_from_the_pair_vocabulary(pair_run):

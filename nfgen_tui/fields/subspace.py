@@ -29,7 +29,7 @@ from safetensors.torch import load_file
 from ..errors import UserError
 from ..workspace import Run, atomic_write_json, read_json
 from ..distributed import Ranks
-from .fit import _adam, fit_fields, lr_at
+from .fit import _adam, field_lr, fit_fields
 from .functional import Scratch, forward, inputs, loss_and_grad, psnr, to_intensity
 from .init import seeded_init, weight_spread
 from .layout import Layout
@@ -176,7 +176,7 @@ def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: b
     start_step = jf.step
     while jf.step < steps:
         for group in jf.opt.param_groups:
-            group["lr"] = lr_at(jf.step, steps, group["base"], fc.schedule)
+            group["lr"] = field_lr(jf.step, steps, group["base"], fc.schedule)
         gc = torch.zeros_like(jf.c)
         gb = torch.zeros_like(jf.basis)
         gm = torch.zeros_like(jf.mu)
@@ -243,7 +243,7 @@ def fit_coordinates(targets: torch.Tensor, basis: torch.Tensor, mu: torch.Tensor
     scratch = Scratch()
     for step in range(steps):
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, lr, schedule)
+            group["lr"] = field_lr(step, steps, lr, schedule)
         with torch.no_grad():
             g, _ = loss_and_grad(flat_weights(c, basis, mu, w0), layout, feats, tg, scratch=scratch)
             gc = g @ basis

@@ -161,16 +161,16 @@ class GroupTokenizer:
         return tok
 
 
-def check_file_mode(path: Path, mode: str) -> None:
-    """Refuse a codebook file written by another mode, naming both (the report and the tensors must agree)."""
+def check_file_mode(path: Path, mode: str, what: str = "codebook",
+                    fix: str = "rerun `nfgen codebook RUN --force`") -> None:
+    """Refuse a codebook or token file written by another mode than report.json's, naming both modes."""
     try:
         with safe_open(str(path), framework="pt") as f:
             stored = (f.metadata() or {}).get("mode")
     except Exception:  # missing or unreadable: read_tensors reports it with its own message
         return
     if stored is not None and stored != mode:
-        raise UserError(f"{path} holds a {stored!r} codebook but {path.parent / REPORT_FILE} says mode {mode!r}: "
-                        "rerun `nfgen codebook RUN --force`")
+        raise UserError(f"{path} holds {stored!r} {what} but {path.parent / REPORT_FILE} says mode {mode!r}: {fix}")
 
 
 def fit_group_tokenizer(weights: torch.Tensor, layout: Layout, cc, n_classes: int, seed: int,
