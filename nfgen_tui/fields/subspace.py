@@ -20,6 +20,7 @@ training chunks and sum the gradients of B, μ and c.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 
 import numpy as np
@@ -27,7 +28,7 @@ import torch
 from safetensors.torch import load_file
 
 from ..errors import UserError
-from ..workspace import Run, atomic_write_json, read_json
+from ..workspace import Run, atomic_write_json, read_json, read_tensors
 from ..distributed import Ranks
 from .fit import _adam, field_lr, fit_fields
 from .functional import Scratch, forward, inputs, loss_and_grad, psnr, to_intensity
@@ -52,8 +53,6 @@ def load_subspace(run: Run) -> dict[str, torch.Tensor]:
     if not path.exists() or not rep.get("subspace"):
         raise UserError(f"run {run.name!r} has fields fitted with fields.subspace = 0 (no subspace coordinates): "
                         f"codebook.mode subspace needs `nfgen init RUN --set fields.subspace=128` and a refit")
-    from ..workspace import read_tensors
-
     t = read_tensors(path, f"refit with `nfgen fit {run.name} --force`")
     missing = [k for k in ("basis", "mu", "w0", "c") if k not in t]
     if missing:
@@ -121,7 +120,6 @@ def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: b
         for name in ("report.json", "weights.safetensors", "init.safetensors", "layout.json", STATE_FILE,
                      SUBSPACE_FILE, "subspace_warm.safetensors"):
             (fdir / name).unlink(missing_ok=True)
-        import shutil
         shutil.rmtree(fdir / "chunks", ignore_errors=True)
     rk.barrier()
     layout = h.layout_from_config(fc)
