@@ -36,6 +36,11 @@ SUB = ["data.limit=24", "data.holdout=0.25", "fields.hidden=[16,16]", "fields.st
        "codebook.refine_steps=10", "device=cpu"]
 
 
+def specials(rep: dict) -> int:
+    """SOS, the 10 classes and, where the vocabulary has one, the null class."""
+    return 1 + rep["n_classes"] + (rep.get("null_class") is not None)
+
+
 def layout(hidden=(16, 16)):
     c = cfgmod.preset("quick")
     c.fields.hidden = list(hidden)
@@ -139,7 +144,8 @@ def pair_run(ws):
 def test_pair_stage_reports_and_decodes_exactly(pair_run):
     run, rep = pair_run
     assert rep["mode"] == "pair" and rep["seq_len"] == 283 and rep["group_size"] == 2
-    assert rep["vocab_size"] == rep["n_codes"] + 11 and rep["n_codes"] == sum(b["codes"] for b in rep["codebooks"])
+    assert rep["vocab_size"] == rep["n_codes"] + specials(rep)
+    assert rep["n_codes"] == sum(b["codes"] for b in rep["codebooks"])
     assert len(rep["codebooks"]) == 3 and all(b["dim"] == 2 for b in rep["codebooks"])
     assert rep["psnr_unquantized_mean"] - rep["psnr_quantized_mean"] < 6.0  # 256 codes per layer, 36 fields
     toks = load_file(str(run.stage_dir("codebook") / "tokens.safetensors"))["tokens"]
@@ -212,7 +218,7 @@ def test_subspace_fields_are_ordinary_flat_weights(sub_run):
 
 def test_subspace_tokens_decode_to_the_quantized_weights(sub_run):
     run, _, rep = sub_run
-    assert rep["mode"] == "subspace" and rep["seq_len"] == 10 and rep["vocab_size"] == 32 + 11
+    assert rep["mode"] == "subspace" and rep["seq_len"] == 10 and rep["vocab_size"] == 32 + specials(rep)
     full = json.loads((run.stage_dir("codebook") / "report.json").read_text())
     assert full["allowed"][2:] == [[0, 32]] * 8
     toks = load_file(str(run.stage_dir("codebook") / "tokens.safetensors"))["tokens"]
