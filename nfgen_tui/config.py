@@ -38,17 +38,25 @@ class FieldsConfig:
     schedule: str = "constant"  # constant | cosine
     chunk_size: int = 250  # fields fitted together on CPU (bounds memory; per field-step 250 ≈ 500 < 1000 here)
     gpu_chunk_size: int = 16384  # fields fitted together on CUDA (a GPU wants big batches)
+    # shared subspace (fields/subspace.py): weights = w0 + μ + B·c with B [P, k] learned over the training fields
+    subspace: int = 0  # k; 0 = off (every weight fitted freely)
+    subspace_steps: int = 800  # Adam steps of the joint fit (B, μ, training c) and of each held-out field's c
+    subspace_lr: float = 2e-3  # Adam lr of B and μ (c uses fields.lr)
+    subspace_warm: int = 256  # training fields fitted ordinarily whose PCA starts B and μ
 
 
 @dataclass
 class CodebookConfig:
     mode: str = "scalar"  # scalar (one token per weight) | neuron (one token per neuron, one codebook per layer)
-    size: int = 245  # codes (per layer in neuron mode); 245 + SOS + 10 classes = 256 for MNIST
+    # | pair = group:2 … group:8 (one token per G weights of a layer, one joint codebook per layer)
+    # | subspace (one token per subspace coordinate c_j of fields fitted with fields.subspace = k)
+    size: int = 245  # codes (per layer in neuron / group modes; one codebook for all coordinates in subspace mode)
     iters: int = 30  # Lloyd iterations at most
     init: str = "kmeans++"  # kmeans++ | random
     sample: int = 200_000  # weights (or neurons) drawn from all fields for the k-means++ init
     dead_threshold: int = 1  # a code used fewer times than this is moved onto a random actual weight
     tol: float = 1e-4  # stop when the relative distortion improvement falls below this
+    refine_steps: int = 50  # subspace mode: steps refitting the free coordinates after each of 4 quantized blocks
 
 
 @dataclass
@@ -218,6 +226,17 @@ def preset(name: str) -> Config:
 # ---------------------------------------------------------------------------------------------------------------
 # validation
 
+CODEBOOK_MODES = "scalar | neuron | pair | group:G (2 ≤ G ≤ 8) | subspace"
+
+
+def codebook_mode_ok(mode: str) -> bool:
+    """Every `codebook.mode` the tokens stage can run (the list above; no torch import here)."""
+    if mode in ("scalar", "neuron", "pair", "subspace"):
+        return True
+    head, _, g = mode.partition(":")
+    return head == "group" and g.isdigit() and 2 <= int(g) <= 8
+
+
 def _check(cond: bool, key: str, msg: str) -> None:
     if not cond:
         raise UserError(f"config {key}: {msg}")
@@ -236,9 +255,13 @@ def validate(c: Config) -> Config:
     _check(c.fields.schedule in ("cosine", "constant"), "fields.schedule", "cosine | constant")
     _check(c.fields.chunk_size > 0 and c.fields.gpu_chunk_size > 0, "fields.chunk_size", "chunk sizes must be > 0")
     _check(c.fields.omega0 > 0, "fields.omega0", "must be > 0")
-    _check(c.codebook.mode in ("scalar", "neuron"), "codebook.mode", "scalar | neuron")
+    _check(c.fields.subspace >= 0, "fields.subspace", "must be >= 0 (0 = off)")
+    _check(c.fields.subspace_steps > 0 and c.fields.subspace_warm > 0 and c.fields.subspace_lr > 0,
+           "fields.subspace_steps", "subspace_steps, subspace_warm and subspace_lr must be > 0")
+    _check(codebook_mode_ok(c.codebook.mode), "codebook.mode", CODEBOOK_MODES)
     _check(c.codebook.size >= 2, "codebook.size", "must be >= 2")
     _check(c.codebook.iters >= 1, "codebook.iters", "must be >= 1")
+    _check(c.codebook.refine_steps >= 0, "codebook.refine_steps", "must be >= 0 (0 = quantize c directly)")
     _check(c.codebook.init in ("kmeans++", "random"), "codebook.init", "kmeans++ | random")
     _check(c.model.n_layer > 0 and c.model.n_head > 0, "model", "n_layer and n_head must be > 0")
     _check(c.model.n_embd > 0 and c.model.n_embd % c.model.n_head == 0, "model.n_embd", "must be > 0 and divisible by model.n_head")

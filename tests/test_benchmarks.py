@@ -24,6 +24,9 @@ SMALLEST = {
     "train_probe.py": (["--device", "cpu", "--matmul", "128"], "ms/step"),
     "sample_speed.py": (["--n", "2", "--weights", "12", "--device", "cpu"], "identical tokens: True"),
     "codebook_lloyd.py": (["--fields", "20"], "speed-up"),
+    "codebook_groups.py": (["--rows", "2000", "--codes", "64", "--iters", "2", "--seed-sample", "400"],
+                           "neighbour search"),
+    "rate_distortion.py": (["--tiny"], "tokens per field"),
 }
 
 

@@ -42,6 +42,9 @@ def run_fit(run: Run, progress: ProgressFn = null_progress, device: str | None =
     dev = rank_device(devmod.resolve(device or cfg.device))
     with ranks(dev) as rk:
         with run.stage("fit") if rk.is_main else contextlib.nullcontext():
+            if cfg.fields.subspace:  # fields fitted in a shared subspace: their own module
+                from .subspace import fit_subspace
+                return fit_subspace(run, cfg, dev, rk, progress, force)
             return _fit(run, cfg, dev, rk, progress, force)
 
 

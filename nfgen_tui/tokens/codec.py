@@ -17,8 +17,10 @@ from safetensors.torch import save_file
 from ..errors import UserError
 from ..fields.layout import Layout
 from ..workspace import atomic_path, read_json, read_tensors
+from .group import check_file_mode
 from .kmeans import KMeansResult, kmeans, nearest
 from .kmeans1d import encode_scalar, kmeans1d
+from .modes import extra_mode
 from .vocab import Vocabulary, neuron_vocabulary, scalar_vocabulary
 
 CODEBOOK_FILE = "codebook.safetensors"
@@ -28,7 +30,7 @@ REPORT_FILE = "report.json"
 class Tokenizer:
     def __init__(self, mode: str, layout: Layout, codebooks: list[torch.Tensor], n_classes: int):
         if mode not in ("scalar", "neuron"):
-            raise UserError(f"unknown codebook mode {mode!r} (scalar | neuron)")
+            raise UserError(f"unknown codebook mode {mode!r} for this tokenizer (scalar | neuron)")
         self.mode = mode
         self.layout = layout
         self.codebooks = [c.float() for c in codebooks]
@@ -102,7 +104,10 @@ class Tokenizer:
         folder = Path(folder)
         fix = f"rerun `nfgen codebook {folder.parent.name} --force`"  # folder is runs/RUN/codebook
         rep = read_json(folder / REPORT_FILE, fix)
+        if rep.get("mode") not in ("scalar", "neuron"):
+            return extra_mode(str(rep.get("mode")))[0].load(folder)
         vocab = Vocabulary.from_dict(rep, str(folder / REPORT_FILE), fix)
+        check_file_mode(folder / CODEBOOK_FILE, vocab.mode)
         tensors = read_tensors(folder / CODEBOOK_FILE, fix)
         layout = Layout.from_dict(rep.get("layout", {}))
         if vocab.mode == "scalar":
@@ -116,12 +121,15 @@ class Tokenizer:
 
 
 def fit_tokenizer(weights: torch.Tensor, layout: Layout, cc, n_classes: int, seed: int,
-                  on_iter: Callable[[int, int, float], None] | None = None) -> tuple[Tokenizer, list[KMeansResult]]:
+                  on_iter: Callable[[int, int, float], None] | None = None, run=None
+                  ) -> tuple[Tokenizer, list[KMeansResult]]:
     """Learn the codebook(s) from training weights [N, P] with the `codebook` config section `cc`.
 
     `on_iter(codebook_index, iteration, distortion)` reports progress. Codes per codebook are capped by the number of
     training rows (a tiny run cannot seed more distinct codes than it has values).
     """
+    if cc.mode not in ("scalar", "neuron"):
+        return extra_mode(cc.mode)[1](weights, layout, cc, n_classes, seed, on_iter, run=run)
     opts = dict(tol=cc.tol, dead_threshold=cc.dead_threshold, init=cc.init, init_sample=cc.sample)
 
     def cb(i):
@@ -135,6 +143,13 @@ def fit_tokenizer(weights: torch.Tensor, layout: Layout, cc, n_classes: int, see
         vecs = weights[:, torch.from_numpy(idx).to(weights.device)].reshape(-1, idx.shape[1])
         results.append(kmeans(vecs, cc.size, cc.iters, seed=seed + i, on_iter=cb(i), **opts))
     return Tokenizer("neuron", layout, [r.centers for r in results], n_classes), results
+
+
+def encode_fields(tok, weights: torch.Tensor, images: torch.Tensor, progress=None) -> torch.Tensor:
+    """Code ids [N, T] of the run's fields: quantization-aware where the mode can use the images, else `encode`."""
+    if hasattr(tok, "encode_images"):
+        return tok.encode_images(weights, images.to(weights.device), progress)
+    return tok.encode(weights)
 
 
 def perplexity(counts: torch.Tensor) -> float:

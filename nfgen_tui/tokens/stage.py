@@ -19,7 +19,8 @@ from ..errors import UserError
 from ..fields import Layout, psnr, render
 from ..progress import ProgressFn, null_progress
 from ..workspace import Run, atomic_path, atomic_write_json, read_json, read_tensors
-from .codec import REPORT_FILE, Tokenizer, fit_tokenizer, perplexity
+from .codec import REPORT_FILE, Tokenizer, encode_fields, fit_tokenizer, perplexity
+from .group import check_file_mode
 from .vocab import Vocabulary
 
 TOKENS_FILE = "tokens.safetensors"
@@ -65,6 +66,8 @@ def load_tokens(run: Run, vocab: Vocabulary | None = None) -> tuple[torch.Tensor
     t = read_tensors(path, rebuild_hint(run), keys=("tokens", "labels", "split"))
     tokens, labels, split = t["tokens"].long(), t["labels"].long(), t["split"].long()
     n = tokens.shape[0] if tokens.ndim == 2 else -1
+    if vocab is not None:
+        check_file_mode(path, vocab.mode, "tokens", rebuild_hint(run))
     if n < 0 or labels.shape != (n,) or split.shape != (n,) or (vocab is not None and tokens.shape[1] != vocab.seq_len):
         want = f", report.json says sequences of {vocab.seq_len}" if vocab is not None else ""
         raise UserError(f"{path} holds tokens of shape {list(tokens.shape)}, labels {list(labels.shape)}, split "
@@ -163,13 +166,14 @@ def run_codebook(run: Run, progress: ProgressFn = null_progress, device: str | N
             run.log_event("codebook", iter=step, total=n_books * cc.iters, distortion=distortion, **extra)
             progress(step, total, distortion=distortion, **extra)
 
-        tok, results = fit_tokenizer(weights[train].to(dev), layout, cc, n_classes, cfg.seed, on_iter)
-        codes = tok.encode(weights.to(dev)).cpu()
+        tok, results = fit_tokenizer(weights[train].to(dev), layout, cc, n_classes, cfg.seed, on_iter, run=run)
+        codes = encode_fields(tok, weights.to(dev), images, lambda i, n: progress(total - 2, total, phase="encode",
+                                                                                  round=i, rounds=n)).cpu()
         tokens = tok.vocab.sequences(codes, labels)
         tok.save(out)
         with atomic_path(out / TOKENS_FILE) as tmp:
             save_file({"tokens": tokens.contiguous(), "labels": labels.contiguous(), "split": split.contiguous()},
-                      str(tmp))
+                      str(tmp), metadata={"mode": tok.mode})
         progress(total - 1, total, phase="render")
         report = {
             **tok.report(),
