@@ -308,12 +308,14 @@ def sample(run: str, digit: str = typer.Option("all", "--digit", help="Class ind
            top_p: Optional[float] = typer.Option(None, "--top-p", help="1.0 = off"),
            seed: Optional[int] = typer.Option(None, "--seed"),
            size: Optional[int] = typer.Option(None, "--size", help="Render size in pixels."),
+           cfg: Optional[float] = typer.Option(None, "--cfg", help="Classifier-free guidance scale (1 = off; "
+                                                                   "needs train.class_dropout > 0)."),
            as_json: bool = typer.Option(False, "--json")):
     """Stage 4: sample new fields for a digit and render them."""
     from .model.stage import run_sample
 
     result = _stage_command("sample", run_sample, run, digit=_parse_digit(digit), n=n,
-                            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, size=size)
+                            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, size=size, cfg=cfg)
     emit(result, as_json)
 
 
@@ -333,9 +335,18 @@ def eval_(run: str, as_json: bool = typer.Option(False, "--json"), force: bool =
 def pipeline(run: str, preset: str = typer.Option("quick", "--preset", help="Used when the run is created."),
              dataset: Optional[str] = typer.Option(None, "--dataset"),
              set_: list[str] = typer.Option([], "--set", help="section.key=value, when the run is created"),
+             seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds: one whole run per "
+                                                 "seed (RUN-s<seed>) and a mean ± std summary."),
              as_json: bool = typer.Option(False, "--json")):
     """All remaining stages (fit, codebook, train, sample, eval), resuming; a finished run just reports."""
     from .pipeline import run_pipeline
+
+    if seeds is not None:
+        from .seeds import parse_seeds, print_summary, run_seeds
+
+        emit(run_seeds(state.workspace, run, parse_seeds(seeds), preset=preset, dataset=dataset, overrides=set_,
+                       device=state.device, show_progress=True), as_json, print_summary)
+        return
 
     result = run_pipeline(state.workspace, run, preset=preset, dataset=dataset, overrides=set_, device=state.device,
                           show_progress=True)
@@ -355,6 +366,10 @@ def sweep(run: str,
           temperature: str = typer.Option("0.6,0.8,1.0,1.2", "--temperature", help="Comma-separated temperatures."),
           top_k: str = typer.Option("1,3,5,10,0", "--top-k", help="Comma-separated top-k values (0 = off)."),
           top_p: str = typer.Option("1.0", "--top-p", help="Comma-separated top-p values (1.0 = off)."),
+          cfg: str = typer.Option("1", "--cfg", help="Comma-separated guidance scales (1 = off; others need a run "
+                                                     "trained with train.class_dropout > 0)."),
+          cfg_schedule: str = typer.Option("constant", "--cfg-schedule",
+                                           help="Comma-separated guidance schedules: constant | linear | first:N."),
           n_per_class: Optional[int] = typer.Option(None, "--n-per-class",
                                                     help="Samples per class per cell (default sample.n_per_class)."),
           seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed, the same for every cell."),
@@ -362,24 +377,25 @@ def sweep(run: str,
           apply: bool = typer.Option(False, "--apply", help="Write the best setting into the run's config.toml."),
           force: bool = typer.Option(False, "--force", help="Recompute cells already stored."),
           as_json: bool = typer.Option(False, "--json")):
-    """Inference tuning: score every temperature × top-k (× top-p) cell, pick the best, draw heat maps."""
-    from .sweep.report import print_sweep, write_pictures
+    """Inference tuning: score every temperature × top-k (× top-p × cfg) cell, pick the best, draw heat maps and the
+    fidelity–variety front."""
+    from .sweep.report import eval_result_of, print_sweep, write_pictures
     from .sweep.stage import apply_setting, run_sweep
 
     result = _stage_command("sweep", run_sweep, run, temperatures=temperature, top_ks=top_k, top_ps=top_p,
-                            n_per_class=n_per_class, seed=seed, force=force)
+                            n_per_class=n_per_class, seed=seed, force=force, cfgs=cfg, cfg_schedules=cfg_schedule)
     r = state.workspace.run(run)
     pictures = write_pictures(r, result, digit)
-    result = {**result, "pictures": pictures["heatmaps"], "strip": pictures["strip"]}
+    result = {**result, "pictures": pictures["heatmaps"], "strip": pictures["strip"], "front": pictures["front"]}
     if apply:
         if not result.get("best"):
             raise UserError("no cell has both 1-NNA and a classifier accuracy: nothing to apply")
         result["applied"] = apply_setting(r, result["best"])
-    emit(result, as_json, print_sweep)
+    emit(result, as_json, lambda res: print_sweep(res, eval_result=eval_result_of(r)))
     if apply and not as_json:
         a = result["applied"]["after"]
         typer.echo(f"default sampling setting is now temperature {a['temperature']:g}, top-k {a['top_k']}, "
-                   f"top-p {a['top_p']:g} ({result['applied']['config']})")
+                   f"top-p {a['top_p']:g}, cfg {a['cfg']:g} ({a['cfg_schedule']}) ({result['applied']['config']})")
 
 
 @app.command()

@@ -89,6 +89,9 @@ class TrainConfig:
     # torch.compile the training step (validation and sampling stay eager). Off: on an H200 the bare paper step ran
     # 1.40x faster compiled, but the training stage ran at the same ~1 M tokens/s either way (README, Results).
     compile: bool = False
+    # classifier-free guidance: the probability that a training sequence's class token is replaced by the null
+    # class, so the same model also learns the unconditional distribution (0 = off; sample.cfg needs it > 0)
+    class_dropout: float = 0.0
 
 
 @dataclass
@@ -99,6 +102,16 @@ class SampleConfig:
     n_per_class: int = 30
     size: int = 28  # render size in pixels
     batch_size: int = 300
+    cfg: float = 1.0  # classifier-free guidance scale s: logits = uncond + s·(cond − uncond); 1 = off
+    cfg_schedule: str = "constant"  # constant | linear (1 → s over the weight tokens) | first:N (s on the first N)
+
+
+def cfg_schedule_ok(text: str) -> bool:
+    """`constant`, `linear` or `first:N` with N a positive integer (model/guidance.py reads them)."""
+    if text in ("constant", "linear"):
+        return True
+    head, _, n = str(text).partition(":")
+    return head == "first" and n.isdigit() and int(n) > 0
 
 
 # The one home of the sample settings' ranges: config.validate and `nfgen sample`'s flags both check them here.
@@ -108,6 +121,8 @@ SAMPLE_RULES: dict[str, tuple[typing.Callable[[typing.Any], bool], str]] = {
     "top_p": (lambda v: 0 < v <= 1.0, "must be in (0, 1]"),
     "n_per_class": (lambda v: v > 0, "must be > 0"),
     "size": (lambda v: 8 <= v <= 1024, "must be in [8, 1024]"),
+    "cfg": (lambda v: v >= 0, "must be >= 0 (1 = no guidance)"),
+    "cfg_schedule": (cfg_schedule_ok, "must be constant | linear | first:N (N > 0)"),
 }
 
 
@@ -166,14 +181,19 @@ def _quick() -> Config:
     tokens) let the GPT see ~2.6x more sequences per minute than 561-weight fields; 1,400 steps of batch 32 reached
     val loss 3.22 (700 steps: 3.30); and nucleus sampling at T = 1.0, top-p 0.9 beat the reference's T = 0.8,
     top-k = 3 on 1-NNA (0.73 vs 0.90) and COV (0.45 vs 0.23) on that model, where top-k = 3 collapsed the variety.
+    Classifier-free guidance (the null class in 10 % of training rows, LlamaGen's rate; same steps, same cost) at
+    scale 1.5 raised classifier accuracy by 0.11–0.13 at unchanged COV (README: a prototype on seed 0, a
+    mid-training checkpoint on seed 3); sampling costs two rows per digit.
     """
     c = Config()
     c.fields.hidden = [8, 8]
     c.train.batch_size = 32
     c.train.iters = 1400
+    c.train.class_dropout = 0.1
     c.sample.temperature = 1.0
     c.sample.top_k = 0
     c.sample.top_p = 0.9
+    c.sample.cfg = 1.5
     return c
 
 
@@ -185,7 +205,8 @@ def _paper() -> Config:
     c.fields.schedule = "constant"
     c.model = ModelConfig(n_layer=12, n_head=12, n_embd=240, dropout=0.0)
     c.train = TrainConfig(iters=40_000, batch_size=64, lr=3e-3, min_lr=3e-4, warmup=1000,
-                          eval_every=1000, eval_iters=20, ckpt_every=1000, log_every=20)
+                          eval_every=1000, eval_iters=20, ckpt_every=1000, log_every=20,
+                          class_dropout=0.1)  # so `nfgen sweep --cfg` can guide it; the scale is unmeasured at this size
     c.sample.temperature, c.sample.top_k, c.sample.top_p = 0.8, 3, 1.0  # the reference's setting; `nfgen sweep` tunes it
     c.sample.n_per_class = 100
     c.eval.set_size = 1000
@@ -251,6 +272,7 @@ def validate(c: Config) -> Config:
     _check(0 <= c.train.min_lr <= c.train.lr, "train.min_lr", "must be in [0, train.lr]")
     _check(c.train.warmup >= 0, "train.warmup", "must be >= 0")
     _check(c.train.eval_every > 0 and c.train.ckpt_every > 0 and c.train.log_every > 0, "train", "eval_every, ckpt_every and log_every must be > 0")
+    _check(0.0 <= c.train.class_dropout < 1.0, "train.class_dropout", "must be in [0, 1)")
     for key, rule in sample_problems(c.sample):
         _check(False, f"sample.{key}", rule)
     _check(c.eval.set_size > 1, "eval.set_size", "must be > 1")

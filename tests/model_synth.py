@@ -22,7 +22,7 @@ def report() -> dict:
     kinds = [0, 1] + [2] * 12 + [3] * 4 + [4] * 8
     L = N_W + 2
     return {"mode": "neuron", "n_codes": N_CODES, "sos": N_CODES, "class_offset": N_CODES + 1, "n_classes": N_CLASSES,
-            "vocab_size": N_CODES + 1 + N_CLASSES, "seq_len": L, "block_size": L - 1, "allowed": allowed, "kinds": kinds}
+            "null_class": N_CODES + 1 + N_CLASSES, "vocab_size": N_CODES + 2 + N_CLASSES, "seq_len": L, "block_size": L - 1, "allowed": allowed, "kinds": kinds}
 
 
 def tokens(n_per_class: int = 40, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

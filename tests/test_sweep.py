@@ -1,9 +1,12 @@
 """`nfgen sweep` on a tiny real run (fit → codebook → train): every cell stored, resume after an interruption,
-greedy top-k = 1 independent of T, the best-cell rule, heat-map pixels, and the CLI with --apply."""
+greedy top-k = 1 independent of T, the best-cell rule, heat-map pixels, the CLI with --apply, a guidance (cfg) axis
+and the fidelity–variety front picture."""
 
 from __future__ import annotations
 
 import json
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +27,8 @@ GRID = dict(temperatures="0.8,1.2", top_ks="1,0", top_ps="1.0")
 def trained(tmp_path_factory):
     """A trained tiny run (blobs after ten steps: fine for checking the machinery, not the digits)."""
     ws = Workspace(tmp_path_factory.mktemp("sweep") / "ws")
-    run = trained_run(ws, [*TINY_TRAINED, "sample.n_per_class=3", "eval.set_size=25", "eval.classifier_epochs=1"])
+    run = trained_run(ws, [*TINY_TRAINED, "sample.n_per_class=3", "eval.set_size=25", "eval.classifier_epochs=1",
+                           "train.class_dropout=0.2"])
     return run
 
 
@@ -48,7 +52,8 @@ def swept(trained):
 
 def test_tiny_sweep_stores_every_cell_with_its_scores(swept):
     run, _, r = swept
-    assert r["complete"] and r["grid"] == {"temperature": [0.8, 1.2], "top_k": [1, 0], "top_p": [1.0]}
+    assert r["complete"] and r["grid"] == {"temperature": [0.8, 1.2], "top_k": [1, 0], "top_p": [1.0], "cfg": [1.0],
+                                           "cfg_schedule": ["constant"]}
     assert sorted(r["cells"]) == sorted(["t0.8-k1-p1", "t0.8-k0-p1", "t1.2-k1-p1", "t1.2-k0-p1"])
     # 30 samples per cell (3 per class), 25 of them (eval.set_size) against 25 reference images
     assert r["n_per_cell"] == 30 and r["n_generated"] == r["n_reference"] == 25
@@ -174,7 +179,8 @@ def test_cli_sweep_draws_pictures_and_applies_the_best_setting(swept):
     best = r["best"]
     sc = run.config().sample
     assert (sc.temperature, sc.top_k, sc.top_p) == (best["temperature"], best["top_k"], best["top_p"])
-    assert out["applied"]["after"] == {k: best[k] for k in ("temperature", "top_k", "top_p")}
+    assert out["applied"]["after"] == {k: best[k] for k in ("temperature", "top_k", "top_p", "cfg", "cfg_schedule")}
+    assert out["front"] == str(run.dir / "eval" / "sweep_front.png") and Path(out["front"]).exists()
 
     bad = CliRunner().invoke(app, ["-w", str(run.workspace.root), "sweep", "tiny", "--temperature", "0,1"])
     assert bad.exit_code == 2 and "--temperature values must be > 0" in bad.output
@@ -196,3 +202,50 @@ def test_a_cell_scores_exactly_what_nfgen_eval_scores_for_its_setting(swept):
     ev = run_eval(run)
     for k in ("mmd", "cov", "nna", "n_generated", "n_reference", "classifier_accuracy", "memorization_rate"):
         assert ev[k] == cell[k], k
+
+
+def test_a_cfg_axis_is_one_more_grid_dimension_and_the_front_is_drawn(swept):
+    """After the other tests (the run has an eval by now, so the front carries its baselines)."""
+    from typer.testing import CliRunner
+
+    from nfgen_tui.cli import app
+    from nfgen_tui.metrics.stage import run_eval
+    from nfgen_tui.model.stage import run_sample
+    from nfgen_tui.sweep.front import pareto_keys, read_front_geometry
+
+    run, _, r = swept
+    run_sample(run)
+    ev = run_eval(run)
+    res = CliRunner().invoke(app, ["-w", str(run.workspace.root), "sweep", "tiny", "--temperature", "1.2", "--top-k",
+                                   "0", "--cfg", "1,2", "--cfg-schedule", "constant,first:3", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    keys = ["t1.2-k0-p1", "t1.2-k0-p1-g2", "t1.2-k0-p1-g2-first3"]
+    assert [s["key"] for s in out["settings"]] == keys  # cfg 1 has no schedule: one cell, not two
+    assert out["grid"]["cfg"] == [1.0, 2.0] and out["grid"]["cfg_schedule"] == ["constant", "first:3"]
+    assert out["cells"]["t1.2-k0-p1"] == r["cells"]["t1.2-k0-p1"]  # the unguided cell of the first sweep, reused
+    g2, g2f = out["cells"]["t1.2-k0-p1-g2"], out["cells"]["t1.2-k0-p1-g2-first3"]
+    assert (g2["cfg"], g2["cfg_schedule"], g2f["cfg"], g2f["cfg_schedule"]) == (2.0, "constant", 2.0, "first:3")
+    assert load_cell_images(run, "t1.2-k0-p1-g2")[0].shape == (30, 28, 28)
+    geo = read_front_geometry(run.dir / "eval" / "sweep_front.png")
+    assert sorted(c["key"] for c in geo["cells"]) == sorted(keys)
+    assert geo["front"] == pareto_keys([out["cells"][k] for k in keys]) and geo["front"]
+    refs = {x["name"]: x for x in geo["references"]}
+    assert {"held-out real", "marginal", "train + noise", "default sample"} <= set(refs)
+    assert refs["marginal"]["nna"] == ev["baselines"]["marginal"]["nna"]
+    img = np.asarray(Image.open(run.dir / "eval" / "sweep_front.png").convert("RGB"))
+    for c in geo["cells"]:  # a marker at every point: blue on the front, grey off it
+        x, y = c["xy"]
+        assert tuple(int(v) for v in img[y, x]) == ((30, 110, 200) if c["front"] else (150, 150, 150))
+    text = CliRunner().invoke(app, ["-w", str(run.workspace.root), "sweep", "tiny", "--temperature", "1.2", "--top-k",
+                                    "0", "--cfg", "1,2", "--cfg-schedule", "constant,first:3"])
+    assert text.exit_code == 0 and "Pareto front" in text.output and "held-out real" in text.output
+
+
+def test_pareto_front_keeps_the_undominated_cells():
+    from nfgen_tui.sweep.front import pareto_keys
+
+    cells = [{"key": "a", "nna": 0.70, "classifier_accuracy": 0.80}, {"key": "b", "nna": 0.75, "classifier_accuracy": 0.90},
+             {"key": "c", "nna": 0.76, "classifier_accuracy": 0.85}, {"key": "d", "nna": 0.65, "classifier_accuracy": 0.60},
+             {"key": "e", "nna": 0.70, "classifier_accuracy": 0.80}]
+    assert pareto_keys(cells) == ["d", "a", "e", "b"]  # c is beaten by b on both; equal points both stay

@@ -95,7 +95,7 @@ def test_reference_vocabulary_and_sequence_layout():
     assert lay.n_params == 561
     tok = Tokenizer("scalar", lay, [torch.linspace(-1, 1, 245)], n_classes=10)
     v = tok.vocab.to_dict()
-    assert (v["n_codes"], v["sos"], v["class_offset"], v["vocab_size"]) == (245, 245, 246, 256)
+    assert (v["n_codes"], v["sos"], v["class_offset"], v["null_class"], v["vocab_size"]) == (245, 245, 246, 256, 257)
     assert (v["seq_len"], v["block_size"]) == (563, 562)
     assert v["allowed"][0] == [245, 246] and v["allowed"][1] == [246, 256]
     assert all(a == [0, 245] for a in v["allowed"][2:])
@@ -122,7 +122,7 @@ def test_neuron_mode_round_trips_shapes_and_files(tmp_path):
     tok, results = fit_tokenizer(weights, lay, cc, n_classes=10, seed=0)
     assert [r.centers.shape for r in results] == [(48, 17), (48, 17), (48, 17)]
     v = tok.vocab
-    assert (v.n_codes, v.sos, v.vocab_size, v.seq_len) == (144, 144, 155, 35)  # 16 + 16 + 1 neurons + SOS + class
+    assert (v.n_codes, v.sos, v.vocab_size, v.seq_len) == (144, 144, 156, 35)  # 16 + 16 + 1 neurons + SOS + class
     assert v.allowed[2:18] == [(0, 48)] * 16 and v.allowed[18:34] == [(48, 96)] * 16 and v.allowed[34] == (96, 144)
     assert v.kinds[2:] == [2] * 16 + [4] * 16 + [6]
     seq = tok.tokenize(weights, torch.arange(200) % 10)

@@ -39,7 +39,7 @@ def scalar_report(fitted):
 
 def test_scalar_codebook_keeps_the_digits(fitted, scalar_report):
     rep = scalar_report
-    assert rep["mode"] == "scalar" and rep["vocab_size"] == 256 and rep["seq_len"] == 563
+    assert rep["mode"] == "scalar" and rep["vocab_size"] == 257 and rep["seq_len"] == 563
     assert rep["psnr_quantized_mean"] >= MIN_SCALAR_PSNR
     assert rep["psnr_unquantized_mean"] - rep["psnr_quantized_mean"] <= MAX_SCALAR_PSNR_DROP
     assert rep["psnr_quantized_p10"] <= rep["psnr_quantized_mean"]
@@ -53,7 +53,8 @@ def test_files_follow_the_contract(fitted, scalar_report):
     run = fitted[1]
     folder = run.stage_dir("codebook")
     full = json.loads((folder / "report.json").read_text())
-    assert (full["n_codes"], full["sos"], full["class_offset"], full["n_classes"]) == (245, 245, 246, 10)
+    assert (full["n_codes"], full["sos"], full["class_offset"], full["n_classes"], full["null_class"]) == \
+        (245, 245, 246, 10, 256)
     assert (full["seq_len"], full["block_size"]) == (563, 562)
     assert full["allowed"][:2] == [[245, 246], [246, 256]] and len(full["allowed"]) == len(full["kinds"]) == 563
     fields = load_file(str(run.stage_dir("fit") / "weights.safetensors"))

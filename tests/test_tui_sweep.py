@@ -122,6 +122,28 @@ async def test_picking_a_cell_opens_generate_with_its_setting(sweep_ws):
         assert got == {"temperature": "0.6", "top_k": "0", "top_p": "1", "n": "30"}
 
 
+async def test_f_shows_the_fidelity_variety_front_with_the_evals_baselines(sweep_ws):
+    app = NfgenApp(sweep_ws, image_mode="halfcell", poll_s=5, start="metrics")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_alpha(pilot)
+        front = screen.query_one("#sweep-front")
+        assert not front.display
+        await pilot.press("f")
+        await settle(pilot)
+        assert front.display and not screen.query_one("#sweep-table", DataTable).display
+        text = str(front.render())
+        # t1-k3 (accuracy 0.96, 1-NNA 0.72) beats every other cell on both: the front is it alone, letter e in upper
+        # case; the workspace's eval gives the default sample (its baselines carry no classifier accuracy)
+        lines = text.splitlines()
+        assert [ln.split()[0] for ln in lines if ln.endswith(" front")] == ["E"]
+        assert any(ln.startswith(" E T1 k3 ") for ln in lines) and any(" c T0.6 " in ln for ln in lines)
+        assert any(ln.startswith(" @ default sample") and "acc 0.900  1-NNA 0.780" in ln for ln in lines)
+        assert sum("E" in ln[1:] for ln in lines[1:15]) == 1  # the one front point drawn in the scatter
+        await pilot.press("f")
+        await settle(pilot)
+        assert not front.display and screen.query_one("#sweep-table", DataTable).display
+
+
 async def test_a_running_sweep_shows_progress_and_is_not_started_twice(sweep_ws):
     run = sweep_ws.run("alpha")
     lock = run.lock("sweep").acquire()  # as the sweep job's process would hold it

@@ -60,7 +60,8 @@ def fixed_config() -> cfgmod.Config:
                                "fields.steps=500", "codebook.mode=scalar", "codebook.size=245", "model.n_layer=4",
                                "model.n_head=4", "model.n_embd=128", "train.iters=400", "train.batch_size=32",
                                "sample.temperature=0.8", "sample.top_k=3", "sample.top_p=1.0",
-                               "sample.n_per_class=30", "sample.size=28", "device=auto"])
+                               "sample.n_per_class=30", "sample.size=28", "sample.cfg=1.0", "train.class_dropout=0.0",
+                               "device=auto"])
     return c
 
 

@@ -45,7 +45,7 @@ def default_sample_dir(run: Run, cfg) -> Path:
     step = int(ckpt.load_state(where, retrain_hint(run))["step"])
     sc = cfg.sample
     folder = run.stage_dir("sample") / sample_id(None, sc.n_per_class, sc.temperature, sc.top_k, sc.top_p, cfg.seed,
-                                                 sc.size, step)
+                                                 sc.size, step, sc.cfg, sc.cfg_schedule)
     if not (folder / "meta.json").exists() or not (folder / "weights.safetensors").exists():
         raise UserError(f"{hint} (no default sample of the model at step {step}: expected {folder})")
     return folder

@@ -23,6 +23,7 @@ from ..tokens.vocab import Vocabulary
 from ..workspace import Run, atomic_path, atomic_write_json, file_sha256, read_json
 from . import checkpoint as ckpt
 from .gpt import GPT, GPTConfig
+from .guidance import check_guidance
 from .sample import sample_tokens
 from .train import LoopHooks, Resume, make_optimizer, train_loop
 
@@ -142,6 +143,10 @@ def _train(run: Run, cfg, target: int, dev: torch.device, d: Ranks, progress: Pr
     if where is not None:
         state, model_t, opt_sd, rng_t = ckpt.load(where, fix)
         check_compatible(state, gcfg, tokens_sha, where, fix)
+        if float(state.get("class_dropout", 0.0)) != tc.class_dropout:
+            raise UserError(f"checkpoint {where} was trained with train.class_dropout "
+                            f"{float(state.get('class_dropout', 0.0)):g}, the config now says {tc.class_dropout:g}: "
+                            f"set it back, or {fix}")
         try:
             model.load_state_dict(model_t)
             opt.load_state_dict(opt_sd)
@@ -164,7 +169,7 @@ def _train(run: Run, cfg, target: int, dev: torch.device, d: Ranks, progress: Pr
         if d.is_main:
             ckpt.save(out / "ckpt", model.state_dict(), opt,
                       {"step": step, "loss": loss, "val_loss": v_loss, "model": gcfg.to_dict(), "seed": cfg.seed,
-                       "tokens_sha256": tokens_sha, "world_size": d.world})
+                       "tokens_sha256": tokens_sha, "world_size": d.world, "class_dropout": tc.class_dropout})
         if d.world > 1:
             dist.barrier()
 
@@ -175,13 +180,15 @@ def _train(run: Run, cfg, target: int, dev: torch.device, d: Ranks, progress: Pr
     with stop_requests() as should_stop:
         hooks = LoopHooks(checkpoint=save, log=log, progress=progress if d.is_main else null_progress,
                           should_stop=should_stop)
-        res = train_loop(net, model, opt, train, val, tc, cfg.seed, Resume(start, last_val), target, dev, d, hooks)
+        res = train_loop(net, model, opt, train, val, tc, cfg.seed, Resume(start, last_val), target, dev, d, hooks,
+                         null_class=vocab.null_class)
     if res.stopped == "signal":  # checkpointed; now end as an interruption, so the stage reads "interrupted"
         raise KeyboardInterrupt(f"training stopped by a signal at step {res.step} (checkpoint written)")
     result = {"step": res.step, "loss": res.loss, "val_loss": res.val_loss, "n_params": model.n_params(),
               "seconds": round(time.time() - t0, 2)}
     if res.step >= tc.iters and d.is_main:
         atomic_write_json(out / "report.json", {**result, "iters": tc.iters, "model": gcfg.to_dict(),
+                                                "class_dropout": tc.class_dropout,
                                                 "n_train": int(train.shape[0]), "n_val": int(val.shape[0])})
     return result
 
@@ -190,30 +197,39 @@ def _train(run: Run, cfg, target: int, dev: torch.device, d: Ranks, progress: Pr
 # stage 4
 
 def sample_id(digit: int | None, n: int, temperature: float, top_k: int, top_p: float, seed: int, size: int,
-              step: int) -> str:
-    """A folder name made of the settings and the model's step: the same request lands in the same folder."""
+              step: int, cfg: float = 1.0, cfg_schedule: str = "constant") -> str:
+    """A folder name made of the settings and the model's step: the same request lands in the same folder.
+
+    Guidance adds `-cfg<s>` (and the schedule when not constant); unguided ids are those of runs made before it."""
     who = "all" if digit is None else f"d{digit}"
-    return f"{who}-n{n}-t{temperature:g}-k{top_k}-p{top_p:g}-s{seed}-px{size}-step{step}"
+    guided = "" if cfg == 1.0 else f"-cfg{cfg:g}" + ("" if cfg_schedule == "constant" else f"-{cfg_schedule.replace(':', '')}")
+    return f"{who}-n{n}-t{temperature:g}-k{top_k}-p{top_p:g}{guided}-s{seed}-px{size}-step{step}"
 
 
 SAMPLE_FLAGS = {"n_per_class": "--n", "temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p",
-                "size": "--size"}  # what `nfgen sample` calls each sample setting
+                "size": "--size", "cfg": "--cfg"}  # what `nfgen sample` calls each sample setting
 
 
 def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | None = None, digit: int | None = None,
                n: int | None = None, temperature: float | None = None, top_k: int | None = None,
-               top_p: float | None = None, seed: int | None = None, size: int | None = None) -> dict:
-    """Sample `n` fields per class (or of one `digit`), decode, render, and store them in samples/<id>/."""
+               top_p: float | None = None, seed: int | None = None, size: int | None = None,
+               cfg: float | None = None) -> dict:
+    """Sample `n` fields per class (or of one `digit`), decode, render, and store them in samples/<id>/.
+
+    `cfg` is the guidance scale (default sample.cfg; 1 = off), not the run's config."""
+    scale = cfg
     run.require()
     cfg = run.config()
     sc = sample_settings(cfg.sample, SAMPLE_FLAGS, n_per_class=n, temperature=temperature, top_k=top_k, top_p=top_p,
-                         size=size)
+                         size=size, cfg=scale)
     seed = cfg.seed if seed is None else int(seed)
     dev = devmod.resolve(device or cfg.device)
     model, vocab, state = load_trained(run, dev)
+    check_guidance(sc.cfg, state, vocab.null_class, f"run {run.name!r}")
     if digit is not None:
         vocab.class_token(digit)
-    sid = sample_id(digit, sc.n_per_class, sc.temperature, sc.top_k, sc.top_p, seed, sc.size, int(state["step"]))
+    sid = sample_id(digit, sc.n_per_class, sc.temperature, sc.top_k, sc.top_p, seed, sc.size, int(state["step"]),
+                    sc.cfg, sc.cfg_schedule)
     out = run.stage_dir("sample") / sid
     if (out / "meta.json").exists():
         meta = read_json(out / "meta.json", f"move {out} away to sample again")
@@ -223,7 +239,8 @@ def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | Non
 
 
 def sample_sequences(model: GPT, vocab: Vocabulary, labels: torch.Tensor, temperature: float, top_k: int, top_p: float,
-                     seed: int, batch_size: int, progress: ProgressFn = null_progress) -> torch.Tensor:
+                     seed: int, batch_size: int, progress: ProgressFn = null_progress, cfg: float = 1.0,
+                     cfg_schedule: str = "constant") -> torch.Tensor:
     """Token sequences [N, L] on the CPU for class `labels`, in batches of `batch_size`, batch b seeded with
     seed·1_000_003 + b: the same request on the same model gives the same tokens (run_sample and the sweep share it)."""
     parts = []
@@ -235,7 +252,7 @@ def sample_sequences(model: GPT, vocab: Vocabulary, labels: torch.Tensor, temper
             progress(done + m * i / steps, total)
 
         parts.append(sample_tokens(model, vocab, chunk, temperature, top_k, top_p, seed=seed * 1_000_003 + b,
-                                   progress=step_progress).cpu())
+                                   progress=step_progress, cfg=cfg, cfg_schedule=cfg_schedule).cpu())
     return torch.cat(parts)
 
 
@@ -253,7 +270,8 @@ def _sample(run: Run, model: GPT, vocab: Vocabulary, state: dict, out: Path, sid
     labels = torch.tensor([c for c in classes for _ in range(n)], dtype=torch.long)
     t0 = time.time()
     total = labels.shape[0]
-    tokens = sample_sequences(model, vocab, labels, sc.temperature, sc.top_k, sc.top_p, seed, sc.batch_size, progress)
+    tokens = sample_sequences(model, vocab, labels, sc.temperature, sc.top_k, sc.top_p, seed, sc.batch_size, progress,
+                              sc.cfg, sc.cfg_schedule)
     seconds = time.time() - t0
     weights = decode_tokens(run, tokens).float().cpu()
     images = render(weights, layout, size).float().cpu().clamp(0, 1)
@@ -269,7 +287,8 @@ def _sample(run: Run, model: GPT, vocab: Vocabulary, state: dict, out: Path, sid
         save_image(images[:, None], str(p), nrow=n if digit is None and n <= 50 else min(total, 20), padding=1,
                    format="png")
     meta = {"id": sid, "digit": digit, "labels": labels.tolist(), "n": total, "n_per_class": n,
-            "temperature": sc.temperature, "top_k": sc.top_k, "top_p": sc.top_p, "seed": seed, "size": size,
+            "temperature": sc.temperature, "top_k": sc.top_k, "top_p": sc.top_p, "cfg": sc.cfg,
+            "cfg_schedule": sc.cfg_schedule, "seed": seed, "size": size,
             "step": int(state["step"]), "seconds": round(seconds, 3), "samples_per_s": round(total / max(seconds, 1e-9), 2)}
     atomic_write_json(out / "meta.json", meta)
     run.log_event("sample", id=sid, n=total, seconds=round(seconds, 3))

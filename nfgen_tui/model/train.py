@@ -44,6 +44,17 @@ def batch_rows(seed: int, step: int, n_rows: int, batch_size: int, d: Ranks) -> 
     return rows[d.rank * per:(d.rank + 1) * per]
 
 
+def dropped_classes(seed: int, step: int, batch_size: int, p: float, d: Ranks) -> torch.Tensor:
+    """This rank's rows of the global batch of `step` whose class token becomes the null class (probability p).
+
+    A pure function of (seed, step), drawn from its own generator, like batch_rows: resumed and DDP runs drop the
+    same rows as one uninterrupted process."""
+    g = torch.Generator().manual_seed((seed * 2_000_003 + step + 7) % (2**63))
+    drop = torch.rand(batch_size, generator=g) < p
+    per = batch_size // d.world
+    return drop[d.rank * per:(d.rank + 1) * per]
+
+
 def inputs_targets(seqs: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Next-token pairs; the class token is given, never predicted, so the loss is over weight tokens only."""
     seqs = seqs.to(device, non_blocking=True)
@@ -123,15 +134,20 @@ class LoopHooks:
 
 
 def train_loop(model, raw_model, opt, train: torch.Tensor, val: torch.Tensor, tc, seed: int, resume: Resume,
-               until: int, device: torch.device, d: Ranks, hooks: LoopHooks) -> LoopResult:
+               until: int, device: torch.device, d: Ranks, hooks: LoopHooks, null_class: int | None = None) -> LoopResult:
     """Train from `resume.step` up to step `until` (exclusive count: the step counter ends at `until`) with the
     `train` config section `tc`. A non-finite loss raises before the optimizer applies it, so the last checkpoint
-    stays the last good one.
+    stays the last good one. With `tc.class_dropout` > 0 the class token of a sampled row is replaced by
+    `null_class` with that probability (classifier-free guidance).
     """
     checkpoint, log, progress, should_stop = hooks.checkpoint, hooks.log, hooks.progress, hooks.should_stop
     start_step, last_val = resume.step, resume.val_loss
     if tc.batch_size % d.world:
         raise UserError(f"train.batch_size {tc.batch_size} must be divisible by the number of processes ({d.world})")
+    class_dropout = float(getattr(tc, "class_dropout", 0.0))
+    if class_dropout > 0 and null_class is None:
+        raise UserError("train.class_dropout needs a null class token, and this codebook has none: "
+                        "rerun `nfgen codebook --force`")
     flops_tok = raw_model.flops_per_token()
     peak = peak_flops(device)
     tokens_per_step = tc.batch_size * raw_model.cfg.block_size
@@ -143,6 +159,8 @@ def train_loop(model, raw_model, opt, train: torch.Tensor, val: torch.Tensor, tc
         for g in opt.param_groups:
             g["lr"] = lr
         x, y = inputs_targets(train[batch_rows(seed, step, train.shape[0], tc.batch_size, d)], device)
+        if class_dropout > 0:
+            x[dropped_classes(seed, step, tc.batch_size, class_dropout, d).to(device), 1] = null_class
         with autocast(device):
             _, loss = model(x, y)
         stop = torch.tensor([loss.detach().float().item(), 1.0 if should_stop() else 0.0], device=device)

@@ -1,6 +1,6 @@
 """Sweep pictures drawn with PIL alone (ASCII labels: the fallback font has no arrows or dashes): a heat map per metric and a strip of sample grids per cell for one digit.
 
-Layout of both: temperature rows × top-k columns, one panel per top-p value stacked downwards. Each heat-map PNG
+Layout of both: temperature rows × top-k columns, one panel per (top-p, cfg, schedule) stacked downwards. Each heat-map PNG
 carries its geometry in a text chunk (`nfgen-sweep`: metric, panels, cell boxes with their key and value), so a
 reader (or a test) can find every cell's pixels without guessing.
 """
@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from ..workspace import atomic_path
-from .grid import LABELS, LOWER_IS_BETTER
+from .grid import LABELS, LOWER_IS_BETTER, panel_title, panels, setting_of
 
 CELL_W, CELL_H = 76, 34
 MARGIN_L, MARGIN_T, TITLE_H, PANEL_GAP = 70, 58, 26, 16
@@ -48,19 +48,21 @@ def _fmt(v) -> str:
 
 
 def cells_by_setting(sweep: dict) -> dict:
-    """(temperature, top_k, top_p) → cell record."""
-    return {(c["temperature"], c["top_k"], c["top_p"]): c for c in sweep.get("cells", {}).values()}
+    """(temperature, top_k, top_p, cfg, cfg_schedule) → cell record."""
+    return {setting_of(c): c for c in sweep.get("cells", {}).values()}
 
 
 def _k_label(k: int) -> str:
     return "off" if k == 0 else str(k)
 
 
-def _canvas(grid: dict, cell_w: int, cell_h: int, pad: int, title: str):
-    """The shared layout of heat maps and strips: one panel per top-p, T rows × top-k columns, labelled.
+def _canvas(sweep: dict, cell_w: int, cell_h: int, pad: int, title: str):
+    """The shared layout of heat maps and strips: one panel per (top-p, cfg, schedule), T rows × top-k columns.
 
-    Returns (image, draw, font, cells) where cells lists (t, k, p, x, y) of every cell's top-left corner."""
-    ts, ks, ps = grid["temperature"], grid["top_k"], grid["top_p"]
+    Returns (image, draw, font, cells) where cells lists (setting, x, y) of every cell's top-left corner, setting
+    being (t, k, p, cfg, schedule)."""
+    grid = sweep["grid"]
+    ts, ks, ps = grid["temperature"], grid["top_k"], panels(sweep)
     panel_h = TITLE_H + len(ts) * cell_h
     width = MARGIN_L + len(ks) * cell_w + pad
     height = MARGIN_T + len(ps) * panel_h + (len(ps) - 1) * PANEL_GAP + pad
@@ -70,33 +72,34 @@ def _canvas(grid: dict, cell_w: int, cell_h: int, pad: int, title: str):
     draw.text((8, 6), title, fill=(0, 0, 0), font=font)
     draw.text((8, 28), "rows: temperature T, columns: top-k", fill=(60, 60, 60), font=small)
     at = []
-    for pi, p in enumerate(ps):
+    for pi, (p, g, sched) in enumerate(ps):
         y0 = MARGIN_T + pi * (panel_h + PANEL_GAP)
-        draw.text((8, y0 + 4), f"top-p {p:g}", fill=(60, 60, 60), font=small)
+        draw.text((8, y0 + 4), panel_title(p, g, sched), fill=(60, 60, 60), font=small)
         for ki, k in enumerate(ks):
             draw.text((MARGIN_L + ki * cell_w + cell_w // 2 - 8, y0 + 4), _k_label(k), fill=(0, 0, 0), font=font)
         for ti, t in enumerate(ts):
             y = y0 + TITLE_H + ti * cell_h
             draw.text((8, y + cell_h // 2 - 7), f"T {t:g}", fill=(0, 0, 0), font=font)
-            at += [(t, k, p, MARGIN_L + ki * cell_w, y) for ki, k in enumerate(ks)]
+            at += [((t, k, p, g, sched), MARGIN_L + ki * cell_w, y) for ki, k in enumerate(ks)]
     return img, draw, font, at
 
 
 def heatmap(sweep: dict, metric: str, path: Path) -> dict:
     """Write eval/sweep_<metric>.png; returns the geometry also stored in the PNG."""
     grid = sweep["grid"]
-    ts, ks, ps = grid["temperature"], grid["top_k"], grid["top_p"]
+    ts, ks, ps = grid["temperature"], grid["top_k"], panels(sweep)
     cells = cells_by_setting(sweep)
-    values = [cells[(t, k, p)].get(metric) for t in ts for k in ks for p in ps if (t, k, p) in cells]
+    values = [c.get(metric) for c in cells.values()]
     values = [v for v in values if v is not None]
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
     best_key = (sweep.get("best") or {}).get("key")
     better = "lower" if LOWER_IS_BETTER[metric] else "higher"
-    img, draw, font, at = _canvas(grid, CELL_W, CELL_H, 12,
+    img, draw, font, at = _canvas(sweep, CELL_W, CELL_H, 12,
                                   f"{LABELS[metric]} ({better} is better, green = best of the sweep)")
     boxes = []
-    for t, k, p, x, y in at:
-        cell = cells.get((t, k, p))
+    for setting, x, y in at:
+        t, k, p, g, sched = setting
+        cell = cells.get(setting)
         v = None if cell is None else cell.get(metric)
         box = (x, y, x + CELL_W - 1, y + CELL_H - 1)
         draw.rectangle(box, fill=colour(v, lo, hi, LOWER_IS_BETTER[metric]), outline=BG)
@@ -105,7 +108,7 @@ def heatmap(sweep: dict, metric: str, path: Path) -> dict:
             draw.rectangle(box, outline=BEST, width=3)
         draw.text((box[0] + 14, box[1] + CELL_H // 2 - 7), _fmt(v), fill=(0, 0, 0), font=font)
         boxes.append({"key": None if cell is None else cell["key"], "temperature": t, "top_k": k, "top_p": p,
-                      "value": v, "box": list(box), "best": is_best})
+                      "cfg": g, "cfg_schedule": sched, "value": v, "box": list(box), "best": is_best})
     geometry = {"metric": metric, "rows": len(ts), "cols": len(ks), "panels": len(ps), "cells": boxes,
                 "range": [lo, hi]}
     info = PngImagePlugin.PngInfo()
@@ -118,15 +121,14 @@ def heatmap(sweep: dict, metric: str, path: Path) -> dict:
 def strip(sweep: dict, images_of, digit: int, path: Path, per_cell: int = 9) -> Path:
     """eval/sweep_strip_<digit>.png: for each cell a small grid (3 columns) of its first `per_cell` samples of
     `digit`, cells laid out like the heat maps. `images_of(key)` → (images [N, 28, 28] in [0, 1], labels [N])."""
-    grid = sweep["grid"]
     cells = cells_by_setting(sweep)
     side, cols = 28, 3
     rows = -(-per_cell // cols)
     tile_w, tile_h = cols * (side + 1) + 10, rows * (side + 1) + 10
-    img, draw, _, at = _canvas(grid, tile_w, tile_h, 8, f"digit {digit}: first {per_cell} samples per setting")
-    for t, k, p, tx, ty in at:
+    img, draw, _, at = _canvas(sweep, tile_w, tile_h, 8, f"digit {digit}: first {per_cell} samples per setting")
+    for setting, tx, ty in at:
         draw.rectangle((tx + 2, ty + 2, tx + tile_w - 3, ty + tile_h - 3), fill=(0, 0, 0))
-        cell = cells.get((t, k, p))
+        cell = cells.get(setting)
         if cell is None:
             continue
         imgs, labels = images_of(cell["key"])

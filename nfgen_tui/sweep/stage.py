@@ -1,7 +1,7 @@
-"""`run_sweep`: sample and score every (temperature, top-k, top-p) cell with one model load, into eval/sweep.json.
+"""`run_sweep`: sample and score every (temperature, top-k, top-p, cfg) cell with one model load, into eval/sweep.json.
 
 Every cell is sampled with the same seed by the sampler `nfgen sample` uses (so a cell's digits are exactly those of
-`nfgen sample RUN --n N --temperature T --top-k K --top-p P --seed S`), rendered at 28 px, and scored by the eval
+`nfgen sample RUN --n N --temperature T --top-k K --top-p P --cfg S --seed S`), rendered at 28 px, and scored by the eval
 stage's own code against one reference set (run_eval's: a class-balanced prefix of it when the sweep's sets are
 smaller). sweep.json is rewritten after each cell; a later call with the same model and settings skips the cells
 already there, so an interrupted sweep resumes at the next unfinished cell.
@@ -26,6 +26,8 @@ from .grid import RULE, Setting, best_cell, grid_axes, parse_grid
 DEFAULT_TEMPERATURES = (0.6, 0.8, 1.0, 1.2)
 DEFAULT_TOP_KS = (1, 3, 5, 10, 0)
 DEFAULT_TOP_PS = (1.0,)
+DEFAULT_CFGS = (1.0,)
+DEFAULT_SCHEDULES = ("constant",)
 LOCK = "sweep"  # a lock name of its own: a sweep may run beside `nfgen sample` and `nfgen eval`
 
 
@@ -55,7 +57,8 @@ def load_cell_images(run: Run, key: str) -> tuple[np.ndarray, np.ndarray]:
 
 def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None = None,
               temperatures=DEFAULT_TEMPERATURES, top_ks=DEFAULT_TOP_KS, top_ps=DEFAULT_TOP_PS,
-              n_per_class: int | None = None, seed: int | None = None, force: bool = False) -> dict:
+              n_per_class: int | None = None, seed: int | None = None, force: bool = False,
+              cfgs=DEFAULT_CFGS, cfg_schedules=DEFAULT_SCHEDULES) -> dict:
     """Score every cell of the grid; returns the sweep record (also in eval/sweep.json).
 
     `n_per_class` defaults to sample.n_per_class (then the reference is exactly run_eval's), `seed` to the run's;
@@ -64,16 +67,29 @@ def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None
 
     run.require()
     cfg = run.config()
-    settings = parse_grid(temperatures, top_ks, top_ps)
+    settings = parse_grid(temperatures, top_ks, top_ps, cfgs, cfg_schedules)
     n_per_class = cfg.sample.n_per_class if n_per_class is None else int(n_per_class)
     seed = cfg.seed if seed is None else int(seed)
     if n_per_class <= 0:
         raise UserError(f"--n-per-class must be > 0, got {n_per_class}")
-    if ckpt.find(run.stage_dir("train") / "ckpt") is None:
+    where = ckpt.find(run.stage_dir("train") / "ckpt")
+    if where is None:
         raise UserError(f"run {run.name!r} has no trained transformer: run `nfgen train {run.name}` first")
+    _check_guidance(run, settings, where)
     dev = devmod.resolve(device or cfg.device)
     with run.stage(LOCK), sigterm_interrupts("sweep"):
         return _sweep(run, cfg, settings, n_per_class, seed, dev, progress, force)
+
+
+def _check_guidance(run: Run, settings: list[Setting], where: Path) -> None:
+    """A guided cell needs a model trained with the null class: refuse the sweep before any cell, naming the way out."""
+    from ..model import checkpoint as ckpt
+    from ..model.guidance import check_guidance
+    from ..tokens.stage import load_vocab
+
+    guided = [s.cfg for s in settings if s.cfg != 1.0]
+    if guided:
+        check_guidance(guided[0], ckpt.load_state(where), load_vocab(run).null_class, f"run {run.name!r}")
 
 
 def _identity(cfg, state: dict, n_per_class: int, seed: int) -> dict:
@@ -155,7 +171,7 @@ def _sweep(run: Run, cfg, settings: list[Setting], n_per_class: int, seed: int, 
             progress(base + 0.8 * d / max(t, 1), total, cell=key, phase="sample")
 
         tokens = sample_sequences(model, vocab, labels, s.temperature, s.top_k, s.top_p, seed,
-                                  cfg.sample.batch_size, sample_progress)
+                                  cfg.sample.batch_size, sample_progress, s.cfg, s.cfg_schedule)
         sample_s = time.perf_counter() - c0
         imgs = render_for_eval(decode_tokens(run, tokens).float(), layout, dev)
         progress(done_before + 0.85, total, cell=s.key, phase="score")
@@ -189,7 +205,9 @@ def _greedy_twin(s: Setting, cells: dict, run: Run) -> dict | None:
     if s.top_k != 1:
         return None
     for c in cells.values():
-        if c.get("top_k") == 1 and "same_as" not in c and (cells_dir(run) / f"{c['key']}.safetensors").exists():
+        same_guidance = (c.get("cfg", 1.0), c.get("cfg_schedule", "constant")) == (s.cfg, s.cfg_schedule)
+        if c.get("top_k") == 1 and same_guidance and "same_as" not in c and \
+                (cells_dir(run) / f"{c['key']}.safetensors").exists():
             return c
     return None
 
@@ -203,8 +221,9 @@ def _copy_cell_images(run: Run, src: str, dst: str) -> None:
 def _best_entry(cell: dict | None) -> dict | None:
     if cell is None:
         return None
-    return {k: cell[k] for k in ("key", "temperature", "top_k", "top_p", "nna", "mmd", "cov", "classifier_accuracy",
-                                 "memorization_rate")}
+    return {"cfg": 1.0, "cfg_schedule": "constant",
+            **{k: cell[k] for k in ("key", "temperature", "top_k", "top_p", "cfg", "cfg_schedule", "nna", "mmd", "cov",
+                                    "classifier_accuracy", "memorization_rate") if k in cell}}
 
 
 def _save_cell_images(run: Run, key: str, imgs: np.ndarray, labels: torch.Tensor) -> None:
@@ -216,17 +235,25 @@ def _save_cell_images(run: Run, key: str, imgs: np.ndarray, labels: torch.Tensor
 
 
 def apply_setting(run: Run, setting: dict) -> dict:
-    """Make `setting` (temperature, top_k, top_p) the run's default sampling setting in config.toml.
+    """Make `setting` (temperature, top_k, top_p, cfg, cfg_schedule) the run's default sampling setting in config.toml.
 
     The one place a later command rewrites config.toml: the user asked for it (`nfgen sweep … --apply`). The default
     sample, and so `nfgen eval`, then follow the new setting."""
     cfg = run.config()
-    before = {"temperature": cfg.sample.temperature, "top_k": cfg.sample.top_k, "top_p": cfg.sample.top_p}
+
+    def now() -> dict:
+        sc = cfg.sample
+        return {"temperature": sc.temperature, "top_k": sc.top_k, "top_p": sc.top_p, "cfg": sc.cfg,
+                "cfg_schedule": sc.cfg_schedule}
+
+    before = now()
     cfg.sample.temperature = float(setting["temperature"])
     cfg.sample.top_k = int(setting["top_k"])
     cfg.sample.top_p = float(setting["top_p"])
+    cfg.sample.cfg = float(setting.get("cfg", 1.0))
+    cfg.sample.cfg_schedule = str(setting.get("cfg_schedule", "constant"))
     cfgmod.validate(cfg)
     run.write_config(cfg)  # atomic (temp file + rename)
-    after = {"temperature": cfg.sample.temperature, "top_k": cfg.sample.top_k, "top_p": cfg.sample.top_p}
+    after = now()
     run.log_event("sweep", event="apply", before=before, after=after)
     return {"before": before, "after": after, "config": str(run.config_path)}

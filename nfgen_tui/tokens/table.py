@@ -17,7 +17,8 @@ def print_codebook(report: dict) -> None:
 
     t = Table(title=f"codebook ({report.get('mode')})", show_header=False)
     rows = [
-        ("vocabulary", f"{report['n_codes']} codes + SOS + {report['n_classes']} classes = {report['vocab_size']}"),
+        ("vocabulary", f"{report['n_codes']} codes + SOS + {report['n_classes']} classes"
+                       f"{' + null class' if report.get('null_class') is not None else ''} = {report['vocab_size']}"),
         ("sequence", f"{report['seq_len']} tokens (block size {report['block_size']})"),
         ("fields", f"{report['n_fields']} ({report['n_train']} train)"),
         ("weight MSE train / held out", f"{_fmt(report['weight_mse'])} / {_fmt(report.get('weight_mse_heldout'))}"),

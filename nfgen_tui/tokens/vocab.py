@@ -1,7 +1,9 @@
 """The token vocabulary and sequence layout: the single source the model, the sampler and the decoder read.
 
-Ids `0 … n_codes-1` are weight codes, `n_codes` is SOS, `n_codes+1 …` one token per class. A sequence is
-`SOS, class, t_1 … t_T`; `allowed[i] = [lo, hi)` says which ids may stand at position i (a sampler masks the rest),
+Ids `0 … n_codes-1` are weight codes, `n_codes` is SOS, `n_codes+1 …` one token per class, and the last id the
+*null class*: the class token classifier-free guidance trains with (`train.class_dropout`) and samples the
+unconditional rows with. A vocabulary stored before the null class existed loads without one (`null_class` None).
+A sequence is `SOS, class, t_1 … t_T`; `allowed[i] = [lo, hi)` says which ids may stand at position i (a sampler masks the rest),
 `kinds[i]` says what the position is (0 SOS, 1 class, 2 + layout kind of the weight / neuron it encodes).
 """
 
@@ -29,6 +31,7 @@ class Vocabulary:
     n_classes: int
     weight_allowed: list[tuple[int, int]]  # [lo, hi) of code ids for every weight-token position (T of them)
     weight_kinds: list[int]  # layout kind of every weight-token position
+    has_null: bool = True  # one more special after the classes: the null class (absent in older codebooks)
 
     # derived ids and sizes -----------------------------------------------------------------------------------
     @property
@@ -40,8 +43,13 @@ class Vocabulary:
         return self.n_codes + 1
 
     @property
+    def null_class(self) -> int | None:
+        """The null class token (no class given), or None for a vocabulary stored without one."""
+        return self.class_offset + self.n_classes if self.has_null else None
+
+    @property
     def vocab_size(self) -> int:
-        return self.n_codes + 1 + self.n_classes
+        return self.n_codes + 1 + self.n_classes + int(self.has_null)
 
     @property
     def n_weight_tokens(self) -> int:
@@ -114,14 +122,17 @@ class Vocabulary:
             return "a weight code"
         if tok == self.sos:
             return "SOS"
-        if self.class_offset <= tok < self.vocab_size:
+        if tok == self.null_class:
+            return "the null class"
+        if self.class_offset <= tok < self.class_offset + self.n_classes:
             return f"class token {tok - self.class_offset}"
         return f"outside the vocabulary of {self.vocab_size}"
 
     # JSON ----------------------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {"mode": self.mode, "n_codes": self.n_codes, "sos": self.sos, "class_offset": self.class_offset,
-                "n_classes": self.n_classes, "vocab_size": self.vocab_size, "seq_len": self.seq_len,
+                "n_classes": self.n_classes, "null_class": self.null_class, "vocab_size": self.vocab_size,
+                "seq_len": self.seq_len,
                 "block_size": self.block_size, "allowed": [list(a) for a in self.allowed], "kinds": self.kinds}
 
     @classmethod
@@ -133,12 +144,14 @@ class Vocabulary:
             allowed = [(int(a[0]), int(a[1])) for a in d["allowed"]]
             kinds = [int(k) for k in d["kinds"]]
             v = cls(mode=str(d["mode"]), n_codes=int(d["n_codes"]), n_classes=int(d["n_classes"]),
-                    weight_allowed=allowed[2:], weight_kinds=[k - KIND_WEIGHT0 for k in kinds[2:]])
+                    weight_allowed=allowed[2:], weight_kinds=[k - KIND_WEIGHT0 for k in kinds[2:]],
+                    has_null=d.get("null_class") is not None)
         except (KeyError, TypeError, ValueError, IndexError) as e:
             raise UserError(f"{where} lacks a valid vocabulary ({type(e).__name__}: {e}); {fix}") from None
         mine = v.to_dict()
         problems = []
-        wrong = [k for k in ("sos", "class_offset", "vocab_size", "seq_len", "block_size") if d.get(k) != mine[k]]
+        wrong = [k for k in ("sos", "class_offset", "null_class", "vocab_size", "seq_len", "block_size")
+                 if d.get(k) != mine[k]]
         if wrong:
             problems.append(f"{', '.join(wrong)} disagree with n_codes and n_classes")
         if allowed[:2] != v.allowed[:2] or kinds[:2] != v.kinds[:2]:

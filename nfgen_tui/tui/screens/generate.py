@@ -27,6 +27,7 @@ FIELDS = [
     ("temperature", "temperature", "temperature", float),
     ("top_k", "top-k (0 off)", "top_k", int),
     ("top_p", "top-p (1 off)", "top_p", float),
+    ("cfg", "guidance cfg (1 off)", "cfg", float),
     ("n", "count per digit", "n_per_class", int),
     ("seed", "seed", None, int),
     ("size", "render size px", "size", int),
@@ -59,6 +60,9 @@ def describe(meta: dict, folder: Path, count: int) -> str:
     classes = len(set(meta.get("labels") or [])) or 1
     what = f"{count} digits, {count // classes} per class" if digit is None else f"{count} × digit {digit}"
     knobs = "  ".join(f"{k} {meta[k]}" for k in ("temperature", "top_k", "top_p", "seed", "size") if k in meta)
+    if meta.get("cfg", 1.0) != 1.0:
+        knobs += f"  cfg {meta['cfg']:g}" + ("" if meta.get("cfg_schedule", "constant") == "constant"
+                                             else f" ({meta['cfg_schedule']})")
     grid = folder / "grid.png"
     return f"{what}  ·  {knobs}\nsaved: {display_path(grid if grid.exists() else folder)}"
 
@@ -123,20 +127,20 @@ class GenerateScreen(BaseScreen):
             self._fill_setting(self.chosen[1])
 
     def _fill_setting(self, setting: dict) -> None:
-        for fid in ("temperature", "top_k", "top_p"):
-            v = setting[fid]
+        for fid in ("temperature", "top_k", "top_p", "cfg"):
+            v = setting.get(fid, 1.0)
             self.query_one(f"#gen-{fid}", Input).value = f"{v:g}" if isinstance(v, float) else str(v)
 
     def use_setting(self, name: str, setting: dict) -> None:
-        """Select `name` and fill in a sweep cell's temperature / top-k / top-p (the other fields keep theirs).
+        """Select `name` and fill in a sweep cell's temperature / top-k / top-p / cfg (the other fields keep theirs).
 
         Remembered for that run: the run select's change event, handled after this, refills the config defaults."""
-        self.chosen = (name, {k: setting[k] for k in ("temperature", "top_k", "top_p")})
+        self.chosen = (name, {k: setting.get(k, 1.0) for k in ("temperature", "top_k", "top_p", "cfg")})
         self.query_one("#gen-run", Select).value = name
         self._fill_setting(self.chosen[1])
         self.query_one("#gen-status", Static).update(
             f"setting from the sweep: T {setting['temperature']:g}, top-k {setting['top_k']}, "
-            f"top-p {setting['top_p']:g} — ctrl+g to generate")
+            f"top-p {setting['top_p']:g}, cfg {setting.get('cfg', 1.0):g} — ctrl+g to generate")
 
     @work(thread=True, exclusive=True, group="gen-show")
     def show_latest(self, name: str, budget: tuple[int, int]) -> None:

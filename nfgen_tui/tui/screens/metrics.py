@@ -73,7 +73,8 @@ def read_metrics(run) -> dict | None:
 class MetricsScreen(BaseScreen):
     BINDINGS = [Binding("c", "focus_compare", "Compare with"), Binding("ctrl+r", "reload", "Reload"),
                 Binding("s", "sweep", "Run sweep"), Binding("v", "next_metric", "Sweep metric"),
-                Binding("h", "focus_sweep", "Heat table", show=False)]
+                Binding("h", "focus_sweep", "Heat table", show=False),
+                Binding("f", "sweep_front", "Front", show=False)]
 
     def body(self) -> ComposeResult:
         with Vertical(id="met"):
@@ -236,17 +237,19 @@ class MetricsScreen(BaseScreen):
             new_stamp = (st.st_mtime_ns, st.st_size)
         except FileNotFoundError:
             new_stamp = None
-        sweep, changed = None, new_stamp != stamp
+        sweep, changed, evaluated = None, new_stamp != stamp, None
         if changed and new_stamp is not None:
             try:
-                sweep = load_sweep(run)
+                from ...sweep.report import eval_result_of
+
+                sweep, evaluated = load_sweep(run), eval_result_of(run)
             except (OSError, ValueError) as e:
                 self.post(self.error, e)
                 changed = False
         self.post(self._sweep_read, name, offset, new_stamp if changed else stamp, changed, sweep, running,
-                  progress[-1] if progress else None)
+                  progress[-1] if progress else None, evaluated)
 
-    def _sweep_read(self, name, offset, stamp, changed, sweep, running, last) -> None:
+    def _sweep_read(self, name, offset, stamp, changed, sweep, running, last, evaluated=None) -> None:
         if name != self.sweep_of:
             return  # the run changed while reading
         panel = self.query_one("#met-sweep", SweepPanel)
@@ -254,12 +257,15 @@ class MetricsScreen(BaseScreen):
             panel.last_event = last
         self.sweep_offset, self.sweep_stamp = offset, stamp
         if changed:
-            panel.show(sweep)
+            panel.show(sweep, evaluated)
         panel.progress((panel.last_event or {}) if running else None)
         panel.display = panel.sweep is not None or running
 
     def action_focus_sweep(self) -> None:
         self.query_one("#sweep-table", DataTable).focus()
+
+    def action_sweep_front(self) -> None:
+        self.query_one("#met-sweep", SweepPanel).toggle_front()
 
     def action_next_metric(self) -> None:
         self.query_one("#met-sweep", SweepPanel).next_metric()

@@ -1,5 +1,6 @@
 """A run's inference sweep (eval/sweep.json) as a heat table you can move through: one metric at a time, the best
-cell marked ★, a progress bar while a sweep job runs.
+cell marked ★, a progress bar while a sweep job runs; `f` swaps the table for the fidelity–variety front (classifier
+accuracy against 1-NNA of every cell, the Pareto front in upper case, the eval's baselines and default sample as # % + @).
 
 A DataTable rather than the rich Table `sweep.report.heat_table` prints: the cursor picks a cell (enter opens
 Generate with its setting). Colours and the ★ come from the same `pictures.colour` and `best` entry, so the terminal
@@ -19,24 +20,25 @@ def k_label(k: int) -> str:
     return "off" if k == 0 else str(k)
 
 
-def heat_rows(sweep: dict, metric: str, top_p: float) -> tuple[list[str], list[tuple[float, list[Text]]], dict]:
-    """(column titles, rows of (temperature, cell texts), (row, col) → cell record) for one top-p panel.
+def heat_rows(sweep: dict, metric: str, panel) -> tuple[list[str], list[tuple[float, list[Text]]], dict]:
+    """(column titles, rows of (temperature, cell texts), (row, col) → cell record) for one panel: a (top-p, cfg,
+    schedule) of `sweep.grid.panels`, or a bare top-p (unguided cells).
 
-    The colour range spans every cell of the grid (all top-p panels), like the PNG heat maps."""
+    The colour range spans every cell of the grid (all panels), like the PNG heat maps."""
     from ...sweep.grid import LOWER_IS_BETTER
     from ...sweep.pictures import cells_by_setting, colour
 
     grid = sweep["grid"]
+    p, scale, sched = panel if isinstance(panel, tuple) else (panel, 1.0, "constant")
     cells = cells_by_setting(sweep)
-    in_grid = [cells.get((t, k, p)) for t in grid["temperature"] for k in grid["top_k"] for p in grid["top_p"]]
-    vals = [c[metric] for c in in_grid if c is not None and c.get(metric) is not None]
+    vals = [c[metric] for c in cells.values() if c.get(metric) is not None]
     lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
     best = (sweep.get("best") or {}).get("key")
     rows, at = [], {}
     for ri, t in enumerate(grid["temperature"]):
         texts = []
         for ci, k in enumerate(grid["top_k"]):
-            c = cells.get((t, k, top_p))
+            c = cells.get((t, k, p, scale, sched))
             v = None if c is None else c.get(metric)
             if c is not None:
                 at[(ri, ci)] = c
@@ -58,7 +60,8 @@ def summary(sweep: dict) -> str:
     b = sweep.get("best")
     line = "  ·  ".join(bits)
     if b:
-        line += (f"\n[b]★ best[/b]: T {b['temperature']:g}, top-k {k_label(b['top_k'])}, top-p {b['top_p']:g} "
+        guided = f", cfg {b['cfg']:g}" if b.get("cfg", 1.0) != 1.0 else ""
+        line += (f"\n[b]★ best[/b]: T {b['temperature']:g}, top-k {k_label(b['top_k'])}, top-p {b['top_p']:g}{guided} "
                  f"(1-NNA {b['nna']:.3f}, acc {b['classifier_accuracy']:.3f})\nrule: {sweep.get('rule', '')}")
     return line
 
@@ -74,9 +77,10 @@ class SweepPanel(Vertical):
             yield Label("metric")
             yield Select([(LABELS[m], m) for m in METRICS], value="nna", allow_blank=False, id="sweep-metric",
                          compact=True)
-            yield Label("top-p", id="sweep-topp-label")
-            yield Select([("1", 1.0)], value=1.0, id="sweep-topp", allow_blank=False, compact=True)
+            yield Label("panel", id="sweep-topp-label")
+            yield Select([("top-p 1", 0)], value=0, id="sweep-topp", allow_blank=False, compact=True)
         yield DataTable(id="sweep-table", cursor_type="cell")
+        yield Static("", id="sweep-front")
         with Horizontal(id="sweep-run"):
             yield ProgressBar(total=1, id="sweep-progress", show_eta=False)
             yield Static("", id="sweep-job", classes="hint")
@@ -86,7 +90,10 @@ class SweepPanel(Vertical):
         self.sweep: dict | None = None
         self.at: dict = {}
         self.last_event: dict | None = None  # the latest sweep progress event read (the screen tails the log)
+        self.eval_result: dict | None = None  # the run's eval/metrics.json: the front's reference points
+        self.front = False
         self.query_one("#sweep-run").display = False
+        self.query_one("#sweep-front").display = False
         for w in ("#sweep-topp", "#sweep-topp-label"):
             self.query_one(w).display = False
 
@@ -96,12 +103,15 @@ class SweepPanel(Vertical):
         return v if isinstance(v, str) else "nna"
 
     @property
-    def top_p(self) -> float | None:
+    def top_p(self) -> tuple | None:
+        """The shown panel: (top-p, cfg, schedule)."""
         if not self.sweep:
             return None
+        from ...sweep.grid import panels
+
         v = self.query_one("#sweep-topp", Select).value
-        ps = self.sweep["grid"]["top_p"]
-        return v if v in ps else ps[0]
+        ps = panels(self.sweep)
+        return ps[v] if isinstance(v, int) and 0 <= v < len(ps) else ps[0]
 
     def next_metric(self) -> None:
         from ...sweep.grid import METRICS
@@ -109,16 +119,24 @@ class SweepPanel(Vertical):
         sel = self.query_one("#sweep-metric", Select)
         sel.value = METRICS[(METRICS.index(self.metric) + 1) % len(METRICS)]
 
-    def show(self, sweep: dict | None) -> None:
+    def toggle_front(self) -> None:
+        """Heat table ⇄ fidelity–variety front."""
+        self.front = not self.front
+        self.render_table()
+
+    def show(self, sweep: dict | None, eval_result: dict | None = None) -> None:
         """A new sweep record (or None); keeps the metric, top-p panel and cursor where they were."""
         first = self.sweep is None
         self.sweep = sweep
+        self.eval_result = eval_result
         if sweep is not None:
-            ps = sweep["grid"]["top_p"]
+            from ...sweep.grid import panel_title, panels
+
+            ps = panels(sweep)
             sel = self.query_one("#sweep-topp", Select)
-            keep = sel.value if sel.value in ps else ps[0]
+            keep = sel.value if isinstance(sel.value, int) and sel.value < len(ps) else 0
             with self.prevent(Select.Changed):
-                sel.set_options([(f"{p:g}", p) for p in ps])
+                sel.set_options([(panel_title(*p), i) for i, p in enumerate(ps)])
                 sel.value = keep
             for w in ("#sweep-topp", "#sweep-topp-label"):
                 self.query_one(w).display = len(ps) > 1
@@ -126,6 +144,14 @@ class SweepPanel(Vertical):
 
     def render_table(self, to_best: bool = False) -> None:
         table = self.query_one("#sweep-table", DataTable)
+        front = self.query_one("#sweep-front", Static)
+        table.display, front.display = not self.front, self.front
+        if self.front and self.sweep is not None:
+            from rich.text import Text as _Text
+
+            from ...sweep.front import front_text
+
+            front.update(_Text(front_text(self.sweep, self.eval_result)))
         cursor = table.cursor_coordinate
         table.clear(columns=True)
         self.at = {}
