@@ -174,3 +174,24 @@ def test_neuron_token_of_another_layer_raises():
     assert tok.decode(codes).shape == (1, lay.n_params)
     with pytest.raises(TokenError, match="only ids 3..4"):
         tok.decode(torch.tensor([[0, 1, 2, 0, 1]]))
+
+
+def test_a_codebook_stored_before_the_null_class_still_loads_and_decodes(tmp_path):
+    """Runs made before classifier-free guidance have no null class in report.json: they stay usable unguided."""
+    from nfgen_tui.workspace import atomic_write_json
+
+    lay = reference_layout((8, 8))
+    tok = Tokenizer("scalar", lay, [torch.linspace(-1, 1, 245)], n_classes=10)
+    tok.save(tmp_path)
+    old = tok.report()
+    del old["null_class"]
+    old["vocab_size"] -= 1  # 245 codes + SOS + 10 classes, as written before the null class existed
+    atomic_write_json(tmp_path / "report.json", old)
+    again = Tokenizer.load(tmp_path)
+    assert again.vocab.null_class is None and again.vocab.vocab_size == 256
+    seq = tok.tokenize(tok.decode(torch.zeros(3, lay.n_params, dtype=torch.long)), torch.tensor([0, 4, 9]))
+    assert torch.equal(again.decode(seq), tok.decode(seq))
+    old["vocab_size"] += 7  # a report that disagrees with its codebook is still refused
+    atomic_write_json(tmp_path / "report.json", old)
+    with pytest.raises(Exception, match="report.json"):
+        Tokenizer.load(tmp_path)

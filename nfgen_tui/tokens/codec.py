@@ -115,8 +115,7 @@ class Tokenizer:
         else:
             books = [tensors[f"layer{i}"] for i in range(len(layout.layers))]
         tok = cls(vocab.mode, layout, books, vocab.n_classes)
-        if tok.vocab.to_dict() != vocab.to_dict():
-            raise UserError(f"{folder / CODEBOOK_FILE} does not match the vocabulary in {folder / REPORT_FILE}; {fix}")
+        tok.vocab = tok.vocab.matching(vocab, str(folder / CODEBOOK_FILE), fix)
         return tok
 
 

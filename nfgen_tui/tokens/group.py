@@ -156,8 +156,7 @@ class GroupTokenizer:
             tok = cls(vocab.mode, layout, books, t["centre"], t["scale"], vocab.n_classes)
         except KeyError as e:
             raise UserError(f"{folder / CODEBOOK_FILE} lacks {e}: rerun `nfgen codebook RUN --force`") from None
-        if tok.vocab.to_dict() != vocab.to_dict():
-            raise UserError(f"{folder / CODEBOOK_FILE} does not match the vocabulary in {folder / REPORT_FILE}")
+        tok.vocab = tok.vocab.matching(vocab, str(folder / CODEBOOK_FILE), f"rerun `nfgen codebook {folder.parent.name} --force`")
         return tok
 
 

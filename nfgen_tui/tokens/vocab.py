@@ -9,6 +9,7 @@ A sequence is `SOS, class, t_1 … t_T`; `allowed[i] = [lo, hi)` says which ids 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,6 +166,16 @@ class Vocabulary:
         if problems:
             raise UserError(f"{where} is inconsistent: {'; '.join(problems)}; {fix}")
         return v
+
+    def matching(self, stored: "Vocabulary", where: str, fix: str) -> "Vocabulary":
+        """This vocabulary (rebuilt from a codebook's tensors), refused unless it is the one report.json stored.
+
+        The stored one says whether the null class exists: a codebook made before guidance has none, and it stays
+        usable for unguided sampling instead of failing as a mismatch."""
+        mine = dataclasses.replace(self, has_null=stored.has_null)
+        if mine.to_dict() != stored.to_dict():
+            raise UserError(f"{where} does not match the vocabulary in report.json beside it; {fix}")
+        return mine
 
     @classmethod
     def load(cls, path: Path, fix: str = "rerun `nfgen codebook RUN --force`") -> "Vocabulary":
