@@ -103,6 +103,18 @@ def reassign_dead(centers: torch.Tensor, counts: torch.Tensor, x: torch.Tensor, 
     return n
 
 
+def lloyd_update(centers: torch.Tensor, x: torch.Tensor, idx: torch.Tensor, dead_threshold: int,
+                 gen: torch.Generator) -> int:
+    """One Lloyd step in place: every used code moves to the mean of its rows, dead ones onto random rows.
+
+    Shared by the plain and the neighbour-search k-means, so both update the same way; returns how many moved."""
+    counts = torch.bincount(idx, minlength=centers.shape[0])
+    sums = torch.zeros_like(centers).index_put_((idx,), x, accumulate=True)  # sort-based: deterministic on CUDA
+    used = counts > 0
+    centers[used] = sums[used] / counts[used, None].to(x.dtype)
+    return reassign_dead(centers, counts, x, dead_threshold, gen)
+
+
 def kmeans(x: torch.Tensor, k: int, iters: int, *, tol: float = 1e-4, dead_threshold: int = 1,
            init: str | torch.Tensor = "kmeans++", init_sample: int = 200_000, seed: int = 0,
            on_iter: Callable[[int, float], None] | None = None) -> KMeansResult:
@@ -128,11 +140,7 @@ def kmeans(x: torch.Tensor, k: int, iters: int, *, tol: float = 1e-4, dead_thres
     for it in range(iters):
         idx, dist = nearest(x, centers)
         history.append(float(dist.double().mean()))
-        counts = torch.bincount(idx, minlength=centers.shape[0])
-        sums = torch.zeros_like(centers).index_put_((idx,), x, accumulate=True)  # sort-based: deterministic on CUDA
-        used = counts > 0
-        centers[used] = sums[used] / counts[used, None].to(x.dtype)
-        moved = reassign_dead(centers, counts, x, dead_threshold, gen)
+        moved = lloyd_update(centers, x, idx, dead_threshold, gen)
         reassigned += moved
         done = it + 1
         if on_iter is not None:

@@ -18,7 +18,7 @@ from typing import Callable
 
 import torch
 
-from .kmeans import KMeansResult, reassign_dead, sample_rows
+from .kmeans import KMeansResult, lloyd_update, sample_rows
 
 _BLOCK = 1 << 22  # elements of one distance block
 
@@ -115,11 +115,7 @@ def kmeans_graph(x: torch.Tensor, k: int, iters: int, *, tol: float = 1e-4, dead
         else:
             idx, dist = nearest_among(x, centers, code_neighbours(centers, neighbours)[idx])
         history.append(float(dist.double().mean()))
-        counts = torch.bincount(idx, minlength=centers.shape[0])
-        sums = torch.zeros_like(centers).index_put_((idx,), x, accumulate=True)
-        used = counts > 0
-        centers[used] = sums[used] / counts[used, None].to(x.dtype)
-        moved = reassign_dead(centers, counts, x, dead_threshold, gen)
+        moved = lloyd_update(centers, x, idx, dead_threshold, gen)
         reassigned += moved
         done = it + 1
         if on_iter is not None:
