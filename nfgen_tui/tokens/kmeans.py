@@ -103,6 +103,20 @@ def reassign_dead(centers: torch.Tensor, counts: torch.Tensor, x: torch.Tensor, 
     return n
 
 
+def initial_centers(x: torch.Tensor, k: int, init, init_sample: int, gen: torch.Generator,
+                    seeder: Callable[[torch.Tensor, int, torch.Generator], torch.Tensor]) -> torch.Tensor:
+    """The starting codes: explicit centers, `seeder` (a k-means++) on a sample of rows, or random rows."""
+    m = x.shape[0]
+    if isinstance(init, torch.Tensor):
+        return init.to(x.device, torch.float32).reshape(k, -1).clone()
+    k = min(k, m)
+    if init == "kmeans++":
+        return seeder(x[sample_rows(m, init_sample, gen).to(x.device)], k, gen)
+    if init == "random":
+        return x[sample_rows(m, k, gen).to(x.device)].clone()
+    raise ValueError(f"unknown init {init!r}")
+
+
 def lloyd_update(centers: torch.Tensor, x: torch.Tensor, idx: torch.Tensor, dead_threshold: int,
                  gen: torch.Generator) -> int:
     """One Lloyd step in place: every used code moves to the mean of its rows, dead ones onto random rows.
@@ -123,17 +137,7 @@ def kmeans(x: torch.Tensor, k: int, iters: int, *, tol: float = 1e-4, dead_thres
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
     x = x.float()
-    m = x.shape[0]
-    if isinstance(init, torch.Tensor):
-        centers = init.to(x.device, torch.float32).reshape(k, -1).clone()
-    else:
-        k = min(k, m)
-        if init == "kmeans++":
-            centers = kmeans_pp(x[sample_rows(m, init_sample, gen).to(x.device)], k, gen)
-        elif init == "random":
-            centers = x[sample_rows(m, k, gen).to(x.device)].clone()
-        else:
-            raise ValueError(f"unknown init {init!r}")
+    centers = initial_centers(x, k, init, init_sample, gen, kmeans_pp)
     history: list[float] = []
     reassigned = 0
     done = 0

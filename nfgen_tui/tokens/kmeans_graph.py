@@ -18,7 +18,7 @@ from typing import Callable
 
 import torch
 
-from .kmeans import KMeansResult, lloyd_update, sample_rows
+from .kmeans import KMeansResult, initial_centers, lloyd_update
 
 _BLOCK = 1 << 22  # elements of one distance block
 
@@ -95,17 +95,7 @@ def kmeans_graph(x: torch.Tensor, k: int, iters: int, *, tol: float = 1e-4, dead
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
     x = x.float().contiguous()
-    m = x.shape[0]
-    if isinstance(init, torch.Tensor):
-        centers = init.to(x.device, torch.float32).reshape(k, -1).clone()
-    else:
-        k = min(k, m)
-        if init == "kmeans++":
-            centers = kmeans_pp_rounds(x[sample_rows(m, init_sample, gen).to(x.device)], k, gen)
-        elif init == "random":
-            centers = x[sample_rows(m, k, gen).to(x.device)].clone()
-        else:
-            raise ValueError(f"unknown init {init!r}")
+    centers = initial_centers(x, k, init, init_sample, gen, kmeans_pp_rounds)
     history: list[float] = []
     reassigned = done = 0
     idx = None
