@@ -146,18 +146,30 @@ class GroupTokenizer:
     @classmethod
     def load(cls, folder: Path) -> "GroupTokenizer":
         folder = Path(folder)
-        rep = read_json(folder / REPORT_FILE)
-        vocab = Vocabulary.from_dict(rep)
-        layout = Layout.from_dict(rep.get("layout", {}))
-        check_file_mode(folder / CODEBOOK_FILE, vocab.mode)
-        t = read_tensors(folder / CODEBOOK_FILE, "rerun `nfgen codebook RUN --force`")
+        rep, vocab, layout, t = read_codebook(folder)
         try:
             books = [t[f"layer{i}"] for i in range(len(layout.layers))]
             tok = cls(vocab.mode, layout, books, t["centre"], t["scale"], vocab.n_classes)
         except KeyError as e:
-            raise UserError(f"{folder / CODEBOOK_FILE} lacks {e}: rerun `nfgen codebook RUN --force`") from None
-        tok.vocab = tok.vocab.matching(vocab, str(folder / CODEBOOK_FILE), f"rerun `nfgen codebook {folder.parent.name} --force`")
+            raise UserError(f"{folder / CODEBOOK_FILE} lacks {e}: {codebook_fix(folder)}") from None
+        tok.vocab = tok.vocab.matching(vocab, str(folder / CODEBOOK_FILE), codebook_fix(folder))
         return tok
+
+
+def codebook_fix(folder: Path) -> str:
+    """The way out of a refused codebook folder (runs/RUN/codebook)."""
+    return f"rerun `nfgen codebook {Path(folder).parent.name} --force`"
+
+
+def read_codebook(folder: Path) -> tuple[dict, Vocabulary, Layout, dict[str, torch.Tensor]]:
+    """report.json, its vocabulary and field layout, and the codebook tensors of an extra mode's codebook folder,
+    the file's mode checked against the report's."""
+    folder = Path(folder)
+    rep = read_json(folder / REPORT_FILE, codebook_fix(folder))
+    vocab = Vocabulary.from_dict(rep, str(folder / REPORT_FILE), codebook_fix(folder))
+    layout = Layout.from_dict(rep.get("layout", {}))
+    check_file_mode(folder / CODEBOOK_FILE, vocab.mode)
+    return rep, vocab, layout, read_tensors(folder / CODEBOOK_FILE, codebook_fix(folder))
 
 
 def check_file_mode(path: Path, mode: str, what: str = "codebook",

@@ -22,8 +22,8 @@ from safetensors.torch import save_file
 from ..errors import UserError
 from ..fields.layout import Layout
 from ..fields.subspace import fit_coordinates, flat_weights, load_subspace
-from ..workspace import atomic_path, read_json, read_tensors
-from .group import check_file_mode
+from ..workspace import atomic_path
+from .group import codebook_fix, read_codebook
 from .kmeans import KMeansResult
 from .kmeans1d import encode_scalar, kmeans1d
 from .vocab import Vocabulary
@@ -124,17 +124,13 @@ class SubspaceTokenizer:
     @classmethod
     def load(cls, folder: Path) -> "SubspaceTokenizer":
         folder = Path(folder)
-        rep = read_json(folder / REPORT_FILE)
-        vocab = Vocabulary.from_dict(rep)
-        layout = Layout.from_dict(rep.get("layout", {}))
-        check_file_mode(folder / CODEBOOK_FILE, vocab.mode)
-        t = read_tensors(folder / CODEBOOK_FILE, "rerun `nfgen codebook RUN --force`")
+        rep, vocab, layout, t = read_codebook(folder)
         try:
             tok = cls(layout, t["codebook"], t["basis"], t["mu"], t["w0"], t["std"], vocab.n_classes,
                       int(rep.get("refine_steps", 0)))
         except KeyError as e:
-            raise UserError(f"{folder / CODEBOOK_FILE} lacks {e}: rerun `nfgen codebook RUN --force`") from None
-        tok.vocab = tok.vocab.matching(vocab, str(folder / CODEBOOK_FILE), f"rerun `nfgen codebook {folder.parent.name} --force`")
+            raise UserError(f"{folder / CODEBOOK_FILE} lacks {e}: {codebook_fix(folder)}") from None
+        tok.vocab = tok.vocab.matching(vocab, str(folder / CODEBOOK_FILE), codebook_fix(folder))
         return tok
 
 
