@@ -38,6 +38,7 @@ class FieldsConfig:
     schedule: str = "constant"  # constant | cosine
     chunk_size: int = 250  # fields fitted together on CPU (bounds memory; per field-step 250 ≈ 500 < 1000 here)
     gpu_chunk_size: int = 16384  # fields fitted together on CUDA (a GPU wants big batches)
+    points_per_step: int = 0  # 3D fields: occupancy samples per shape in each Adam step, a seeded subset (0 = all)
     # shared subspace (fields/subspace.py): weights = w0 + μ + B·c with B [P, k] learned over the training fields
     subspace: int = 0  # k; 0 = off (every weight fitted freely)
     subspace_steps: int = 800  # Adam steps of the joint fit (B, μ, training c) and of each held-out field's c
@@ -255,6 +256,7 @@ def validate(c: Config) -> Config:
     _check(c.fields.schedule in ("cosine", "constant"), "fields.schedule", "cosine | constant")
     _check(c.fields.chunk_size > 0 and c.fields.gpu_chunk_size > 0, "fields.chunk_size", "chunk sizes must be > 0")
     _check(c.fields.omega0 > 0, "fields.omega0", "must be > 0")
+    _check(c.fields.points_per_step >= 0, "fields.points_per_step", "must be >= 0 (0 = every sample)")
     _check(c.fields.subspace >= 0, "fields.subspace", "must be >= 0 (0 = off)")
     _check(c.fields.subspace_steps > 0 and c.fields.subspace_warm > 0 and c.fields.subspace_lr > 0,
            "fields.subspace_steps", "subspace_steps, subspace_warm and subspace_lr must be > 0")
