@@ -215,7 +215,47 @@ def _paper() -> Config:
     return c
 
 
-PRESETS = {"quick": _quick, "paper": _paper}
+def _quick3d() -> Config:
+    """Sized for 2 CPU cores: the whole pipeline on the built-in `shapes` (12 classes) within ~15 minutes.
+
+    Fields 16-16 on the positional encoding of (x, y, z) (689 weights); 800 Adam steps of 256 samples per shape
+    reached a mean IoU of 0.78 (p10 0.62) on 60 shapes' held-out samples (200 steps of 1,024: 0.68; 32-32 fields,
+    1,889 weights, 200 steps: 0.73). group:4 tokens keep sequences at 177 tokens. The GPT and sampling settings are
+    the 2D quick preset's, unmeasured on shapes beyond this run.
+    """
+    c = _quick()
+    c.data.dataset = "shapes"
+    c.data.limit = 600  # 50 per class: the fit stage's share of the 15 minutes
+    c.fields.hidden = [16, 16]
+    c.fields.steps = 800
+    c.fields.lr = 1e-2
+    c.fields.points_per_step = 256
+    c.codebook.mode = "group:4"
+    c.codebook.size = 256
+    c.sample.n_per_class = 20
+    c.sample.size = 48  # occupancy grid per side for marching cubes
+    c.eval.set_size = 200
+    return c
+
+
+def _paper3d() -> Config:
+    """HyperDiffusion's field (3 × 128 hidden, ReLU, 4 octaves of the encoding; 36,353 weights) on all shapes, one
+    token per neuron (385 tokens; scalar tokens would make sequences of 36k), the paper preset's GPT: a GPU job."""
+    c = _paper()
+    c.data.dataset = "shapes"
+    c.fields.hidden = [128, 128, 128]
+    c.fields.octaves = 4
+    c.fields.steps = 1000
+    c.fields.lr = 5e-3
+    c.fields.points_per_step = 0  # every sample of a shape at every step
+    c.fields.chunk_size = 64
+    c.codebook.mode = "neuron"
+    c.codebook.size = 512
+    c.sample.size = 128
+    return c
+
+
+PRESETS = {"quick": _quick, "paper": _paper, "quick3d": _quick3d, "paper3d": _paper3d}
 
 
 def preset(name: str) -> Config:

@@ -70,9 +70,16 @@ def select_shapes(ss, limit: int, holdout: float, seed: int) -> ShapeTargets:
 
 
 def load(cfg, root) -> ShapeTargets:
+    """The run's shapes. For the built-in `shapes` with `data.limit` > 0, only ⌈limit / classes⌉ shapes per class are
+    made (generating all of them would cost a quick run minutes), then the limit is drawn from those as usual."""
+    from ..data import shapes
     from ..data.shapeset import load_shapes
 
-    return select_shapes(load_shapes(cfg.data.dataset, Path(root)), cfg.data.limit, cfg.data.holdout, cfg.seed)
+    kwargs = {}
+    if cfg.data.dataset == "shapes" and cfg.data.limit > 0:
+        kwargs["per_class"] = min(shapes.PER_CLASS, -(-cfg.data.limit // len(shapes.CLASSES)))
+    return select_shapes(load_shapes(cfg.data.dataset, Path(root), **kwargs), cfg.data.limit, cfg.data.holdout,
+                         cfg.seed)
 
 
 def fit_occupancy(points: torch.Tensor, occupancy: torch.Tensor, init: torch.Tensor, layout, *, steps: int,
