@@ -68,3 +68,19 @@ def agreement(weights_a: torch.Tensor, weights_b: torch.Tensor, layout, data: Im
     """PSNR [N] between two versions of the same fields (quantized against unquantized)."""
     size = data.images.shape[-1]
     return psnr(render_images(weights_a.to(device), layout, size), render_images(weights_b.to(device), layout, size)).cpu()
+
+
+def write_samples(out, weights: torch.Tensor, labels: torch.Tensor, layout, size: int, per_row: int,
+                  progress=None) -> dict:
+    """A 2D sample folder: `images.npy` (float32 [N, size, size]) and `grid.png` (`per_row` images a row)."""
+    from torchvision.utils import save_image
+
+    from ..workspace import atomic_path
+
+    images = render_images(weights, layout, size).float().cpu().clamp(0, 1)
+    with atomic_path(out / "images.npy") as p:
+        with open(p, "wb") as f:
+            np.save(f, images.numpy().astype(np.float32))
+    with atomic_path(out / "grid.png") as p:
+        save_image(images[:, None], str(p), nrow=per_row, padding=1, format="png")
+    return {}

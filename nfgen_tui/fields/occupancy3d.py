@@ -167,3 +167,51 @@ def render(weights: torch.Tensor, layout, size: int = 32, batch: int = 64) -> to
     if not out:
         return torch.zeros(0, size, size, size, device=weights.device)
     return torch.cat(out).reshape(-1, size, size, size)
+
+
+# samples ---------------------------------------------------------------------------------------------------------
+VIEW_AZIMUTHS = (30, 120, 210, 300)  # views.npy and grid.png; the TUI turns through them with the arrow keys
+VIEW_SIZE = 64
+
+
+def meshes(weights: torch.Tensor, layout, size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(verts [V, 3] in [-1, 1], faces [F, 3]) of each field's surface (occupancy 0.5) from a size³ grid; a field
+    that is empty or full everywhere gives a mesh with no faces."""
+    from ..geometry.mesh import extract_mesh
+
+    out = []
+    for s in range(0, weights.shape[0], 16):
+        grids = render(weights[s:s + 16], layout, size).cpu().numpy()
+        out += [extract_mesh(g, 0.5) for g in grids]
+    return out
+
+
+def write_samples(out: Path, weights: torch.Tensor, labels: torch.Tensor, layout, size: int, per_row: int,
+                  progress=None) -> dict:
+    """A 3D sample folder: `meshes/shape_NNNN.obj` and `.ply` per shape, `views.npy` (uint8 [N, 4, 64, 64], shaded
+    views at VIEW_AZIMUTHS), `grid.png` (the 4 views of every shape, a row of shapes per class when they fit)."""
+    from PIL import Image
+
+    from ..geometry.mesh import write_obj, write_ply
+    from ..geometry.shade import render_views, view_grid
+    from ..workspace import atomic_path
+
+    folder = out / "meshes"
+    folder.mkdir(parents=True, exist_ok=True)
+    views, empty = [], 0
+    all_meshes = meshes(weights, layout, size)
+    for i, (v, f) in enumerate(all_meshes):
+        write_obj(folder / f"shape_{i:04d}.obj", v, f)
+        write_ply(folder / f"shape_{i:04d}.ply", v, f)
+        views.append(render_views(v, f, size=VIEW_SIZE, azimuths=VIEW_AZIMUTHS))
+        empty += int(len(f) == 0)
+        if progress is not None:
+            progress(i + 1, len(all_meshes))
+    views = np.stack(views) if views else np.zeros((0, len(VIEW_AZIMUTHS), VIEW_SIZE, VIEW_SIZE), np.uint8)
+    with atomic_path(out / "views.npy") as p:
+        with open(p, "wb") as fh:
+            np.save(fh, views)
+    grid = view_grid(list(views), shapes_per_row=max(1, min(per_row, 8)))
+    with atomic_path(out / "grid.png") as p:
+        Image.fromarray(grid).save(p, format="png")
+    return {"meshes": len(all_meshes), "empty_meshes": empty, "view_azimuths": list(VIEW_AZIMUTHS)}
