@@ -2,8 +2,8 @@
 
 Every set — generated and each baseline (held-out real, marginal tokens, train + noise, built by `baselines` as in
 2D) — and the reference (training fields, class-balanced, drawn without replacement with the run's seed) go through
-the same code: each field's occupancy on an EVAL_GRID³ grid → marching cubes → SURFACE_POINTS points sampled on the
-surface (area-weighted, seeded) → each cloud normalised (`geometry.surface.normalize_points`: centred, divided by
+the same code: each field's occupancy on an EVAL_GRID³ grid → marching cubes → `eval.surface_points` points sampled
+on the surface (HyperDiffusion's 2,048 by default) (area-weighted, seeded) → each cloud normalised (`geometry.surface.normalize_points`: centred, divided by
 its spread, as HyperDiffusion's evaluation does) → Chamfer distances (`metrics.chamfer`) → the same MMD / COV / 1-NNA
 code as 2D (`metrics.generative`). A field with no surface becomes a cloud at the origin, which is far from every
 real shape (it is counted, not dropped: `empty` per set).
@@ -31,8 +31,7 @@ from .memorization import QUANTILES
 from .sets import balanced_subset
 
 EVAL_GRID = 48  # occupancy grid per side for every evaluated set
-SURFACE_POINTS = 2048  # HyperDiffusion's count
-MEMO_POINTS = 512
+MEMO_POINTS = 128  # per cloud for the nearest-training search (every training shape: the costliest pairs)
 MEMO_QUANTILE = 0.05
 BASELINES = ("held-out real", "marginal", "train + noise")
 PUBLISHED = [
@@ -43,7 +42,7 @@ PUBLISHED = [
 ]
 
 
-def clouds(weights: torch.Tensor, layout, seed: int, points: int = SURFACE_POINTS) -> tuple[np.ndarray, int]:
+def clouds(weights: torch.Tensor, layout, seed: int, points: int) -> tuple[np.ndarray, int]:
     """Surface clouds [N, points, 3] of fields (not normalised) and how many fields had no surface."""
     from ..geometry.surface import sample_surface
 
@@ -83,7 +82,8 @@ def evaluate(run, cfg, sample_dir: Path, dev: torch.device, progress, steps, loa
         raise UserError(f"too few shapes to evaluate: {len(gen_l)} generated, {len(train_idx)} training fields "
                         f"(eval.set_size {ec.set_size})")
     ref_pick = train_idx[balanced_subset(labels[train_idx].numpy(), n, seed)]
-    ref, ref_empty = clouds(weights[ref_pick], layout, seed)
+    pts = ec.surface_points
+    ref, ref_empty = clouds(weights[ref_pick], layout, seed, pts)
     ref_l = labels[ref_pick]
     gen_pick = torch.as_tensor(balanced_subset(gen_l.numpy(), n, seed + 1))
     sets: dict[str, tuple[torch.Tensor, torch.Tensor]] = {"generated": (gen_w[gen_pick], gen_l[gen_pick])}
@@ -117,7 +117,7 @@ def evaluate(run, cfg, sample_dir: Path, dev: torch.device, progress, steps, loa
     rows: dict[str, dict] = {}
     per_class: dict[str, dict] = {}
     for name, (w, lab) in sets.items():
-        c, empty = clouds(w, layout, seed + 7)
+        c, empty = clouds(w, layout, seed + 7, pts)
         k = min(len(c), n)
         g = _norm(c[:k])
         d = Distances(chamfer_pairs(g, device=dev), rr[:k, :k], chamfer_pairs(g, _norm(ref[:k]), device=dev))
@@ -130,7 +130,7 @@ def evaluate(run, cfg, sample_dir: Path, dev: torch.device, progress, steps, loa
 
     return {**rows.pop("generated"), "per_class": per_class, "baselines": rows, "reference_published": PUBLISHED,
             "distance": "Chamfer (mean squared nearest distance both ways, normalised clouds)",
-            "surface_points": SURFACE_POINTS, "eval_grid": EVAL_GRID, "set_size": ec.set_size,
+            "surface_points": pts, "eval_grid": EVAL_GRID, "set_size": ec.set_size,
             "n_train_shapes": int(train_np.sum()), "reference_empty": ref_empty,
             "memorization_threshold": threshold, "memorization_rule": f"Chamfer to the nearest training shape below "
             f"the {MEMO_QUANTILE:.0%} quantile of held-out real shapes' ({MEMO_POINTS} points)",
