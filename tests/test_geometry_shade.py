@@ -83,6 +83,22 @@ def test_nearer_surface_hides_the_farther_whatever_the_face_order():
         assert img[14, 14] == far_only[14, 14] > 0  # the far square still shows around the near one
 
 
+def test_rendering_in_small_face_batches_gives_the_same_image(monkeypatch):
+    import nfgen_tui.geometry.shade as shade
+
+    m = sphere(0.5)
+    whole = render_views(m.vertices, m.faces, size=32)
+    monkeypatch.setattr(shade, "MAX_CANDIDATES", 50)  # a few faces per batch: hundreds of batches
+    assert np.array_equal(render_views(m.vertices, m.faces, size=32), whole)
+
+
+def test_faces_with_nan_vertices_are_dropped():
+    m = sphere(0.5)
+    v = np.concatenate([m.vertices, [[np.nan, 0, 0]]])
+    f = np.concatenate([m.faces, [[0, 1, len(v) - 1]]])
+    assert np.array_equal(render_views(v, f, size=32), render_views(m.vertices, m.faces, size=32))
+
+
 def test_empty_mesh_renders_background():
     views = render_views(np.zeros((0, 3)), np.zeros((0, 3), np.int64), size=16, azimuths=(0, 90, 180),
                          background=255)

@@ -58,6 +58,15 @@ def _candidates(px: np.ndarray, py: np.ndarray, n: int) -> tuple[np.ndarray, np.
     return face, x0[face] + local % w[face], y0[face] + local // w[face]
 
 
+def _face_chunks(fx: np.ndarray, fy: np.ndarray) -> list[slice]:
+    """Runs of consecutive faces whose bounding boxes together hold about MAX_CANDIDATES pixels (a run may exceed it
+    by its last face's box), so the (face, pixel) arrays stay bounded on big meshes."""
+    boxes = (np.ptp(fx, 1) + 2) * (np.ptp(fy, 1) + 2)
+    window = (np.cumsum(boxes) - boxes) // MAX_CANDIDATES  # which budget window each face starts in
+    bounds = [0, *(np.flatnonzero(np.diff(window)) + 1), len(boxes)]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
 def _rasterise(cam: np.ndarray, normals: np.ndarray, faces: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per pixel of an n × n image: the nearest surface's shade (float [n*n]) and whether anything covers it."""
     px = (cam[:, 0] / HALF_WIDTH + 1) / 2 * n - 0.5
@@ -69,16 +78,7 @@ def _rasterise(cam: np.ndarray, normals: np.ndarray, faces: np.ndarray, n: int) 
     faces, normals, fx, fy, area = faces[keep], normals[keep], fx[keep], fy[keep], area[keep]
     best_depth = np.full(n * n, np.inf)
     shade = np.zeros(n * n)
-    boxes = np.maximum(np.ptp(fx, 1) + 1, 1) * np.maximum(np.ptp(fy, 1) + 1, 1)
-    step_ends = np.searchsorted(np.cumsum(boxes), np.arange(MAX_CANDIDATES, boxes.sum() + MAX_CANDIDATES,
-                                                            MAX_CANDIDATES), side="right")
-    start = 0
-    for end in [*step_ends, len(faces)]:
-        end = max(end, start + 1)
-        if start >= len(faces):
-            break
-        sl = slice(start, end)
-        start = end
+    for sl in _face_chunks(fx, fy):
         face, cx, cy = _candidates(fx[sl], fy[sl], n)
         if len(face) == 0:
             continue
@@ -111,6 +111,7 @@ def render_views(verts: np.ndarray, faces: np.ndarray, size: int = 96, azimuths:
     at `supersample` times the size and averaged down, which smooths the silhouette."""
     verts = np.asarray(verts, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    faces = faces[np.isfinite(verts[faces]).all(axis=(1, 2))]  # a NaN vertex (a diverged field) drops its faces
     out = np.full((len(azimuths), size, size), background, dtype=np.uint8)
     if len(faces) == 0:
         return out
