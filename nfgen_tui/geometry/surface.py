@@ -18,8 +18,8 @@ def sample_surface(verts: np.ndarray, faces: np.ndarray, n: int, seed: int) -> n
     """`n` points uniformly distributed over the mesh's area: float32 [n, 3], the same for the same seed.
 
     A mesh without area (zero faces, e.g. a field that is empty everywhere) gives `n` copies of the origin, so sets of
-    clouds still stack into one array; callers that must tell it apart check `len(faces) == 0` themselves. (This is
-    what HyperDiffusion's validation does with empty samples; it keeps them in the set, counted as poor shapes.)"""
+    clouds still stack into one array; callers that must tell it apart check `len(faces) == 0` themselves.
+    (HyperDiffusion's validation keeps an empty sample as an all-zero cloud like this; its test evaluation drops it.)"""
     areas = triangle_areas(verts, faces) if len(faces) else np.zeros(0)
     total = areas.sum()
     if not np.isfinite(total) or total <= 0:
