@@ -61,6 +61,14 @@ def test_known_value_on_two_single_point_clouds(method):
     assert d.item() == pytest.approx(50.0)  # 25 each way: squared distances, the two directions summed
 
 
+@pytest.mark.parametrize("method,expected", [("kdtree", [(1, 3), (2, 3), (3, 3)]), ("brute", [(1, 4), (2, 4), (3, 4), (4, 4)])])
+def test_progress_counts_to_its_total(method, expected):
+    calls = []
+    chamfer_pairs(clouds(3, 20, 5), clouds(4, 20, 6), chunk=6, method=method,
+                  progress=lambda done, total, **_: calls.append((done, total)))
+    assert calls == expected  # brute: 3 x 4 pairs in blocks of up to 2 x 3: two row bands x two column bands
+
+
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match=r"\[n, S, 3\]"):
         chamfer_pairs(np.zeros((2, 5, 2)), np.zeros((2, 5, 3)))

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from ..progress import ProgressFn, null_progress
+
 # point-to-point distances held at once: 16 M float32 (64 MB) on a shared CPU, 256 M (1 GB) on a GPU
 BUDGET_CPU = 1 << 24
 BUDGET_CUDA = 1 << 28
@@ -60,7 +62,7 @@ def chamfer_block(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a_to_b + b_to_a
 
 
-def _kdtree_pairs(xa: np.ndarray, xb: np.ndarray, symmetric: bool) -> torch.Tensor:
+def _kdtree_pairs(xa: np.ndarray, xb: np.ndarray, symmetric: bool, progress: ProgressFn) -> torch.Tensor:
     trees_a = [cKDTree(c) for c in xa]
     trees_b = trees_a if symmetric else [cKDTree(c) for c in xb]
     workers = max(1, torch.get_num_threads())
@@ -70,17 +72,19 @@ def _kdtree_pairs(xa: np.ndarray, xb: np.ndarray, symmetric: bool) -> torch.Tens
             to_b, _ = trees_b[j].query(cloud_a, workers=workers)
             to_a, _ = trees_a[i].query(xb[j], workers=workers)
             out[i, j] = float(np.square(to_b).mean() + np.square(to_a).mean())
+        progress(i + 1, len(xa))
     return out
 
 
 def chamfer_pairs(a, b=None, device: torch.device | str | None = None, chunk: int | None = None,
-                  method: str = "auto") -> torch.Tensor:
+                  method: str = "auto", progress: ProgressFn = null_progress) -> torch.Tensor:
     """Chamfer distance of every pair (a[i], b[j]): float32 [len(a), len(b)] on the CPU.
 
     a [n, S, 3], b [m, T, 3] (arrays or tensors; S and T may differ). b = None compares a with itself: only half the
     pairs are computed, the matrix is exactly symmetric and its diagonal exactly zero. `method`: "brute", "kdtree"
     (CPU only) or "auto" (kdtree on the CPU, brute elsewhere). `chunk` caps the pairs per brute-force block
-    (default: as many as the device's distance budget allows)."""
+    (default: as many as the device's distance budget allows). `progress(done, total)` follows rows of a (kdtree) or
+    blocks of pairs (brute): hundreds of clouds take minutes on a CPU."""
     device = torch.device(device) if device is not None else torch.device("cpu")
     if method == "auto":
         method = "kdtree" if device.type == "cpu" else "brute"
@@ -93,18 +97,19 @@ def chamfer_pairs(a, b=None, device: torch.device | str | None = None, chunk: in
     if n == 0 or m == 0:
         return out
     if method == "kdtree":
-        out = _kdtree_pairs(xa.double().numpy(), xb.double().numpy(), symmetric=b is None)
+        out = _kdtree_pairs(xa.double().numpy(), xb.double().numpy(), b is None, progress)
         return out + out.T if b is None else out
     per_block = chunk or pairs_per_block(xa.shape[1], xb.shape[1], device)
     side_a = max(1, min(n, math.isqrt(per_block)))
     side_b = max(1, min(m, per_block // side_a))
+    # blocks wholly below the diagonal of a self-comparison are skipped: mirrored from their transposes
+    blocks = [(r0, c0) for r0 in range(0, n, side_a) for c0 in range(0, m, side_b)
+              if b is not None or c0 + side_b > r0]
     with torch.no_grad(), _exact_float32_products():
-        for r0 in range(0, n, side_a):
-            for c0 in range(0, m, side_b):
-                if b is None and c0 + side_b <= r0:
-                    continue  # wholly below the diagonal: mirrored from its transpose block
-                block = chamfer_block(xa[r0:r0 + side_a], xb[c0:c0 + side_b]).cpu()
-                out[r0:r0 + block.shape[0], c0:c0 + block.shape[1]] = block
+        for k, (r0, c0) in enumerate(blocks):
+            block = chamfer_block(xa[r0:r0 + side_a], xb[c0:c0 + side_b]).cpu()
+            out[r0:r0 + block.shape[0], c0:c0 + block.shape[1]] = block
+            progress(k + 1, len(blocks))
     if b is None:
         upper = torch.triu(out, diagonal=1)
         out = upper + upper.T  # exact symmetry; the diagonal (a cloud against itself) is exactly zero
