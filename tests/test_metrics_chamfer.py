@@ -61,7 +61,8 @@ def test_known_value_on_two_single_point_clouds(method):
     assert d.item() == pytest.approx(50.0)  # 25 each way: squared distances, the two directions summed
 
 
-@pytest.mark.parametrize("method,expected", [("kdtree", [(1, 3), (2, 3), (3, 3)]), ("brute", [(1, 4), (2, 4), (3, 4), (4, 4)])])
+@pytest.mark.parametrize("method,expected", [("kdtree", [(1, 3), (2, 3), (3, 3)]),
+                                             ("brute", [(1, 4), (2, 4), (3, 4), (4, 4)])])
 def test_progress_counts_to_its_total(method, expected):
     calls = []
     chamfer_pairs(clouds(3, 20, 5), clouds(4, 20, 6), chunk=6, method=method,
