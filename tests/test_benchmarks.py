@@ -28,6 +28,8 @@ SMALLEST = {
     "codebook_groups.py": (["--rows", "2000", "--codes", "64", "--iters", "2", "--seed-sample", "400"],
                            "neighbour search"),
     "rate_distortion.py": (["--tiny"], "tokens per field"),
+    "chamfer_pairs.py": (["--n", "4", "--points", "64", "--subset", "2", "--rounds", "1", "--device", "cpu"],
+                         "max |Chamfer diff|"),
 }
 
 
