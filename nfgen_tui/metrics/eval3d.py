@@ -129,7 +129,7 @@ def evaluate(run, cfg, sample_dir: Path, dev: torch.device, progress, steps, loa
         steps(f"{name}: distances")
 
     return {**rows.pop("generated"), "per_class": per_class, "baselines": rows, "reference_published": PUBLISHED,
-            "distance": "Chamfer (mean squared nearest distance both ways, normalised clouds)",
+            "distance": "Chamfer (squared nearest distances, mean each way, summed; normalised clouds)",
             "surface_points": pts, "eval_grid": EVAL_GRID, "set_size": ec.set_size,
             "n_train_shapes": int(train_np.sum()), "reference_empty": ref_empty,
             "memorization_threshold": threshold, "memorization_rule": f"Chamfer to the nearest training shape below "
