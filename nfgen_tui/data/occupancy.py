@@ -24,7 +24,7 @@ def normalize_mesh(verts: np.ndarray) -> tuple[np.ndarray, float]:
 def area_sample(verts: np.ndarray, faces: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """`n` points on the triangles, each triangle chosen in proportion to its area: a uniform surface density."""
     tri = verts[faces].astype(np.float64)  # F×3×3
-    area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+    area = np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)  # twice the area
     cumulative = np.cumsum(area)
     which = np.minimum(np.searchsorted(cumulative, rng.random(n) * cumulative[-1], side="right"), len(faces) - 1)
     u, v = rng.random(n), rng.random(n)

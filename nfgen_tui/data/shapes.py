@@ -245,7 +245,11 @@ def make_shape(class_name: str, rng: np.random.Generator, n_points: int = N_POIN
     verts, faces = _local_mesh(local)
     near = area_sample(verts, faces, n_surface + n_points // 2, rng)
     surface_u = project_to_surface(f, rotation @ near.T.astype(np.float64)).T
-    centre, scale = normalize_mesh(surface_u)  # the bounding box of exact surface points, not of the coarse mesh
+    # the bounding box of exact surface points; the mesh's vertices reach the extremes (an apex) that an area
+    # sample may miss
+    turned = verts @ rotation.T
+    extremes = np.unique(np.argsort(turned, axis=0)[np.r_[0:4, -4:0]].ravel())  # 4 vertices at each side of each axis
+    centre, scale = normalize_mesh(np.concatenate([surface_u, project_to_surface(f, turned[extremes].T).T]))
     surface = ((surface_u - centre) * scale).astype(np.float32)
     points = query_points(surface[n_surface:], n_points, rng)
     inside = f(points.T.astype(np.float64) / scale + centre[:, None]) < 0.0
