@@ -3,7 +3,7 @@
 Any depth below a class folder is searched, so ShapeNet (`<synset>/<model>/models/model_normalized.obj`), ModelNet
 (`<class>/train|test/<name>.off`) and plain `<class>/<name>.obj` layouts all work. Each mesh is read with trimesh,
 normalised (bounding box centred, longest side on [-0.9, 0.9]), sampled on its surface (area-weighted) and tested
-for inside with trimesh's ray test. A mesh that cannot be read, has no faces or has no inside (not watertight) is
+for inside by counting ray crossings (`inside.py`). A mesh that cannot be read, has no faces or has no inside (not watertight) is
 skipped and listed with the reason; files that belong to a model (materials, textures, voxels) are ignored quietly.
 Samples are cached per mesh under a digest of its bytes, so adding meshes only computes the new ones.
 """
@@ -19,6 +19,7 @@ from ..errors import UserError
 from ..progress import ProgressFn
 from . import sample_cache
 from .datasets import skipped_text
+from .inside import inside_mesh
 from .occupancy import N_POINTS, N_SURFACE, area_sample, normalize_mesh, query_points, valid_samples
 
 MESH_SUFFIXES = (".obj", ".off", ".stl", ".ply")
@@ -84,7 +85,7 @@ def mesh_samples(f: Path, n_points: int, n_surface: int, seed: int) -> tuple[np.
     rng = np.random.default_rng(seed)
     near = area_sample(np.asarray(mesh.vertices), np.asarray(mesh.faces), n_surface + n_points // 2, rng)
     points = query_points(near[n_surface:], n_points, rng)
-    occupancy = mesh.contains(points).astype(np.uint8)
+    occupancy = inside_mesh(mesh.vertices, mesh.faces, points).astype(np.uint8)
     if not occupancy.any():
         raise Unusable("no inside (zero volume)")
     return points, occupancy, near[:n_surface]
