@@ -3,8 +3,9 @@
 Any depth below a class folder is searched, so ShapeNet (`<synset>/<model>/models/model_normalized.obj`), ModelNet
 (`<class>/train|test/<name>.off`) and plain `<class>/<name>.obj` layouts all work. Each mesh is read with trimesh,
 normalised (bounding box centred, longest side on [-0.9, 0.9]), sampled on its surface (area-weighted) and tested
-for inside by counting ray crossings (`inside.py`). A mesh that cannot be read, has no faces or has no inside (not watertight) is
-skipped and listed with the reason; files that belong to a model (materials, textures, voxels) are ignored quietly.
+for inside by counting ray crossings (`inside.py`). A mesh that cannot be read, has no faces or has no inside (not
+watertight) is skipped and listed with the reason; files that belong to a model (materials, textures, voxels) are
+ignored quietly.
 Samples are cached per mesh under a digest of its bytes, so adding meshes only computes the new ones.
 """
 

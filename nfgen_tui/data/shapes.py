@@ -222,7 +222,7 @@ def _local_mesh(f: SDF) -> tuple[np.ndarray, np.ndarray]:
 
 
 def project_to_surface(f: SDF, p: np.ndarray, steps: int = 2, eps: float = 1e-5) -> np.ndarray:
-    """Newton steps p ← p − f(p)·∇f/|∇f|² (central differences) onto the zero level set of `f`; p is [3, K]."""
+    """Newton steps p ← p − f(p)·∇f/|∇f|² (central differences) onto the zero level set of `f` (p is [3, K])."""
     p = p.astype(np.float64)
     for _ in range(steps):
         d = f(p)
