@@ -27,6 +27,7 @@ SMALLEST = {
     "codebook_groups.py": (["--rows", "2000", "--codes", "64", "--iters", "2", "--seed-sample", "400"],
                            "neighbour search"),
     "rate_distortion.py": (["--tiny"], "tokens per field"),
+    "shapes_data.py": (["--per-class", "1", "--faces", "80", "--points", "200"], "inside test"),
 }
 
 
