@@ -133,3 +133,10 @@ def test_inside_test_agrees_with_trimesh_and_ignores_face_orientation():
         ours = inside_mesh(mesh.vertices, mesh.faces, p)
         assert np.array_equal(ours, mesh.contains(p)) and 0.02 < ours.mean() < 0.6
         assert np.array_equal(inside_mesh(mesh.vertices, mesh.faces[:, ::-1], p), ours)  # turned inside out
+
+
+def test_an_unreadable_file_is_skipped_not_fatal(folder, tmp_path):
+    (folder / "crate" / "gone.obj").symlink_to(tmp_path / "moved-away.obj")  # a link to nothing: reading fails
+    s = load_shapes(f"meshes:{folder}", tmp_path, **SIZES)
+    assert reasons(s.skipped, folder)["crate/gone.obj"] == "unreadable" and s.class_counts() == [2, 1]
+    assert reasons(dataset_info(f"meshes:{folder}", tmp_path).skipped, folder)["crate/gone.obj"] == "unreadable"

@@ -100,11 +100,15 @@ def load_meshes(path: Path, cache: Path | None, progress: ProgressFn, n_points: 
     points, occupancy, surface, labels, skipped = [], [], [], [], []
     done = 0
     for label, (folder, (files, stray)) in enumerate(zip(folders, found)):
-        skipped.extend(stray)
         usable, before = 0, len(skipped)
+        skipped.extend(stray)
         for f in files:
-            key, content = _key(f, n_points, n_surface)
-            arrays, why = _cached_or_computed(f, cache, key, int(content[:16], 16), n_points, n_surface)
+            try:
+                key, content = _key(f, n_points, n_surface)
+            except OSError as e:  # unreadable file (permissions, vanished)
+                arrays, why = None, f"unreadable: {e.strerror or e}"
+            else:
+                arrays, why = _cached_or_computed(f, cache, key, int(content[:16], 16), n_points, n_surface)
             if arrays is None:
                 skipped.append((str(f), why))
             else:
@@ -157,7 +161,10 @@ def survey(path: Path, cache: Path | None) -> tuple[list[str], list[int], list[t
         skipped.extend(stray)
         n = 0
         for f in files:
-            meta = sample_cache.peek(cache, _key(f, N_POINTS, N_SURFACE)[0])
+            try:
+                meta = sample_cache.peek(cache, _key(f, N_POINTS, N_SURFACE)[0])
+            except OSError as e:
+                meta = {"skipped": f"unreadable: {e.strerror or e}"}
             if meta is None:
                 pending += 1
                 n += 1
