@@ -30,6 +30,7 @@ SMALLEST = {
     "rate_distortion.py": (["--tiny"], "tokens per field"),
     "chamfer_pairs.py": (["--n", "4", "--points", "64", "--subset", "2", "--rounds", "1", "--device", "cpu"],
                          "max |Chamfer diff|"),
+    "shapes_data.py": (["--per-class", "1", "--faces", "80", "--points", "200"], "inside test"),
 }
 
 

@@ -39,10 +39,6 @@ def for_layout(layout) -> ModuleType:
 def for_dataset(dataset: str) -> ModuleType:
     """The modality a dataset's items are fitted as: shapes (`shapes`, `meshes:PATH`) are 3D occupancy, the rest
     are 2D images."""
-    try:
-        from ..data.shapeset import is_shape_dataset
-    except ImportError:  # TODO(field3d): until data3d's shapeset lands; the same rule as its is_shape_dataset
-        def is_shape_dataset(name: str) -> bool:
-            return name == "shapes" or name.startswith("meshes:")
+    from ..data.shapeset import is_shape_dataset
 
     return get("occupancy3d" if is_shape_dataset(dataset) else "image2d")
