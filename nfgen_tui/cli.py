@@ -362,7 +362,8 @@ def pipeline(run: str, preset: str = typer.Option("quick", "--preset", help="Use
     def human(res):
         print_eval(res["eval"])
         if res.get("grid"):
-            typer.echo(f"grid of generated digits: {res['grid']}")
+            what = "shapes" if res.get("fit", {}).get("modality") == "occupancy3d" else "digits"
+            typer.echo(f"grid of generated {what}: {res['grid']}")
 
     emit(result, as_json, human)
 
