@@ -221,8 +221,9 @@ def _quick3d() -> Config:
 
     Fields 16-16 on the positional encoding of (x, y, z) (689 weights); 800 Adam steps of 256 samples per shape
     reached a mean IoU of 0.78 (p10 0.62) on 60 shapes' held-out samples (200 steps of 1,024: 0.68; 32-32 fields,
-    1,889 weights, 200 steps: 0.73). group:4 tokens keep sequences at 177 tokens. The GPT and sampling settings are
-    the 2D quick preset's, unmeasured on shapes beyond this run.
+    1,889 weights, 200 steps: 0.73). group:4 tokens keep sequences at 175 tokens (quantized IoU 0.60; pair: 0.73 at
+    347 tokens). The GPT and sampling settings are the 2D quick preset's; only a 400-step run was measured on shapes
+    (under load; level with the marginal baseline, README Results), the 1,400 steps here were not.
     """
     c = _quick()
     c.data.dataset = "shapes"
