@@ -252,6 +252,7 @@ def _paper3d() -> Config:
     c.fields.lr = 5e-3
     c.fields.points_per_step = 0  # every sample of a shape at every step
     c.fields.chunk_size = 64
+    c.fields.gpu_chunk_size = 1024  # 1,024 shapes × 3,584 samples × 128 units: ~1.9 GB an activation (fp32)
     c.codebook.mode = "neuron"
     c.codebook.size = 512
     c.sample.size = 128
