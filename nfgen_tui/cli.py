@@ -157,14 +157,20 @@ def data_list(as_json: bool = typer.Option(False, "--json", help="One JSON objec
 @handle_errors
 def data_show(name: str = typer.Argument("mnist-5k"), n: int = typer.Option(20, "--n", help="Digits to draw."),
               root: Optional[Path] = typer.Option(None, "--root", help="Folder with torchvision's files.")):
-    """Class counts and a few images drawn in the terminal."""
+    """Class counts and a few images (or shaded shapes) drawn in the terminal."""
     import numpy as np
     from rich.console import Console
 
     from .data import load_dataset
     from .data.datasets import skipped_text
+    from .data.shapeset import is_shape_dataset
     from .termimage import halfblock_grid
 
+    if is_shape_dataset(name):
+        from .data.preview3d import show_shapes
+
+        show_shapes(name, root or state.workspace.datasets_dir, n, Console())
+        return
     ds = load_dataset(name, root or state.workspace.datasets_dir)
     console = Console()
     console.print(f"[bold]{ds.name}[/]: {len(ds)} images, {len(ds.classes)} classes")
@@ -194,8 +200,9 @@ def data_prepare(name: str, download: bool = typer.Option(False, "--download", h
 
 @app.command()
 @handle_errors
-def init(run: str, preset: str = typer.Option("quick", "--preset", help="quick | paper"),
-         dataset: Optional[str] = typer.Option(None, "--dataset", help="mnist-5k | mnist | fashion-mnist | folder:PATH"),
+def init(run: str, preset: str = typer.Option("quick", "--preset", help="quick | paper | quick3d | paper3d"),
+         dataset: Optional[str] = typer.Option(None, "--dataset", help="mnist-5k | mnist | fashion-mnist | folder:PATH "
+                                                                  "| shapes | meshes:PATH"),
          set_: list[str] = typer.Option([], "--set", help="section.key=value (repeatable)"),
          as_json: bool = typer.Option(False, "--json")):
     """Create a run folder with its full resolved config."""
@@ -355,7 +362,8 @@ def pipeline(run: str, preset: str = typer.Option("quick", "--preset", help="Use
     def human(res):
         print_eval(res["eval"])
         if res.get("grid"):
-            typer.echo(f"grid of generated digits: {res['grid']}")
+            what = "shapes" if res.get("fit", {}).get("modality") == "occupancy3d" else "digits"
+            typer.echo(f"grid of generated {what}: {res['grid']}")
 
     emit(result, as_json, human)
 

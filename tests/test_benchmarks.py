@@ -18,6 +18,7 @@ BENCH = ROOT / "benchmarks"
 SMALLEST = {
     "fit_fields.py": (["--fields", "4", "--ref-fields", "1", "--ref-epochs", "1", "--steps", "3", "--chunk", "2"],
                       "batched fitter"),
+    "fit_fields3d.py": (["--per-class", "1", "--ref-shapes", "1", "--steps", "3", "--chunk", "4"], "speed-up"),
     "ssim_pairs.py": (["--n", "8", "--subset", "2", "--rounds", "1", "--device", "cpu"], "max |SSIM diff|"),
     "train_throughput.py": (["--steps", "1", "--sizes", "quick", "--device", "cpu", "--block", "16", "--batch", "2",
                              "--matmul", "128"], "tokens/s"),

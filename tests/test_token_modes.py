@@ -231,7 +231,8 @@ def test_subspace_tokens_decode_to_the_quantized_weights(sub_run):
     fields = load_file(str(run.stage_dir("fit") / "weights.safetensors"))["weights"]
     plain = tok.decode(tok.encode(fields))
     labels = load_file(str(run.stage_dir("fit") / "weights.safetensors"))["labels"]
-    images, _ = load_targets(run, run.config(), labels)
+    data, _ = load_targets(run, run.config(), labels, layout())
+    images = data.images
     # quantization-aware codes (refit after each quantized block) render the digits better than plain rounding
     aware = psnr(render(q, layout(), 28), images).mean()
     assert aware > psnr(render(plain, layout(), 28), images).mean()

@@ -16,6 +16,7 @@ from .functional import Scratch, forward, inputs, loss_and_grad, psnr, to_intens
 from .layout import Layout
 
 StepFn = Callable[[int, float], None]  # (step, mean loss per field)
+BatchFn = Callable[[int], "tuple[torch.Tensor, torch.Tensor]"]  # step -> (feats, targets [N, M])
 
 
 def field_lr(step: int, steps: int, lr: float, schedule: str) -> float:
@@ -48,6 +49,19 @@ def fit_fields(targets: torch.Tensor, init: torch.Tensor, layout: Layout, *, ste
     target = targets.reshape(n, -1).to(device=device, dtype=torch.float32)
     size = math.isqrt(target.shape[1])
     feats = inputs(layout, size, device)
+    weights, loss_value = adam_fit(init, layout, lambda step: (feats, target), steps=steps, lr=lr,
+                                   schedule=schedule, device=device, on_step=on_step, log_every=log_every)
+    with torch.no_grad():
+        quality = psnr(to_intensity(forward(weights, layout, feats), layout), target)
+    return weights.cpu(), quality.cpu(), loss_value
+
+
+def adam_fit(init: torch.Tensor, layout: Layout, batch: BatchFn, *, steps: int, lr: float, schedule: str,
+             device: torch.device, on_step: StepFn | None = None, log_every: int = 25) -> tuple[torch.Tensor, float]:
+    """The fitting loop every modality shares: one Adam over the stacked weights, the hand-written gradient of
+    each field's own loss on `batch(step)` = (feats [M, F] shared or [N, M, F] per field, targets [N, M]).
+
+    Returns (weights [N, P] on `device`, final mean loss)."""
     param = init.detach().to(device=device, dtype=torch.float32).clone().requires_grad_(True)
     opt = _adam(param, lr)
     scratch = Scratch()
@@ -56,6 +70,7 @@ def fit_fields(targets: torch.Tensor, init: torch.Tensor, layout: Layout, *, ste
         for group in opt.param_groups:
             group["lr"] = field_lr(step, steps, lr, schedule)
         report = on_step is not None and ((step + 1) % log_every == 0 or step + 1 == steps)
+        feats, target = batch(step)
         with torch.no_grad():
             grad, loss = loss_and_grad(param, layout, feats, target, want_loss=report or step + 1 == steps,
                                        scratch=scratch)
@@ -65,7 +80,4 @@ def fit_fields(targets: torch.Tensor, init: torch.Tensor, layout: Layout, *, ste
             loss_value = float(loss.mean())
         if report:
             on_step(step + 1, loss_value)
-    weights = param.detach()
-    with torch.no_grad():
-        quality = psnr(to_intensity(forward(weights, layout, feats), layout), target)
-    return weights.cpu(), quality.cpu(), loss_value
+    return param.detach(), loss_value

@@ -7,11 +7,12 @@ autograd graph and a slow non-contiguous ReLU backward that autograd produced he
 Coordinates: pixel centres mapped to [-1, 1] — `(i + 0.5) / S * 2 - 1` — the same for fitting and rendering at
 every size S, x along columns, y along rows, pixels in row-major order.
 relu-pe input: for each octave k < `octaves`, with f = π·2^(k-1): sin(f·x), sin(f·y), cos(f·x), cos(f·y) (no raw
-coordinate) — the reference's π·2^k on [0, 1], rescaled to [-1, 1]. The top frequency (4π for 4 octaves) is
+coordinate; a 3D field adds z: sin x, y, z then cos x, y, z) — the reference's π·2^k on [0, 1], rescaled to [-1, 1]. The top frequency (4π for 4 octaves) is
 ~0.45 rad per pixel at 28 px, well below Nyquist, so a 28 px fit stays smooth between pixels and renders cleanly at
 56 px and more. (Measured on 100 mnist-5k digits, 300 steps: doubling every frequency raised the mean PSNR ~1.5 dB
 but dropped p10 by ~2.7 dB and the worst field by ~6 dB.)
-siren input: raw (x, y); first layer sin(ω0·z), hidden layers sin(z) (ω0 of the hidden layers is folded into their
+3D fields (layout.dim 3) take points that differ per field: feats [N, M, F] instead of one shared [M, F].
+siren input: raw (x, y[, z]); first layer sin(ω0·z), hidden layers sin(z) (ω0 of the hidden layers is folded into their
 weights), linear output.
 """
 
@@ -25,27 +26,32 @@ import torch.nn.functional as F
 from .layout import Layout
 
 
-def coordinates(size: int, device=None) -> torch.Tensor:
-    """[size·size, 2] (x, y) of the pixel centres in [-1, 1], row-major."""
+def coordinates(size: int, device=None, dim: int = 2) -> torch.Tensor:
+    """dim 2: [size·size, 2] (x, y) of the pixel centres in [-1, 1], row-major (y, then x).
+    dim 3: [size³, 3] (x, y, z) of the voxel centres, x slowest, z fastest (a grid [x, y, z] flattened)."""
     c = (torch.arange(size, dtype=torch.float32, device=device) + 0.5) / size * 2 - 1
+    if dim == 3:
+        xx, yy, zz = torch.meshgrid(c, c, c, indexing="ij")
+        return torch.stack([xx.reshape(-1), yy.reshape(-1), zz.reshape(-1)], dim=1)
     yy, xx = torch.meshgrid(c, c, indexing="ij")
     return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
 
 
 def encode(coords: torch.Tensor, layout: Layout) -> torch.Tensor:
-    """The network input for every coordinate: [M, D] (shared by all fields)."""
+    """The network input for coordinates [..., dim]: [..., F] ([M, F] shared by all fields, or [N, M, F])."""
     if layout.arch == "siren":
         return coords
-    x, y = coords[:, 0], coords[:, 1]
+    axes = [coords[..., d] for d in range(coords.shape[-1])]
     feats = []
     for k in range(layout.octaves):
         w = math.pi * 2.0 ** (k - 1)
-        feats += [torch.sin(w * x), torch.sin(w * y), torch.cos(w * x), torch.cos(w * y)]
-    return torch.stack(feats, dim=1)
+        feats += [torch.sin(w * a) for a in axes] + [torch.cos(w * a) for a in axes]
+    return torch.stack(feats, dim=-1)
 
 
 def inputs(layout: Layout, size: int, device=None) -> torch.Tensor:
-    return encode(coordinates(size, device), layout)
+    """The encoded grid of a field at `size` points per side (pixels, or voxels for a 3D layout)."""
+    return encode(coordinates(size, device, layout.dim), layout)
 
 
 def _linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -115,7 +121,7 @@ def loss_and_grad(flat: torch.Tensor, layout: Layout, feats: torch.Tensor, targe
     """
     scratch = scratch or Scratch()
     params = layout.unflatten(flat)
-    n_fields, m = flat.shape[0], feats.shape[0]
+    n_fields, m = flat.shape[0], feats.shape[-2]
     siren = layout.arch == "siren"
     hs = [feats]  # inputs of every layer
     derivs = []  # siren: d act / d z per hidden layer

@@ -1,7 +1,9 @@
 """The flat weight layout of a field: the single source of truth shared by fitting, tokenizer and decoder.
 
 A field's weights are one float32 vector of length P: layer by layer, each layer's W (row-major, shape
-[n_out, n_in]) followed by its b ([n_out], when the layer has a bias). `layout.json` stores exactly this.
+[n_out, n_in]) followed by its b ([n_out], when the layer has a bias). `layout.json` stores exactly this, plus the
+field's modality as data: the coordinate dimension (`dim`, 2 or 3) and what it predicts (`target`, intensity or
+occupancy). A layout.json written before modalities existed has neither and reads as 2D intensity.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class Layout:
     omega0: float = 30.0  # siren
     coords: str = "centers[-1,1]"  # pixel centres mapped to [-1, 1]: (i + 0.5) / S * 2 - 1, the same at every size
     extra: dict = field(default_factory=dict)
+    dim: int = 2  # coordinates per point: 2 (x, y) | 3 (x, y, z)
+    target: str = "intensity"  # intensity (a pixel value in [0, 1]) | occupancy (1 = inside a solid)
 
     # sizes ---------------------------------------------------------------------------------------------------
     @property
@@ -106,9 +110,14 @@ class Layout:
             layers = [LayerSpec(int(l["n_in"]), int(l["n_out"]), bool(l.get("bias", True))) for l in d["layers"]]
             lay = cls(arch=str(d["arch"]), layers=layers, octaves=int(d.get("octaves", 4)),
                       omega0=float(d.get("omega0", 30.0)), coords=str(d.get("coords", "centers[-1,1]")),
-                      extra=dict(d.get("extra", {})))
+                      extra=dict(d.get("extra", {})), dim=int(d.get("dim", 2)),
+                      target=str(d.get("target", "intensity")))
         except (KeyError, TypeError, ValueError) as e:
             raise UserError(f"layout.json is malformed: {e}") from None
+        if lay.dim not in (2, 3) or lay.target not in ("intensity", "occupancy"):
+            raise UserError(f"layout.json names an unknown modality: dim {lay.dim}, target {lay.target!r}")
+        if lay.layers and lay.layers[0].n_in != input_dim(lay.arch, lay.octaves, lay.dim):
+            raise UserError("layout.json is inconsistent: the first layer's inputs do not match arch, octaves and dim")
         if "n_params" in d and int(d["n_params"]) != lay.n_params:
             raise UserError("layout.json is inconsistent: n_params does not match its layers")
         return lay
@@ -121,17 +130,18 @@ class Layout:
             raise UserError(f"layout.json is not valid JSON: {e}") from None
 
 
-def input_dim(arch: str, octaves: int) -> int:
-    """relu-pe: sin and cos of (x, y) at `octaves` frequencies, no raw coordinate; siren: raw (x, y)."""
-    return 4 * octaves if arch == "relu-pe" else 2
+def input_dim(arch: str, octaves: int, dim: int = 2) -> int:
+    """relu-pe: sin and cos of every coordinate at `octaves` frequencies, no raw coordinate; siren: raw coordinates."""
+    return 2 * dim * octaves if arch == "relu-pe" else dim
 
 
-def layout_from_config(fc) -> Layout:
-    """Layout from the `fields` config section (P derived, never hard-coded): reference → 561."""
+def layout_from_config(fc, dim: int = 2, target: str = "intensity") -> Layout:
+    """Layout from the `fields` config section and the modality's (dim, target) (P derived, never hard-coded):
+    reference → 561."""
     if fc.arch not in ("relu-pe", "siren"):
         raise UserError(f"config fields.arch: unknown architecture {fc.arch!r} (relu-pe | siren)")
     if not fc.hidden or any(h <= 0 for h in fc.hidden):
         raise UserError("config fields.hidden: needs at least one layer, every width > 0")
-    dims = [input_dim(fc.arch, fc.octaves), *fc.hidden, 1]
+    dims = [input_dim(fc.arch, fc.octaves, dim), *fc.hidden, 1]
     layers = [LayerSpec(a, b, fc.bias) for a, b in zip(dims[:-1], dims[1:])]
-    return Layout(arch=fc.arch, layers=layers, octaves=fc.octaves, omega0=fc.omega0)
+    return Layout(arch=fc.arch, layers=layers, octaves=fc.octaves, omega0=fc.omega0, dim=dim, target=target)

@@ -5,6 +5,9 @@ Files (docs/contracts.md): `fields/layout.json`, `fields/init.safetensors` (the 
 its content, so a stale or foreign chunk is refitted, never reused), then `fields/weights.safetensors` and, last,
 `fields/report.json`. A rerun after a kill skips the completed chunks; every chunk depends only on its images and
 the seeded init, so the result equals an uninterrupted run.
+
+What a field is fitted to (images, or shapes' occupancy samples) is the modality's business
+(`fields/modality.py`, chosen from `data.dataset`); this module only chunks, stores and resumes.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from ..errors import UserError
 from ..progress import ProgressFn, null_progress
 from ..workspace import Run, atomic_path, atomic_write_json, atomic_write_text, read_json
 from ..distributed import Ranks, rank_device, ranks
-from .fit import fit_fields
+from . import modality
 from .init import chunk_init, seeded_init, weight_spread
 from .layout import Layout, layout_from_config
 
@@ -44,6 +47,10 @@ def run_fit(run: Run, progress: ProgressFn = null_progress, device: str | None =
         with run.stage("fit") if rk.is_main else contextlib.nullcontext():
             if cfg.fields.subspace:  # fields fitted in a shared subspace: their own module
                 from .subspace import fit_subspace
+
+                if modality.for_dataset(cfg.data.dataset).NAME != "image2d":
+                    raise UserError(f"config fields.subspace: subspace fitting is for images only; set "
+                                    f"fields.subspace=0 for the shapes of {cfg.data.dataset!r}")
                 return fit_subspace(run, cfg, dev, rk, progress, force)
             return _fit(run, cfg, dev, rk, progress, force)
 
@@ -74,20 +81,21 @@ def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, forc
         shutil.rmtree(fdir / "chunks", ignore_errors=True)
     rk.barrier()
 
-    layout = layout_from_config(fc)
-    images, labels, split = _selected_data(run, cfg)
+    mod = modality.for_dataset(cfg.data.dataset)
+    layout = layout_from_config(fc, mod.DIM, mod.TARGET)
+    data = mod.load(cfg, cfg.data.root or run.workspace.datasets_dir)
+    labels, split = data.labels, data.split
     n = len(labels)
-    targets = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
     chunk = fc.gpu_chunk_size if dev.type == "cuda" else fc.chunk_size
     key = _key(cfg, layout, n, chunk)
     if rk.is_main:
         atomic_write_text(fdir / "layout.json", layout.to_json())
 
-    def fit(tg, init, on_step=None):
-        return fit_fields(tg, init, layout, steps=fc.steps, lr=fc.lr, schedule=fc.schedule, device=dev,
-                          on_step=on_step, log_every=LOG_EVERY)
+    def fit(start, stop, init, on_step=None):
+        return mod.fit(data, start, stop, init, layout, fc, cfg.seed, dev, on_step=on_step, log_every=LOG_EVERY)
 
-    template = _shared_init(run, fc, cfg.seed, layout, targets, key, rk, fit)
+    template = _shared_init(run, fc, cfg.seed, layout, key, rk, lambda start: fit(0, 1, start.unsqueeze(0)),
+                            mod.QUALITY)
 
     bounds = [(k, s, min(s + chunk, n)) for k, s in enumerate(range(0, n, chunk))]
     mine = bounds[rk.rank::rk.world]
@@ -108,8 +116,8 @@ def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, forc
                           total=len(mine) * fc.steps, fields_per_s=round(rate, 2))  # steps laid end to end
             progress(base + size * step / fc.steps, total, loss=loss, fields_per_s=rate)
 
-        weights, psnr, _ = fit(targets[start:stop], init, on_step)
-        _save(path, {"weights": weights.contiguous(), "psnr": psnr.float().contiguous()},
+        weights, quality, _ = fit(start, stop, init, on_step)
+        _save(path, {"weights": weights.contiguous(), mod.QUALITY: quality.float().contiguous()},
               {"key": key, "start": str(start), "stop": str(stop)})
         done += stop - start
         fitted += stop - start
@@ -117,7 +125,7 @@ def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, forc
 
     if rk.is_main:
         report = _merge(run, cfg, layout, bounds, chunk, key, labels, split, dev, rk, started,
-                        seconds=time.perf_counter() - t0)
+                        seconds=time.perf_counter() - t0, quality_name=mod.QUALITY)
     rk.barrier()
     return report if rk.is_main else read_json(fdir / "report.json")
 
@@ -156,24 +164,26 @@ def _valid(path, key: str, start: int, stop: int) -> bool:
         and meta.get("stop") == str(stop)
 
 
-def _shared_init(run: Run, fc, seed: int, layout: Layout, targets: torch.Tensor, key: str, rk: Ranks, fit) -> torch.Tensor | None:
-    """The common starting weights [P] (None for `random`); computed once by rank 0 and stored for resumes."""
+def _shared_init(run: Run, fc, seed: int, layout: Layout, key: str, rk: Ranks, fit_first,
+                 quality_name: str = "psnr") -> torch.Tensor | None:
+    """The common starting weights [P] (None for `random`); computed once by rank 0 and stored for resumes.
+    `fit_first(start [1, P])` fits the first field: (weights [1, P], quality [1], loss)."""
     if fc.init == "random":
         return None
     path = run.stage_dir("fit") / "init.safetensors"
     if rk.is_main and not _valid(path, key, 0, 1):
         start = seeded_init(layout, seed, 0)
         if fc.init == "first":  # the reference's answer: fit image 0, start every field from its weights
-            weights, psnr, loss = fit(targets[:1], start.unsqueeze(0))
+            weights, quality, loss = fit_first(start)
             start = weights[0]
-            run.log_event("fit", event="init", init=fc.init, psnr=float(psnr[0]), loss=loss)
+            run.log_event("fit", event="init", init=fc.init, loss=loss, **{quality_name: float(quality[0])})
         _save(path, {"init": start.contiguous()}, {"key": key, "start": "0", "stop": "1", "mode": fc.init})
     rk.barrier()
     return load_file(str(path))["init"]
 
 
 def _merge(run: Run, cfg, layout: Layout, bounds, chunk: int, key: str, labels, split, dev, rk: Ranks,
-           started: float, seconds: float) -> dict:
+           started: float, seconds: float, quality_name: str = "psnr") -> dict:
     fdir = run.stage_dir("fit")
     parts, fitted, resumed = [], 0, 0
     for k, start, stop in bounds:
@@ -186,17 +196,19 @@ def _merge(run: Run, cfg, layout: Layout, bounds, chunk: int, key: str, labels, 
         else:
             resumed += 1
     weights = torch.cat([p["weights"] for p in parts]).float().contiguous()
-    psnr = torch.cat([p["psnr"] for p in parts]).float().contiguous()
+    q = quality_name
+    quality = torch.cat([p[q] for p in parts]).float().contiguous()
     _save(fdir / "weights.safetensors",
           {"weights": weights, "labels": torch.as_tensor(np.asarray(labels, dtype=np.int64)),
-           "split": torch.as_tensor(np.asarray(split, dtype=np.int64)), "psnr": psnr},
+           "split": torch.as_tensor(np.asarray(split, dtype=np.int64)), q: quality},
           {"key": key})
     report = {
         "n_fields": int(weights.shape[0]),
         "n_params": layout.n_params,
-        "psnr_mean": round(float(psnr.mean()), 3),
-        "psnr_p10": round(float(psnr.quantile(0.1)), 3),
-        "psnr_min": round(float(psnr.min()), 3),
+        "modality": modality.for_layout(layout).NAME,
+        f"{q}_mean": round(float(quality.mean()), 3),
+        f"{q}_p10": round(float(quality.quantile(0.1)), 3),
+        f"{q}_min": round(float(quality.min()), 3),
         "seconds": round(seconds, 2),
         "fields_per_s": round(fitted / seconds, 2) if fitted else None,  # this invocation's fields, all ranks
         "fitted_now": fitted,
@@ -212,5 +224,5 @@ def _merge(run: Run, cfg, layout: Layout, bounds, chunk: int, key: str, labels, 
         "chunk_size": chunk,
     }
     atomic_write_json(fdir / "report.json", report)  # last: the stage is done
-    run.log_event("fit", event="report", **{k: report[k] for k in ("n_fields", "psnr_mean", "seconds")})
+    run.log_event("fit", event="report", **{k: report[k] for k in ("n_fields", f"{q}_mean", "seconds")})
     return report

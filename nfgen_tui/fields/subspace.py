@@ -143,7 +143,7 @@ def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: b
         return fit_fields(tg, init, layout, steps=fc.steps, lr=fc.lr, schedule=fc.schedule, device=dev,
                           on_step=on_step, log_every=LOG_EVERY)
 
-    template = h._shared_init(run, fc, cfg.seed, layout, targets, key, rk, fit)
+    template = h._shared_init(run, fc, cfg.seed, layout, key, rk, lambda start: fit(targets[:1], start.unsqueeze(0)))
     w0 = (template if template is not None else seeded_init(layout, cfg.seed, 0)).float()
 
     # warm start: PCA of ordinary fits of a few training fields (rank 0, stored so a resume skips it)

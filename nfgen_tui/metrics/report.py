@@ -40,14 +40,21 @@ def print_eval(result: dict, console: Console | None = None) -> None:
     console = console or Console()
     rows = [("generated", result), *result.get("baselines", {}).items()]
     pub = result.get("reference_published")
-    if pub:
-        rows.append(("published ref", pub))
-    console.print(_table(f"eval · SSIM {result.get('ssim', '?')} · D = (1 − SSIM) / 2", rows))
+    pubs = pub if isinstance(pub, list) else [pub] if pub else []  # 3D runs list several published rows
+    for p in pubs:
+        rows.append((p.get("name", "published ref") if isinstance(pub, list) else "published ref", p))
+    title = (f"eval · {result['distance']}" if result.get("distance")
+             else f"eval · SSIM {result.get('ssim', '?')} · D = (1 − SSIM) / 2")
+    console.print(_table(title, rows))
     per_class = result.get("per_class") or {}
     if per_class:
         console.print(_table("generated, per class", list(per_class.items())))
     q = result.get("memorization_quantiles")
-    if q:
+    if q and result.get("memorization_rule"):
+        dist = "  ".join(f"{k} {v:.4f}" for k, v in q.items())
+        console.print(f"nearest-training-shape Chamfer of generated shapes: {dist}  "
+                      f"(memo = {result['memorization_rule']})")
+    elif q:
         dist = "  ".join(f"{k} {v:.3f}" for k, v in q.items())
         console.print(f"nearest-training-image SSIM of generated images: {dist}  "
                       f"(memo = share above {result.get('memorization_threshold', '?')})")
@@ -55,7 +62,7 @@ def print_eval(result: dict, console: Console | None = None) -> None:
     if clf.get("accuracy") is not None:
         console.print(f"classifier: {clf.get('dataset')} seed {clf.get('seed')}, {clf.get('epochs')} epochs, "
                       f"held-out accuracy {clf['accuracy']:.4f} on {clf.get('n_test')} images")
-    if pub:
-        console.print(f"published ref: {pub.get('name', 'the reference talk')}, {pub.get('note', '')}", style="dim")
+    for p in pubs:
+        console.print(f"{p.get('name', 'published ref')}: {p.get('note', '')}", style="dim")
     if result.get("seconds") is not None:
         console.print(f"sample {result.get('sample_id', '?')} · {result['seconds']:.1f} s", style="dim")

@@ -91,9 +91,21 @@ def run_eval(run: Run, progress: ProgressFn = null_progress, device: str | None 
 
 
 def _evaluate(run: Run, cfg, sample_dir: Path, dev: torch.device, progress: ProgressFn) -> dict:
+    """The one place eval dispatches on the run's modality: images here, shapes in `metrics.eval3d`."""
+    from ..fields import modality
+    from ..fields.stage import load_layout
     from ..tokens import decode_tokens
     from ..tokens.stage import load_fields
 
+    if modality.for_layout(load_layout(run)).NAME == "occupancy3d":
+        from . import eval3d
+
+        steps = _Steps(run, progress, 3 + 1 + len(BASELINES))
+        result = eval3d.evaluate(run, cfg, sample_dir, dev, progress, steps, _load_generated)
+        steps.finish()
+        run.log_event("eval", mmd=result["mmd"], cov=result["cov"], nna=result["nna"],
+                      classifier_accuracy=result["classifier_accuracy"], memorization_rate=result["memorization_rate"])
+        return result
     t0 = time.perf_counter()
     ec, seed, mode = cfg.eval, cfg.seed, cfg.eval.ssim
     steps = _Steps(run, progress, 4 + 3 * (1 + len(BASELINES)))

@@ -258,13 +258,12 @@ def sample_sequences(model: GPT, vocab: Vocabulary, labels: torch.Tensor, temper
 
 def _sample(run: Run, model: GPT, vocab: Vocabulary, state: dict, out: Path, sid: str, digit: int | None,
             sc: SampleConfig, seed: int, progress: ProgressFn) -> dict:
-    from torchvision.utils import save_image
-
-    from ..fields import render
+    from ..fields import modality
     from ..fields.stage import load_layout
     from ..tokens import decode_tokens
 
     layout = load_layout(run)
+    mod = modality.for_layout(layout)
     classes = range(vocab.n_classes) if digit is None else [digit]
     n, size = sc.n_per_class, sc.size
     labels = torch.tensor([c for c in classes for _ in range(n)], dtype=torch.long)
@@ -274,22 +273,19 @@ def _sample(run: Run, model: GPT, vocab: Vocabulary, state: dict, out: Path, sid
                               sc.cfg, sc.cfg_schedule)
     seconds = time.time() - t0
     weights = decode_tokens(run, tokens).float().cpu()
-    images = render(weights, layout, size).float().cpu().clamp(0, 1)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "tokens.safetensors") as p:
         save_file({"tokens": tokens.contiguous(), "labels": labels}, str(p))
     with atomic_path(out / "weights.safetensors") as p:
         save_file({"weights": weights.contiguous(), "labels": labels}, str(p))
-    with atomic_path(out / "images.npy") as p:
-        with open(p, "wb") as f:
-            np.save(f, images.numpy().astype(np.float32))
-    with atomic_path(out / "grid.png") as p:
-        save_image(images[:, None], str(p), nrow=n if digit is None and n <= 50 else min(total, 20), padding=1,
-                   format="png")
+    per_row = n if digit is None and n <= 50 else min(total, 20)
+    extra = mod.write_samples(out, weights, labels, layout, size, per_row,
+                              progress=lambda i, k: progress(total, total, phase="render", shapes=i))
     meta = {"id": sid, "digit": digit, "labels": labels.tolist(), "n": total, "n_per_class": n,
             "temperature": sc.temperature, "top_k": sc.top_k, "top_p": sc.top_p, "cfg": sc.cfg,
             "cfg_schedule": sc.cfg_schedule, "seed": seed, "size": size,
-            "step": int(state["step"]), "seconds": round(seconds, 3), "samples_per_s": round(total / max(seconds, 1e-9), 2)}
+            "step": int(state["step"]), "seconds": round(seconds, 3), "samples_per_s": round(total / max(seconds, 1e-9), 2),
+            "modality": mod.NAME, **extra}
     atomic_write_json(out / "meta.json", meta)
     run.log_event("sample", id=sid, n=total, seconds=round(seconds, 3))
     progress(total, total)

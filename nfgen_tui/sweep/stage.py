@@ -67,6 +67,12 @@ def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None
 
     run.require()
     cfg = run.config()
+    from ..fields import modality
+
+    if modality.for_dataset(cfg.data.dataset).NAME != "image2d":
+        raise UserError(f"nfgen sweep scores images and run {run.name!r} fits {cfg.data.dataset!r} (3D shapes): "
+                        f"sweeps of 3D runs are not built yet; sample by hand with `nfgen sample {run.name} "
+                        f"--temperature T --top-p P`")
     settings = parse_grid(temperatures, top_ks, top_ps, cfgs, cfg_schedules)
     n_per_class = cfg.sample.n_per_class if n_per_class is None else int(n_per_class)
     seed = cfg.seed if seed is None else int(seed)

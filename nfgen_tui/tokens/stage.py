@@ -13,10 +13,9 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from ..data import load_dataset, select
 from ..device import resolve
 from ..errors import UserError
-from ..fields import Layout, psnr, render
+from ..fields import Layout, modality
 from ..progress import ProgressFn, null_progress
 from ..workspace import Run, atomic_path, atomic_write_json, read_json, read_tensors
 from .codec import REPORT_FILE, Tokenizer, encode_fields, fit_tokenizer, perplexity
@@ -80,14 +79,14 @@ def load_vocab(run: Run) -> Vocabulary:
     return Vocabulary.load(run.stage_dir("codebook") / REPORT_FILE, rebuild_hint(run))
 
 
-def load_targets(run: Run, cfg, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """The run's images (row i = field i, as `data.select` promised the fit stage) and the dataset's class count."""
-    ds = load_dataset(cfg.data.dataset, cfg.data.root or run.workspace.datasets_dir)
-    images, img_labels, _ = select(ds, cfg.data.limit, cfg.data.holdout, cfg.seed)
-    if len(img_labels) != len(labels) or not np.array_equal(img_labels, labels.numpy()):
+def load_targets(run: Run, cfg, labels: torch.Tensor, layout: Layout):
+    """The run's fitting targets in the modality's form (row i = field i, as the fit stage selected them) and the
+    dataset's class count."""
+    data = modality.for_layout(layout).load(cfg, cfg.data.root or run.workspace.datasets_dir)
+    if len(data.labels) != len(labels) or not np.array_equal(data.labels, labels.numpy()):
         raise UserError(f"the fitted fields of run {run.name!r} do not match its dataset selection "
-                        f"({len(labels)} fields, {len(img_labels)} images): refit with `nfgen fit {run.name} --force`")
-    return torch.from_numpy(images), max(len(ds.classes), int(labels.max()) + 1)
+                        f"({len(labels)} fields, {len(data.labels)} items): refit with `nfgen fit {run.name} --force`")
+    return data, max(len(data.classes), int(labels.max()) + 1)
 
 
 def _stats(x: torch.Tensor) -> tuple[float, float]:
@@ -97,32 +96,32 @@ def _stats(x: torch.Tensor) -> tuple[float, float]:
     return float(x.mean()), float(torch.quantile(x, 0.1))
 
 
-def quality(tok: Tokenizer, weights: torch.Tensor, codes: torch.Tensor, images: torch.Tensor, split: torch.Tensor,
+def quality(tok: Tokenizer, weights: torch.Tensor, codes: torch.Tensor, data, split: torch.Tensor,
             device: torch.device) -> dict:
-    """Weight MSE and PSNR of fields rendered from quantized weights against the images and the unquantized fields."""
+    """Weight MSE and the modality's score (PSNR of images, IoU of shapes) of fields from quantized weights against
+    the targets and against the unquantized fields; keys named after the score (`psnr_quantized_mean`, …)."""
+    mod = modality.for_layout(tok.layout)
+    q = mod.QUALITY
     qw = tok.decode(codes).to(device)
     w = weights.to(device)
-    target = images.to(device)
-    size = images.shape[-1]
-    img_q = render(qw, tok.layout, size)
-    img_w = render(w, tok.layout, size)
-    p_q = psnr(img_q, target).cpu()
-    p_w = psnr(img_w, target).cpu()
-    p_qw = psnr(img_q, img_w).cpu()
+    p_q = mod.score(qw, tok.layout, data, device)
+    p_w = mod.score(w, tok.layout, data, device)
+    p_qw = mod.agreement(qw, w, tok.layout, data, device)
     err = (qw - w).pow(2).mean(1).cpu()
     train, held = split == 0, split != 0
     q_mean, q_p10 = _stats(p_q)
     w_mean, w_p10 = _stats(p_w)
     return {
+        "quality": q,
         "weight_mse": float(err[train].double().mean()),
         "weight_mse_heldout": float(err[held].double().mean()) if held.any() else None,
-        "psnr_quantized_mean": q_mean,
-        "psnr_quantized_p10": q_p10,
-        "psnr_unquantized_mean": w_mean,
-        "psnr_unquantized_p10": w_p10,
-        "psnr_drop": w_mean - q_mean,
-        "psnr_quantized_vs_unquantized_mean": _stats(p_qw)[0],
-        "psnr_quantized_mean_heldout": _stats(p_q[held])[0] if held.any() else None,
+        f"{q}_quantized_mean": q_mean,
+        f"{q}_quantized_p10": q_p10,
+        f"{q}_unquantized_mean": w_mean,
+        f"{q}_unquantized_p10": w_p10,
+        f"{q}_drop": w_mean - q_mean,
+        f"{q}_quantized_vs_unquantized_mean": _stats(p_qw)[0],
+        f"{q}_quantized_mean_heldout": _stats(p_q[held])[0] if held.any() else None,
     }
 
 
@@ -148,7 +147,7 @@ def run_codebook(run: Run, progress: ProgressFn = null_progress, device: str | N
     cc = cfg.codebook
     dev = resolve(device or cfg.device)
     weights, labels, split, layout = load_fields(run)
-    images, n_classes = load_targets(run, cfg, labels)
+    data, n_classes = load_targets(run, cfg, labels, layout)
     train = split == 0
     if not bool(train.any()):
         raise UserError(f"run {run.name!r} has no training fields (split 0) to learn a codebook from")
@@ -167,7 +166,7 @@ def run_codebook(run: Run, progress: ProgressFn = null_progress, device: str | N
             progress(step, total, distortion=distortion, **extra)
 
         tok, results = fit_tokenizer(weights[train].to(dev), layout, cc, n_classes, cfg.seed, on_iter, run=run)
-        codes = encode_fields(tok, weights.to(dev), images, lambda i, n: progress(total - 2, total, phase="encode",
+        codes = encode_fields(tok, weights.to(dev), data.images, lambda i, n: progress(total - 2, total, phase="encode",
                                                                                   round=i, rounds=n)).cpu()
         tokens = tok.vocab.sequences(codes, labels)
         tok.save(out)
@@ -181,7 +180,7 @@ def run_codebook(run: Run, progress: ProgressFn = null_progress, device: str | N
             "init": cc.init,
             "n_fields": int(weights.shape[0]),
             "n_train": int(train.sum()),
-            **quality(tok, weights, codes, images, split, dev),
+            **quality(tok, weights, codes, data, split, dev),
             **usage(tok, codes[train]),
             "device": str(dev),
             "codebook_seconds": sum(r.seconds for r in results),  # learning the codebook(s) alone
@@ -190,7 +189,8 @@ def run_codebook(run: Run, progress: ProgressFn = null_progress, device: str | N
         for book, r in zip(report["codebooks"], results):
             book.update(iters=r.iters, distortion=r.distortion, reassigned=r.reassigned)
         atomic_write_json(out / REPORT_FILE, report)
-        run.log_event("codebook", event="report", psnr_quantized_mean=report["psnr_quantized_mean"],
-                      dead_codes=report["dead_codes"])
-        progress(total, total, psnr=report["psnr_quantized_mean"])
+        q = report["quality"]
+        run.log_event("codebook", event="report", dead_codes=report["dead_codes"],
+                      **{f"{q}_quantized_mean": report[f"{q}_quantized_mean"]})
+        progress(total, total, **{q: report[f"{q}_quantized_mean"]})
     return summary(report)

@@ -11,6 +11,19 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _quality_rows(report: dict) -> list[tuple[str, str]]:
+    """The modality's score (report `quality`: psnr of images, iou of shapes) quantized / unquantized / lost."""
+    q = report.get("quality", "psnr")
+    name, unit = (q.upper(), " dB") if q == "psnr" else (q.upper(), "")
+    return [
+        (f"{name} quantized mean / p10", f"{_fmt(report[f'{q}_quantized_mean'])} / {_fmt(report[f'{q}_quantized_p10'])}{unit}"),
+        (f"{name} unquantized mean / p10",
+         f"{_fmt(report[f'{q}_unquantized_mean'])} / {_fmt(report[f'{q}_unquantized_p10'])}{unit}"),
+        (f"{name} lost to quantization", f"{_fmt(report[f'{q}_drop'])}{unit}"),
+        (f"{name} quantized, held out", f"{_fmt(report.get(f'{q}_quantized_mean_heldout'))}{unit}"),
+    ]
+
+
 def print_codebook(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -22,11 +35,7 @@ def print_codebook(report: dict) -> None:
         ("sequence", f"{report['seq_len']} tokens (block size {report['block_size']})"),
         ("fields", f"{report['n_fields']} ({report['n_train']} train)"),
         ("weight MSE train / held out", f"{_fmt(report['weight_mse'])} / {_fmt(report.get('weight_mse_heldout'))}"),
-        ("PSNR quantized mean / p10", f"{_fmt(report['psnr_quantized_mean'])} / {_fmt(report['psnr_quantized_p10'])} dB"),
-        ("PSNR unquantized mean / p10",
-         f"{_fmt(report['psnr_unquantized_mean'])} / {_fmt(report['psnr_unquantized_p10'])} dB"),
-        ("PSNR lost to quantization", f"{_fmt(report['psnr_drop'])} dB"),
-        ("PSNR quantized, held out", f"{_fmt(report.get('psnr_quantized_mean_heldout'))} dB"),
+        *_quality_rows(report),
         ("dead codes", _fmt(report["dead_codes"])),
         ("perplexity", f"{_fmt(report['perplexity'])} of {report['n_codes']}"),
         ("seconds (codebook alone)", f"{_fmt(report['seconds'])} ({_fmt(report.get('codebook_seconds'))}) "

@@ -1,5 +1,8 @@
 """Generate: sample digits from a trained run with chosen settings, shown as a terminal image grid.
 
+A 3D run's sample shows one shaded view of every generated shape (its `views.npy`); ← / → turn them all to the
+next view.
+
 `run_sample` runs in a thread worker (torch releases the GIL in its kernels, so even a 12-layer model sampling on
 CPU leaves the screen responsive); its progress callback reaches the progress bar through `call_from_thread`.
 """
@@ -39,9 +42,17 @@ def latest_sample(run_dir: Path) -> Path | None:
     return metas[-1].parent if metas else None
 
 
-def load_sample(folder: Path) -> tuple[np.ndarray, dict]:
-    images = np.load(folder / "images.npy", allow_pickle=False)
+def load_sample(folder: Path, view: int = 0) -> tuple[np.ndarray, dict]:
+    """The sample's pictures [N, H, W] in [0, 1]: its images, or for a 3D sample view `view` (mod the number of
+    views) of every shape; meta gains `n_views` and `view` (the shown view's azimuth) for 3D."""
     meta = json.loads((folder / "meta.json").read_text())
+    if (folder / "views.npy").exists():
+        views = np.load(folder / "views.npy", allow_pickle=False)
+        k = view % max(1, views.shape[1])
+        azimuths = meta.get("view_azimuths") or list(range(views.shape[1]))
+        meta = {**meta, "n_views": int(views.shape[1]), "view": azimuths[k] if k < len(azimuths) else k}
+        return views[:, k].astype(np.float32) / 255.0, meta
+    images = np.load(folder / "images.npy", allow_pickle=False)
     return images, meta
 
 
@@ -58,7 +69,10 @@ def interleave(labels: list[int]) -> list[int]:
 def describe(meta: dict, folder: Path, count: int) -> str:
     digit = meta.get("digit")
     classes = len(set(meta.get("labels") or [])) or 1
-    what = f"{count} digits, {count // classes} per class" if digit is None else f"{count} × digit {digit}"
+    noun = "shapes" if meta.get("n_views") else "digits"
+    what = f"{count} {noun}, {count // classes} per class" if digit is None else f"{count} × {'class' if meta.get('n_views') else 'digit'} {digit}"
+    if meta.get("n_views"):
+        what += f"  ·  view {meta['view']}° (←/→ turn)"
     knobs = "  ".join(f"{k} {meta[k]}" for k in ("temperature", "top_k", "top_p", "seed", "size") if k in meta)
     if meta.get("cfg", 1.0) != 1.0:
         knobs += f"  cfg {meta['cfg']:g}" + ("" if meta.get("cfg_schedule", "constant") == "constant"
@@ -69,7 +83,9 @@ def describe(meta: dict, folder: Path, count: int) -> str:
 
 class GenerateScreen(BaseScreen):
     BINDINGS = [Binding("ctrl+g", "generate", "Generate", priority=True),
-                Binding("ctrl+f", "toggle_form", "Hide/show form", priority=True)]
+                Binding("ctrl+f", "toggle_form", "Hide/show form", priority=True),
+                Binding("left", "turn(-1)", "Turn", show=False),
+                Binding("right", "turn(1)", "Turn", show=False)]
 
     def body(self) -> ComposeResult:
         with Horizontal():
@@ -92,6 +108,7 @@ class GenerateScreen(BaseScreen):
 
     def on_mount(self) -> None:
         self.busy = False
+        self.view = 0  # which view of a 3D sample's shapes is shown
         self.chosen: tuple[str, dict] | None = None  # (run, setting) picked on the Metrics screen's sweep table
         self.refresh_runs()
 
@@ -155,7 +172,7 @@ class GenerateScreen(BaseScreen):
     def _show_folder(self, folder: Path, budget: tuple[int, int]) -> None:
         """(worker thread) load images, lay them out for the panel, hand the picture to the UI thread."""
         try:
-            images, meta = load_sample(folder)
+            images, meta = load_sample(folder, self.view)
         except (OSError, ValueError) as e:
             self.post(self.error, e)
             return
@@ -176,6 +193,11 @@ class GenerateScreen(BaseScreen):
         if self.query_one("#gen-form").has_class("-hidden") and self.focused is not None:
             self.set_focus(None)
         self.call_after_refresh(self._regrid)
+
+    def action_turn(self, step: int) -> None:
+        """Show the next (or previous) view of a 3D sample's shapes."""
+        self.view += step
+        self._regrid()
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._regrid)

@@ -170,8 +170,9 @@ class MetricsScreen(BaseScreen):
             ot.add_row(Text(name, style="bold"), *[cell(ov.get(k)) for k, _ in COLUMNS])
             for bname, b in baselines(m).items():
                 ot.add_row(Text(f"  {bname}", style="italic"), *[cell(b.get(k)) for k, _ in COLUMNS])
-        published = next((self.metrics[n]["reference_published"] for n in runs
-                          if isinstance(self.metrics[n].get("reference_published"), dict)), REFERENCE)
+        pubs = [self.metrics[n].get("reference_published") for n in runs]
+        published = next((p for p in pubs if isinstance(p, dict)), None) or next(  # a 3D run lists its rows
+            (p[0] for p in pubs if isinstance(p, list) and p and isinstance(p[0], dict)), REFERENCE)
         ot.add_row(Text("reference (talk)", style="dim"), *[cell(published.get(k)) for k, _ in COLUMNS])
 
         ct = self.query_one("#met-class", DataTable)
@@ -199,6 +200,7 @@ class MetricsScreen(BaseScreen):
             if isinstance(clf, dict) and isinstance(clf.get("accuracy"), (int, float)):
                 bits.append(f"classifier {clf['accuracy']:.3f} on real held-out digits")
             ref = m.get("reference_published")
+            ref = ref[0] if isinstance(ref, list) and ref else ref
             if isinstance(ref, dict) and ref.get("note"):
                 bits.append(f"reference: {ref['note']}")
             note.update("  ·  ".join([f"eval/metrics.json of {', '.join(runs)}", *bits]))

@@ -22,7 +22,7 @@ KEY_SETTINGS = [
     ("train.iters", "train iters"),
     ("train.batch_size", "batch size"),
 ]
-DATASETS = ["mnist-5k", "mnist", "fashion-mnist"]
+DATASETS = ["mnist-5k", "mnist", "fashion-mnist", "shapes"]
 
 
 def preset_value(preset: str, key: str) -> str:
@@ -76,6 +76,9 @@ class NewRunScreen(ModalScreen[str | None]):
         if event.select.id == "nr-preset" and isinstance(event.value, str):
             for key, _ in KEY_SETTINGS:
                 self.query_one("#nr-" + key.replace(".", "-"), Input).value = preset_value(event.value, key)
+            dataset = preset_value(event.value, "data.dataset")  # a 3D preset brings its dataset along
+            if dataset in DATASETS:
+                self.query_one("#nr-dataset", Select).value = dataset
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "nr-create":

@@ -1,0 +1,168 @@
+"""Stage 5 for 3D runs (modality `occupancy3d`): the sets of shapes compared the HyperDiffusion way.
+
+Every set — generated and each baseline (held-out real, marginal tokens, train + noise, built by `baselines` as in
+2D) — and the reference (training fields, class-balanced, drawn without replacement with the run's seed) go through
+the same code: each field's occupancy on an EVAL_GRID³ grid → marching cubes → `eval.surface_points` points sampled
+on the surface (HyperDiffusion's 2,048 by default) (area-weighted, seeded) → each cloud normalised (`geometry.surface.normalize_points`: centred, divided by
+its spread, as HyperDiffusion's evaluation does) → Chamfer distances (`metrics.chamfer`) → the same MMD / COV / 1-NNA
+code as 2D (`metrics.generative`). A field with no surface becomes a cloud at the origin, which is far from every
+real shape (it is counted, not dropped: `empty` per set).
+Memorization: each shape's Chamfer distance to the nearest training shape's true surface (MEMO_POINTS points per
+cloud, to keep the all-pairs cost down); the rate counts shapes nearer than the 5th percentile of the held-out real
+shapes' own nearest-training distances — closer to a training shape than almost any genuinely new shape comes.
+Class score: `metrics.classifier3d`, trained on the training split's true surfaces.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..fields import occupancy3d
+from ..tokens import decode_tokens
+from ..tokens.stage import load_fields, load_tokens
+from . import baselines
+from .generative import Distances, set_metrics
+from .memorization import QUANTILES
+from .sets import balanced_subset
+
+EVAL_GRID = 48  # occupancy grid per side for every evaluated set
+MEMO_POINTS = 128  # per cloud for the nearest-training search (every training shape: the costliest pairs)
+MEMO_QUANTILE = 0.05
+BASELINES = ("held-out real", "marginal", "train + noise")
+PUBLISHED = [
+    {"name": "published ref", "mmd": 0.097, "cov": 0.388, "nna": 0.904,
+     "note": "the reference's ShapeNet airplanes (MMD given as Chamfer × 10² = 9.7): different data"},
+    {"name": "published HD", "mmd": 0.034, "cov": 0.49, "nna": 0.693,
+     "note": "HyperDiffusion, ICCV 2023, ShapeNet airplanes (MMD × 10² = 3.4): different data"},
+]
+
+
+def clouds(weights: torch.Tensor, layout, seed: int, points: int) -> tuple[np.ndarray, int]:
+    """Surface clouds [N, points, 3] of fields (not normalised) and how many fields had no surface."""
+    from ..geometry.surface import sample_surface
+
+    out, empty = [], 0
+    for i, (v, f) in enumerate(occupancy3d.meshes(weights, layout, EVAL_GRID)):
+        empty += int(len(f) == 0)
+        out.append(sample_surface(v, f, points, seed + i))
+    return (np.stack(out) if out else np.zeros((0, points, 3), np.float32)), empty
+
+
+def _norm(c: np.ndarray) -> torch.Tensor:
+    from ..geometry.surface import normalize_points
+
+    return normalize_points(torch.as_tensor(c, dtype=torch.float32))
+
+
+def _subsample(c: np.ndarray, k: int) -> np.ndarray:
+    return c[:, :k] if c.shape[1] <= k else c[:, np.linspace(0, c.shape[1] - 1, k).astype(np.int64)]
+
+
+def evaluate(run, cfg, sample_dir: Path, dev: torch.device, progress, steps, load_generated) -> dict:
+    from ..geometry.surface import normalize_points  # noqa: F401  (fail early if geometry is missing)
+    from .chamfer import chamfer_pairs
+    from .classifier3d import score3d, train_classifier3d
+
+    t0 = time.perf_counter()
+    ec, seed = cfg.eval, cfg.seed
+    weights, labels, split, layout = load_fields(run)
+    gen_w, gen_l = load_generated(run, sample_dir)
+    data = occupancy3d.load(cfg, cfg.data.root or run.workspace.datasets_dir)
+    if len(data.labels) != len(labels) or not np.array_equal(data.labels, labels.numpy()):
+        raise UserError(f"the fitted fields of run {run.name!r} do not match its dataset selection: "
+                        f"refit with `nfgen fit {run.name} --force`")
+    train_idx = torch.nonzero(split == 0).flatten()
+    n = min(ec.set_size, len(gen_l), len(train_idx))
+    if n < 2:
+        raise UserError(f"too few shapes to evaluate: {len(gen_l)} generated, {len(train_idx)} training fields "
+                        f"(eval.set_size {ec.set_size})")
+    ref_pick = train_idx[balanced_subset(labels[train_idx].numpy(), n, seed)]
+    pts = ec.surface_points
+    ref, ref_empty = clouds(weights[ref_pick], layout, seed, pts)
+    ref_l = labels[ref_pick]
+    gen_pick = torch.as_tensor(balanced_subset(gen_l.numpy(), n, seed + 1))
+    sets: dict[str, tuple[torch.Tensor, torch.Tensor]] = {"generated": (gen_w[gen_pick], gen_l[gen_pick])}
+    hw, hl = baselines.held_out(weights, labels, split, n, seed + 2)
+    if len(hl) >= 2:
+        sets["held-out real"] = (hw, hl)
+    tokens, tok_labels, tok_split = load_tokens(run)
+    want = ref_l.numpy()
+    marginal = baselines.marginal_tokens(tokens, tok_labels, tok_split, want, seed + 3)
+    sets["marginal"] = (decode_tokens(run, marginal).float(), torch.as_tensor(want))
+    nw, nl, noise = baselines.train_plus_noise(weights, labels, split, n, seed + 4, ec.noise_std)
+    sets["train + noise"] = (nw, nl)
+    steps("reference surfaces")
+
+    train_np = split.numpy() == 0
+    true_train = data.surface[train_np]
+    model = train_classifier3d(true_train, labels[split == 0].numpy(), epochs=ec.classifier_epochs, seed=seed,
+                               n_classes=len(data.classes), device=dev)
+    held_true = data.surface[~train_np]
+    clf_test = score3d(model, held_true, labels[split != 0].numpy(), dev) if len(held_true) else {}
+    steps("classifier")
+
+    memo_train = _norm(_subsample(true_train, MEMO_POINTS))
+    threshold = None
+    if len(held_true):
+        held_near = chamfer_pairs(_norm(_subsample(held_true, MEMO_POINTS)), memo_train, device=dev).min(1).values
+        threshold = float(torch.quantile(held_near.double(), MEMO_QUANTILE))
+    rr = chamfer_pairs(_norm(ref), device=dev)
+    steps("reference distances")
+
+    rows: dict[str, dict] = {}
+    per_class: dict[str, dict] = {}
+    for name, (w, lab) in sets.items():
+        c, empty = clouds(w, layout, seed + 7, pts)
+        k = min(len(c), n)
+        g = _norm(c[:k])
+        d = Distances(chamfer_pairs(g, device=dev), rr[:k, :k], chamfer_pairs(g, _norm(ref[:k]), device=dev))
+        near = chamfer_pairs(_norm(_subsample(c[:k], MEMO_POINTS)), memo_train, device=dev).min(1).values
+        rows[name] = {**set_metrics(d), **score3d(model, c[:k], lab[:k].numpy(), dev), **_memo(near, threshold),
+                      "empty": empty}
+        if name == "generated":
+            per_class = _per_class(d, lab[:k], ref_l[:k], c[:k], model, near, threshold, data.classes, dev)
+        steps(f"{name}: distances")
+
+    return {**rows.pop("generated"), "per_class": per_class, "baselines": rows, "reference_published": PUBLISHED,
+            "distance": "Chamfer (squared nearest distances, mean each way, summed; normalised clouds)",
+            "surface_points": pts, "eval_grid": EVAL_GRID, "set_size": ec.set_size,
+            "n_train_shapes": int(train_np.sum()), "reference_empty": ref_empty,
+            "memorization_threshold": threshold, "memorization_rule": f"Chamfer to the nearest training shape below "
+            f"the {MEMO_QUANTILE:.0%} quantile of held-out real shapes' ({MEMO_POINTS} points)",
+            "noise_std_mean": float(noise.mean()),
+            "classifier": {"dataset": cfg.data.dataset, "seed": seed, "epochs": ec.classifier_epochs,
+                           "accuracy": clf_test.get("classifier_accuracy"), "n_train": int(train_np.sum()),
+                           "n_test": int((~train_np).sum()), "kind": "classifier3d on true surfaces"},
+            "sample_id": sample_dir.name, "sample_dir": str(sample_dir), "n_generated_available": int(len(gen_l)),
+            "eval_config": cfg.eval.__dict__, "seed": seed, "device": str(dev), "modality": "occupancy3d",
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _memo(near: torch.Tensor, threshold: float | None) -> dict:
+    v = near.double().numpy()
+    if len(v) == 0:
+        return {"memorization_rate": None, "memorization_quantiles": None}
+    return {"memorization_rate": float((v < threshold).mean()) if threshold is not None else None,
+            "memorization_quantiles": {k: float(np.quantile(v, q)) for k, q in QUANTILES.items()}}
+
+
+def _per_class(d: Distances, gen_l, ref_l, c: np.ndarray, model, near, threshold, classes, dev) -> dict:
+    from .classifier3d import score3d
+
+    out = {}
+    for cl in sorted(set(gen_l.tolist()) & set(ref_l.tolist())):
+        g = np.flatnonzero(gen_l.numpy() == cl)
+        r = np.flatnonzero(ref_l.numpy() == cl)
+        k = min(len(g), len(r))
+        if k < 2:
+            continue
+        g, r = g[:k], r[:k]
+        out[classes[cl] if cl < len(classes) else str(cl)] = {**set_metrics(d.subset(g, r)),
+                                                              **score3d(model, c[g], gen_l[g].numpy(), dev),
+                                                              **_memo(near[g], threshold)}
+    return out
