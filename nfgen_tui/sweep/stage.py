@@ -67,6 +67,9 @@ def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None
 
     run.require()
     cfg = run.config()
+    if cfg.model.kind != "gpt":
+        raise UserError(f"nfgen sweep tunes the GPT's sampling (temperature, top-k, top-p, cfg); run {run.name!r} is a "
+                        f"{cfg.model.kind} run: try its settings with `nfgen sample {run.name} --steps N --cfg S`")
     settings = parse_grid(temperatures, top_ks, top_ps, cfgs, cfg_schedules)
     n_per_class = cfg.sample.n_per_class if n_per_class is None else int(n_per_class)
     seed = cfg.seed if seed is None else int(seed)
