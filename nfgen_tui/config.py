@@ -230,9 +230,10 @@ def _quick() -> Config:
     c.sample.top_p = 0.9
     c.sample.cfg = 1.5
     # model.kind = diffusion: the same 128/4/4 width and depth over 19 tokens (17 neurons + timestep + class) instead
-    # of 219; one step of batch 64 cost ~0.36 of a quick GPT step (measured side by side, same process, loaded
-    # machine), so 3,000 steps of 64 ≈ 0.8 of the GPT's 1,400 × 32 in CPU time. DDIM 50 of the 500 steps, eta 0.
-    c.diffusion.iters = 3000
+    # of 219. One step of batch 64 cost 0.16 of a quick GPT step in CPU time on one thread, 0.36 in wall time on two
+    # (measured interleaved in one process on the loaded machine: small matrices use the second core less well), so
+    # 5,000 steps of 64 sit between 0.56 and 1.3 of the GPT's 1,400 × 32. DDIM 50 of the 500 steps, eta 0.
+    c.diffusion.iters = 5000
     c.diffusion.batch_size = 64
     return c
 
