@@ -170,3 +170,62 @@ def test_kind_mismatch_and_unguidable_runs_are_user_errors(workspace):
         r = cli(workspace, *args)
         assert r.exit_code == 2 and says in r.output and "Traceback" not in r.output, (args, r.output)
     assert not plain.stage_dir("sample").exists() or not any(plain.stage_dir("sample").iterdir())
+
+
+def _subprocess_env(workspace) -> dict:
+    import os
+
+    from test_model_train import _pythonpath
+
+    return {**os.environ, "NFGEN_WORKSPACE": str(workspace.root), "PYTHONPATH": _pythonpath(), "OMP_NUM_THREADS": "1"}
+
+
+def _copy_fields(src, dst) -> None:
+    """The same fitted fields for a second run (fitting is deterministic; copying saves the test the time)."""
+    import shutil
+
+    shutil.copytree(src.stage_dir("fit"), dst.stage_dir("fit"), dirs_exist_ok=True)
+
+
+def test_ddp_two_gloo_processes_match_one_process_and_sigterm_checkpoints(workspace):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_model_train import REPO, losses
+
+    one = fitted_run(workspace, ["diffusion.iters=4", "diffusion.batch_size=8"], name="one")
+    c = one.config()
+    ddp = workspace.create_run("ddp", c)
+    _copy_fields(one, ddp)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "nfgen_tui.cli", "train", "ddp", "--json"], env=_subprocess_env(workspace), cwd=REPO,
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((ddp.stage_dir("train") / "ckpt" / "state.json").read_text())["world_size"] == 2
+    run_train(one)
+    a, b = losses(ddp), losses(one)
+    assert sorted(a) == [1, 2, 3, 4]
+    for s in a:
+        assert a[s] == pytest.approx(b[s], rel=1e-5)
+    ta = load_file(str(ddp.stage_dir("train") / "ckpt" / "model.safetensors"))
+    tb = load_file(str(one.stage_dir("train") / "ckpt" / "model.safetensors"))
+    assert max((ta[k].float() - tb[k].float()).abs().max().item() for k in tb) < 1e-5
+
+    c.diffusion.iters, c.train.ckpt_every = 100_000, 100_000
+    long = workspace.create_run("long", c)
+    _copy_fields(one, long)
+    proc = subprocess.Popen([sys.executable, "-m", "nfgen_tui.cli", "train", "long", "--json"],
+                            env=_subprocess_env(workspace), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 120
+    while max(losses(long), default=0) < 3:
+        assert proc.poll() is None and time.time() < deadline, "training subprocess ended or stalled"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and out == "" and "Traceback" not in err, err[-2000:]
+    state = json.loads((long.stage_dir("train") / "ckpt" / "state.json").read_text())
+    assert state["kind"] == "diffusion" and state["step"] == max(losses(long)) >= 3
+    assert long.stage_state("train") == "interrupted"
