@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/sample_speed.py --n 8
 	$(BIN)/python benchmarks/codebook_lloyd.py
+	$(BIN)/python benchmarks/chamfer_pairs.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -249,3 +249,26 @@ def test_pareto_front_keeps_the_undominated_cells():
              {"key": "c", "nna": 0.76, "classifier_accuracy": 0.85}, {"key": "d", "nna": 0.65, "classifier_accuracy": 0.60},
              {"key": "e", "nna": 0.70, "classifier_accuracy": 0.80}]
     assert pareto_keys(cells) == ["d", "a", "e", "b"]  # c is beaten by b on both; equal points both stay
+
+
+def test_front_labels_of_crowded_points_do_not_overlap(tmp_path):
+    """Six settings within 0.01 of each other (a typical cfg × top-p corner) and two baselines beside them: every
+    label gets its own box, and no label box covers another."""
+    from nfgen_tui.sweep.front import front_png
+
+    settings, cells = [], {}
+    for i, (nna, acc) in enumerate([(0.75, 0.84), (0.752, 0.845), (0.755, 0.85), (0.751, 0.838), (0.76, 0.86),
+                                    (0.758, 0.842)]):
+        key = f"k{i}"
+        settings.append({"key": key})
+        cells[key] = {"key": key, "temperature": 1.0, "top_k": 0, "top_p": 0.9, "cfg": 1 + i / 4, "nna": nna,
+                      "classifier_accuracy": acc}
+    ev = {"nna": 0.752, "classifier_accuracy": 0.845,
+          "baselines": {"marginal": {"nna": 0.81, "classifier_accuracy": 0.72},
+                        "held-out real": {"nna": 0.48, "classifier_accuracy": 0.98}}}
+    geo = front_png({"settings": settings, "cells": cells}, ev, tmp_path / "front.png")
+    boxes = [c["label_box"] for c in geo["cells"]] + [r["label_box"] for r in geo["references"]]
+    assert len(boxes) == 9
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)

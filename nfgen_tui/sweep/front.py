@@ -67,6 +67,33 @@ def _ranges(points: list[dict], refs: list[dict]) -> tuple[float, float, float, 
     return x0 - pad_x, x1 + pad_x, y0 - pad_y, min(y1 + pad_y, 1.02)
 
 
+LABEL_SPOTS = ((9, -6), (9, 4), (-9, -6), (-9, 4), (0, -20), (0, 10), (9, -16), (-9, -16), (9, 14), (-9, 14))
+
+
+def _overlaps(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place_label(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, font, taken: list[tuple]) -> tuple:
+    """The first spot around a point (right, left, above, below…) where its label's box meets no box already drawn
+    and stays inside the picture; cells crowd together on a front, and overlapping labels read as nothing."""
+    x, y = xy
+    best = None
+    for dx, dy in LABEL_SPOTS:
+        w = draw.textlength(text, font=font)
+        left = x + dx if dx >= 0 else x + dx - w
+        box = draw.textbbox((left, y + dy), text, font=font)
+        inside = box[0] >= 0 and box[1] >= 0 and box[2] <= W and box[3] <= H
+        if inside and not any(_overlaps(box, t) for t in taken):
+            best = box
+            break
+        if best is None and inside:
+            best = box
+    best = best or draw.textbbox((x + 9, y - 6), text, font=font)
+    taken.append(best)
+    return best
+
+
 def front_png(sweep: dict, eval_result: dict | None, path: Path) -> dict:
     """Write the front picture; returns the geometry also stored in the PNG's `nfgen-front` text chunk."""
     points, refs = _points(sweep), reference_points(eval_result)
@@ -106,19 +133,24 @@ def front_png(sweep: dict, eval_result: dict | None, path: Path) -> dict:
         draw.line(line, fill=(30, 110, 200), width=2)
     geometry = {"x": "nna", "y": "classifier_accuracy", "range": [x0, x1, y0, y1], "front": front, "cells": [],
                 "references": []}
-    for ref in refs:  # first: a cell at the same place (the default sample is often one) stays visible on top
-        x, y = px(ref["nna"], ref["classifier_accuracy"])
+    taken: list[tuple] = []  # boxes of the marks and labels drawn so far: labels go where they hide nothing
+    ref_xy = [px(ref["nna"], ref["classifier_accuracy"]) for ref in refs]
+    cell_xy = [px(c["nna"], c["classifier_accuracy"]) for c in points]
+    taken += [(x - 7, y - 7, x + 7, y + 7) for x, y in ref_xy] + [(x - 5, y - 5, x + 5, y + 5) for x, y in cell_xy]
+    for ref, (x, y) in zip(refs, ref_xy):  # first: a cell at the same place (the default sample is often one) stays visible on top
         draw.rectangle((x - 7, y - 7, x + 7, y + 7), fill=(230, 120, 40), outline=(0, 0, 0))
-        draw.text((x + 9, y + 2), ref["name"], fill=(160, 70, 0), font=small)
-        geometry["references"].append({**ref, "xy": [x, y]})
-    for c in points:
-        x, y = px(c["nna"], c["classifier_accuracy"])
+        box = place_label(draw, (x, y), ref["name"], small, taken)
+        draw.text(box[:2], ref["name"], fill=(160, 70, 0), font=small, anchor="lt")
+        geometry["references"].append({**ref, "xy": [x, y], "label_box": list(box)})
+    for c, (x, y) in zip(points, cell_xy):
         on = c["key"] in front
         r = 5 if on else 4
         draw.ellipse((x - r, y - r, x + r, y + r), fill=(30, 110, 200) if on else (150, 150, 150), outline=(0, 0, 0))
-        draw.text((x + 7, y - 6), cell_label(c), fill=(0, 0, 0) if on else (90, 90, 90), font=small)
+        box = place_label(draw, (x, y), cell_label(c), small, taken)
+        draw.text(box[:2], cell_label(c), fill=(0, 0, 0) if on else (90, 90, 90), font=small, anchor="lt")
         geometry["cells"].append({"key": c["key"], "label": cell_label(c), "nna": c["nna"],
-                                  "classifier_accuracy": c["classifier_accuracy"], "xy": [x, y], "front": on})
+                                  "classifier_accuracy": c["classifier_accuracy"], "xy": [x, y], "front": on,
+                                  "label_box": list(box)})
     info = PngImagePlugin.PngInfo()
     info.add_text("nfgen-front", json.dumps(geometry))
     with atomic_path(path) as tmp:

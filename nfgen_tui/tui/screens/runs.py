@@ -73,6 +73,7 @@ def run_info(run) -> str:
 
 # The one stage table of the TUI: the key that starts each stage as a job (bindings, hint line, command palette).
 STAGE_KEYS = dict(zip(STAGE_ORDER, ("f", "b", "t", "s", "e"), strict=True))
+NARROW_BELOW = 100  # terminal columns under which the stage columns are titled by their keys
 KEYS_HINT = ("start a job: " + " · ".join(f"[b]{key}[/b] {stage}" for stage, key in STAGE_KEYS.items())
              + " · [b]p[/b] all remaining · [b]x[/b] cancel")
 
@@ -100,17 +101,34 @@ class RunsScreen(BaseScreen):
                 yield Log(id="job-log", max_lines=LOG_LINES, auto_scroll=True)
 
     def on_mount(self) -> None:
-        t = self.query_one("#runs-table", DataTable)
-        t.add_column("run", key="run")
-        for s in STAGE_ORDER:
-            t.add_column(s, key=s)
-        t.add_column("job", key="job")
+        self.narrow: bool | None = None
+        self._set_columns(self.app.size.width)
         self.selected: str | None = None
         self.curves = Curves()
         self.events_offset = 0
         self.log_bytes = -1
         self.poll()
         self.set_interval(self.app.poll_s, self.poll)
+
+    def _set_columns(self, width: int) -> None:
+        """Stage columns titled by name, or on a narrow terminal (an 80-column SSH window) by the key that starts
+        the stage (the hint below spells them out), so the job column still fits beside them."""
+        narrow = width < NARROW_BELOW
+        if narrow == self.narrow:
+            return
+        self.narrow = narrow
+        t = self.query_one("#runs-table", DataTable)
+        t.clear(columns=True)
+        t.add_column("run", key="run")
+        for s in STAGE_ORDER:
+            t.add_column(STAGE_KEYS[s] if narrow else s, key=s)
+        t.add_column("job", key="job")
+
+    def on_resize(self, event) -> None:
+        was = self.narrow
+        self._set_columns(event.size.width)
+        if self.narrow != was:
+            self.poll()  # the rows went with the columns
 
     # polling ---------------------------------------------------------------------------------------------------
     def poll(self) -> None:
