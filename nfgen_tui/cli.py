@@ -289,10 +289,12 @@ def codebook(run: str, as_json: bool = typer.Option(False, "--json"), force: boo
 @app.command()
 @handle_errors
 def train(run: str, as_json: bool = typer.Option(False, "--json"),
-          iters: Optional[int] = typer.Option(None, "--iters", help="Train up to this step (default: train.iters)."),
+          iters: Optional[int] = typer.Option(None, "--iters", help="Train up to this step (default: train.iters; "
+                                                                    "diffusion.iters for a diffusion run)."),
           force: bool = typer.Option(False, "--force", help="Start over: remove the checkpoint and report first.")):
-    """Stage 3: train the GPT on token sequences (resumes from its last checkpoint)."""
-    from .model.stage import run_train
+    """Stage 3: train the generator (model.kind: the GPT on token sequences, or the diffusion denoiser on the
+    fields' weights), resuming from its last checkpoint."""
+    from .model.generator import run_train
 
     emit(_stage_command("train", run_train, run, iters=iters, force=force), as_json)
 
@@ -317,12 +319,16 @@ def sample(run: str, digit: str = typer.Option("all", "--digit", help="Class ind
            size: Optional[int] = typer.Option(None, "--size", help="Render size in pixels."),
            cfg: Optional[float] = typer.Option(None, "--cfg", help="Classifier-free guidance scale (1 = off; "
                                                                    "needs train.class_dropout > 0)."),
+           steps: Optional[int] = typer.Option(None, "--steps", help="Diffusion runs: DDIM steps (default "
+                                                                     "sample.steps)."),
+           eta: Optional[float] = typer.Option(None, "--eta", help="Diffusion runs: DDIM noise, 0 = deterministic."),
            as_json: bool = typer.Option(False, "--json")):
     """Stage 4: sample new fields for a digit and render them."""
-    from .model.stage import run_sample
+    from .model.generator import run_sample
 
     result = _stage_command("sample", run_sample, run, digit=_parse_digit(digit), n=n,
-                            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, size=size, cfg=cfg)
+                            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, size=size, cfg=cfg,
+                            steps=steps, eta=eta)
     emit(result, as_json)
 
 

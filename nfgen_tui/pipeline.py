@@ -11,7 +11,7 @@ def run_pipeline(ws: Workspace, name: str, preset: str = "quick", dataset: str |
                  overrides: list[str] | None = None, device: str | None = None, show_progress: bool = False) -> dict:
     from .fields.stage import run_fit
     from .metrics.stage import run_eval
-    from .model.stage import run_sample, run_train
+    from .model.generator import run_sample, run_train
     from .tokens.stage import run_codebook
 
     run = ws.run(name)

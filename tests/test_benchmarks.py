@@ -28,6 +28,8 @@ SMALLEST = {
     "codebook_groups.py": (["--rows", "2000", "--codes", "64", "--iters", "2", "--seed-sample", "400"],
                            "neighbour search"),
     "rate_distortion.py": (["--tiny"], "tokens per field"),
+    "diffusion_split.py": (["--synthetic", "60", "--steps", "2", "--size", "1,2,16", "--batch", "8",
+                            "--gpt-reference"], "val x0-MSE"),
     "chamfer_pairs.py": (["--n", "4", "--points", "64", "--subset", "2", "--rounds", "1", "--device", "cpu"],
                          "max |Chamfer diff|"),
     "shapes_data.py": (["--per-class", "1", "--faces", "80", "--points", "200"], "inside test"),

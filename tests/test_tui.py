@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from textual.widgets import DataTable, Input, Log
+from textual.widgets import DataTable, Input, Log, Select
 from textual.worker import WorkerState
 
 from nfgen_tui import config as cfgmod
@@ -142,6 +142,21 @@ async def test_new_run_form_creates_the_run_with_its_overrides(fixed_ws):
         assert (c.train.iters, c.model.n_head, c.fields.steps) == (30, 2, cfgmod.preset("quick").fields.steps)
         table = app.screen.query_one("#runs-table", DataTable)
         assert [str(k.value) for k in table.rows] == ["alpha", "beta", "gamma"]
+
+
+async def test_new_run_form_chooses_the_generator(fixed_ws):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#nr-name", Input).value = "delta"
+        form.query_one("#nr-model-kind", Select).value = "diffusion"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        c = fixed_ws.run("delta").config()
+        assert c.model.kind == "diffusion" and c.diffusion == cfgmod.preset("quick").diffusion
 
 
 async def test_new_run_form_shows_a_bad_value_and_creates_nothing(fixed_ws):

@@ -36,16 +36,15 @@ def default_sample_dir(run: Run, cfg) -> Path:
     """samples/<id>/ of the request `nfgen sample RUN` makes by default (all digits, config's sample settings, the
     current checkpoint), via the sampler's own id rule."""
     from ..model import checkpoint as ckpt
-    from ..model.stage import retrain_hint, sample_id
+    from ..model.generator import default_sample_id
+    from ..model.stage import retrain_hint
 
     hint = f"no samples yet: run `nfgen sample {run.name}` first"
     where = ckpt.find(run.stage_dir("train") / "ckpt")
     if where is None:
         raise UserError(f"{hint} (the run has no trained transformer either: `nfgen train {run.name}`)")
     step = int(ckpt.load_state(where, retrain_hint(run))["step"])
-    sc = cfg.sample
-    folder = run.stage_dir("sample") / sample_id(None, sc.n_per_class, sc.temperature, sc.top_k, sc.top_p, cfg.seed,
-                                                 sc.size, step, sc.cfg, sc.cfg_schedule)
+    folder = run.stage_dir("sample") / default_sample_id(run, cfg, step)
     if not (folder / "meta.json").exists() or not (folder / "weights.safetensors").exists():
         raise UserError(f"{hint} (no default sample of the model at step {step}: expected {folder})")
     return folder

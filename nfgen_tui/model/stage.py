@@ -7,10 +7,8 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors.torch import save_file
 
 from .. import device as devmod
 from ..distributed import Ranks, rank_device, ranks
@@ -20,12 +18,17 @@ from ..interrupts import stop_requests
 from ..progress import ProgressFn, null_progress
 from ..tokens.stage import TOKENS_FILE, load_tokens, load_vocab
 from ..tokens.vocab import Vocabulary
-from ..workspace import Run, atomic_path, atomic_write_json, file_sha256, read_json
+from ..workspace import Run, atomic_write_json, file_sha256, read_json
 from . import checkpoint as ckpt
 from .gpt import GPT, GPTConfig
 from .guidance import check_guidance
 from .sample import sample_tokens
+from .generator import check_kind
+from .sample_files import write_sample_files
 from .train import LoopHooks, Resume, make_optimizer, train_loop
+
+
+KIND = "gpt"  # model.kind of this generator (model/generator.py)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -76,6 +79,7 @@ def load_trained(run: Run, device: torch.device) -> tuple[GPT, Vocabulary, dict]
     if where is None:
         raise UserError(f"run {run.name!r} has no trained transformer: run `nfgen train {run.name}` first")
     state, model_t, _, _ = ckpt.load(where, fix)
+    check_kind(state, KIND, where, run.name)
     cfg = model_config(run.config(), vocab)
     check_compatible(state, cfg, None, where, fix)
     model = build_model(cfg, vocab)
@@ -107,6 +111,7 @@ def run_train(run: Run, progress: ProgressFn = null_progress, device: str | None
     report_path = out / "report.json"
     if report_path.exists() and not force:
         report = read_json(report_path, retrain_hint(run))
+        check_kind(report, KIND, report_path, run.name)
         if report.get("step", 0) >= target:
             return report
     dev = rank_device(devmod.resolve(device or cfg.device))
@@ -114,11 +119,11 @@ def run_train(run: Run, progress: ProgressFn = null_progress, device: str | None
         lock = run.stage("train") if d.is_main else contextlib.nullcontext()
         with lock:
             if force:
-                _start_over(out, d)
+                start_over(out, d)
             return _train(run, cfg, target, dev, d, progress)
 
 
-def _start_over(out: Path, d: Ranks) -> None:
+def start_over(out: Path, d: Ranks) -> None:
     """`nfgen train RUN --force`: remove the checkpoint (and its half-swapped twin) and the report, under the lock."""
     if d.is_main:
         (out / "report.json").unlink(missing_ok=True)
@@ -142,6 +147,7 @@ def _train(run: Run, cfg, target: int, dev: torch.device, d: Ranks, progress: Pr
     where = ckpt.find(out / "ckpt", fix)
     if where is not None:
         state, model_t, opt_sd, rng_t = ckpt.load(where, fix)
+        check_kind(state, KIND, where, run.name)
         check_compatible(state, gcfg, tokens_sha, where, fix)
         if float(state.get("class_dropout", 0.0)) != tc.class_dropout:
             raise UserError(f"checkpoint {where} was trained with train.class_dropout "
@@ -168,7 +174,7 @@ def _train(run: Run, cfg, target: int, dev: torch.device, d: Ranks, progress: Pr
     def save(step, loss, v_loss):
         if d.is_main:
             ckpt.save(out / "ckpt", model.state_dict(), opt,
-                      {"step": step, "loss": loss, "val_loss": v_loss, "model": gcfg.to_dict(), "seed": cfg.seed,
+                      {"kind": KIND, "step": step, "loss": loss, "val_loss": v_loss, "model": gcfg.to_dict(), "seed": cfg.seed,
                        "tokens_sha256": tokens_sha, "world_size": d.world, "class_dropout": tc.class_dropout})
         if d.world > 1:
             dist.barrier()
@@ -187,7 +193,7 @@ def _train(run: Run, cfg, target: int, dev: torch.device, d: Ranks, progress: Pr
     result = {"step": res.step, "loss": res.loss, "val_loss": res.val_loss, "n_params": model.n_params(),
               "seconds": round(time.time() - t0, 2)}
     if res.step >= tc.iters and d.is_main:
-        atomic_write_json(out / "report.json", {**result, "iters": tc.iters, "model": gcfg.to_dict(),
+        atomic_write_json(out / "report.json", {**result, "kind": KIND, "iters": tc.iters, "model": gcfg.to_dict(),
                                                 "class_dropout": tc.class_dropout,
                                                 "n_train": int(train.shape[0]), "n_val": int(val.shape[0])})
     return result
@@ -206,6 +212,13 @@ def sample_id(digit: int | None, n: int, temperature: float, top_k: int, top_p: 
     return f"{who}-n{n}-t{temperature:g}-k{top_k}-p{top_p:g}{guided}-s{seed}-px{size}-step{step}"
 
 
+def default_sample_id(cfg, step: int) -> str:
+    """The id `nfgen sample RUN` gives its default request (all digits, the config's settings) at `step`."""
+    sc = cfg.sample
+    return sample_id(None, sc.n_per_class, sc.temperature, sc.top_k, sc.top_p, cfg.seed, sc.size, step, sc.cfg,
+                     sc.cfg_schedule)
+
+
 SAMPLE_FLAGS = {"n_per_class": "--n", "temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p",
                 "size": "--size", "cfg": "--cfg"}  # what `nfgen sample` calls each sample setting
 
@@ -213,13 +226,18 @@ SAMPLE_FLAGS = {"n_per_class": "--n", "temperature": "--temperature", "top_k": "
 def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | None = None, digit: int | None = None,
                n: int | None = None, temperature: float | None = None, top_k: int | None = None,
                top_p: float | None = None, seed: int | None = None, size: int | None = None,
-               cfg: float | None = None) -> dict:
+               cfg: float | None = None, steps: int | None = None, eta: float | None = None) -> dict:
     """Sample `n` fields per class (or of one `digit`), decode, render, and store them in samples/<id>/.
 
-    `cfg` is the guidance scale (default sample.cfg; 1 = off), not the run's config."""
+    `cfg` is the guidance scale (default sample.cfg; 1 = off), not the run's config. `steps` and `eta` are the
+    diffusion generator's: given here they are refused."""
     scale = cfg
     run.require()
     cfg = run.config()
+    for flag, value in (("--steps", steps), ("--eta", eta)):
+        if value is not None:
+            raise UserError(f"{flag} is a diffusion setting; run {run.name!r} has a GPT (model.kind = gpt): "
+                            f"sample it with --temperature / --top-k / --top-p / --cfg")
     sc = sample_settings(cfg.sample, SAMPLE_FLAGS, n_per_class=n, temperature=temperature, top_k=top_k, top_p=top_p,
                          size=size, cfg=scale)
     seed = cfg.seed if seed is None else int(seed)
@@ -258,12 +276,10 @@ def sample_sequences(model: GPT, vocab: Vocabulary, labels: torch.Tensor, temper
 
 def _sample(run: Run, model: GPT, vocab: Vocabulary, state: dict, out: Path, sid: str, digit: int | None,
             sc: SampleConfig, seed: int, progress: ProgressFn) -> dict:
-    from ..fields import modality
     from ..fields.stage import load_layout
     from ..tokens import decode_tokens
 
     layout = load_layout(run)
-    mod = modality.for_layout(layout)
     classes = range(vocab.n_classes) if digit is None else [digit]
     n, size = sc.n_per_class, sc.size
     labels = torch.tensor([c for c in classes for _ in range(n)], dtype=torch.long)
@@ -273,20 +289,12 @@ def _sample(run: Run, model: GPT, vocab: Vocabulary, state: dict, out: Path, sid
                               sc.cfg, sc.cfg_schedule)
     seconds = time.time() - t0
     weights = decode_tokens(run, tokens).float().cpu()
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "tokens.safetensors") as p:
-        save_file({"tokens": tokens.contiguous(), "labels": labels}, str(p))
-    with atomic_path(out / "weights.safetensors") as p:
-        save_file({"weights": weights.contiguous(), "labels": labels}, str(p))
-    per_row = n if digit is None and n <= 50 else min(total, 20)
-    extra = mod.write_samples(out, weights, labels, layout, size, per_row,
-                              progress=lambda i, k: progress(total, total, phase="render", shapes=i))
     meta = {"id": sid, "digit": digit, "labels": labels.tolist(), "n": total, "n_per_class": n,
             "temperature": sc.temperature, "top_k": sc.top_k, "top_p": sc.top_p, "cfg": sc.cfg,
             "cfg_schedule": sc.cfg_schedule, "seed": seed, "size": size,
-            "step": int(state["step"]), "seconds": round(seconds, 3), "samples_per_s": round(total / max(seconds, 1e-9), 2),
-            "modality": mod.NAME, **extra}
-    atomic_write_json(out / "meta.json", meta)
+            "step": int(state["step"]), "seconds": round(seconds, 3), "samples_per_s": round(total / max(seconds, 1e-9), 2)}
+    write_sample_files(out, weights, labels, layout, size, digit, n, meta, tokens=tokens,
+                       progress=lambda i, k: progress(total, total, phase="render", shapes=i))
     run.log_event("sample", id=sid, n=total, seconds=round(seconds, 3))
     progress(total, total)
     return {"dir": str(out), "n": total, "grid": str(out / "grid.png"), "id": sid}

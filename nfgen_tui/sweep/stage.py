@@ -73,6 +73,9 @@ def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None
         raise UserError(f"nfgen sweep scores images and run {run.name!r} fits {cfg.data.dataset!r} (3D shapes): "
                         f"sweeps of 3D runs are not built yet; sample by hand with `nfgen sample {run.name} "
                         f"--temperature T --top-p P`")
+    if cfg.model.kind != "gpt":
+        raise UserError(f"nfgen sweep tunes the GPT's sampling (temperature, top-k, top-p, cfg); run {run.name!r} is a "
+                        f"{cfg.model.kind} run: try its settings with `nfgen sample {run.name} --steps N --cfg S`")
     settings = parse_grid(temperatures, top_ks, top_ps, cfgs, cfg_schedules)
     n_per_class = cfg.sample.n_per_class if n_per_class is None else int(n_per_class)
     seed = cfg.seed if seed is None else int(seed)

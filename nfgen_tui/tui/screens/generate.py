@@ -35,6 +35,7 @@ FIELDS = [
     ("seed", "seed", None, int),
     ("size", "render size px", "size", int),
 ]
+GPT_ONLY = ("temperature", "top_k", "top_p")  # a diffusion run samples with DDIM (sample.steps / sample.eta)
 
 
 def latest_sample(run_dir: Path) -> Path | None:
@@ -73,7 +74,8 @@ def describe(meta: dict, folder: Path, count: int) -> str:
     what = f"{count} {noun}, {count // classes} per class" if digit is None else f"{count} × {'class' if meta.get('n_views') else 'digit'} {digit}"
     if meta.get("n_views"):
         what += f"  ·  view {meta['view']}° (←/→ turn)"
-    knobs = "  ".join(f"{k} {meta[k]}" for k in ("temperature", "top_k", "top_p", "seed", "size") if k in meta)
+    knobs = "  ".join(f"{k} {meta[k]}" for k in ("temperature", "top_k", "top_p", "steps", "eta", "seed", "size")
+                      if k in meta)
     if meta.get("cfg", 1.0) != 1.0:
         knobs += f"  cfg {meta['cfg']:g}" + ("" if meta.get("cfg_schedule", "constant") == "constant"
                                              else f" ({meta['cfg_schedule']})")
@@ -218,9 +220,10 @@ class GenerateScreen(BaseScreen):
             raise UserError("pick a run first (it needs a trained model)")
         digit = self.query_one("#gen-digit", Select).value
         kwargs: dict = {"digit": None if digit == "all" else int(digit)}
+        diffusion = self.workspace.run(name).config().model.kind == "diffusion"
         for fid, label, _, parse in FIELDS:
             text = self.query_one(f"#gen-{fid}", Input).value.strip()
-            if not text:
+            if not text or (diffusion and fid in GPT_ONLY):
                 continue
             try:
                 kwargs[fid] = parse(text)
@@ -255,9 +258,9 @@ class GenerateScreen(BaseScreen):
                 self.post(bar.update, total=total, progress=done)
 
         try:
-            from ...model.stage import run_sample
+            from ...model.generator import run_sample
 
-            result = run_sample(self.workspace.run(name).require(), progress, None, **kwargs)
+            result = run_sample(self.workspace.run(name).require(), progress=progress, device=None, **kwargs)
         except Exception as e:  # noqa: BLE001 - a failed sample is reported, the app stays up
             self.post(self._done, f"failed: {e}", e)
             return

@@ -1,4 +1,5 @@
-"""The new-run form: a name, a preset, a dataset and the settings people change most, as `--set` overrides."""
+"""The new-run form: a name, a preset, a dataset, the generator (model.kind) and the settings people change most,
+as `--set` overrides."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ KEY_SETTINGS = [
     ("train.batch_size", "batch size"),
 ]
 DATASETS = ["mnist-5k", "mnist", "fashion-mnist", "shapes"]
+GENERATORS = [("GPT over VQ tokens", "gpt"), ("weight-space diffusion", "diffusion")]  # model.kind
 
 
 def preset_value(preset: str, key: str) -> str:
@@ -59,6 +61,8 @@ class NewRunScreen(ModalScreen[str | None]):
                 yield Select([(p, p) for p in cfgmod.PRESETS], value="quick", allow_blank=False, id="nr-preset")
                 yield Label("dataset")
                 yield Select([(d, d) for d in DATASETS], value="mnist-5k", allow_blank=False, id="nr-dataset")
+                yield Label("generator")
+                yield Select(GENERATORS, value="gpt", allow_blank=False, id="nr-model-kind")
                 for key, label in KEY_SETTINGS:
                     yield Label(label)
                     yield Input(preset_value("quick", key), id="nr-" + key.replace(".", "-"))
@@ -97,6 +101,7 @@ class NewRunScreen(ModalScreen[str | None]):
         preset = str(self.query_one("#nr-preset", Select).value)
         dataset = str(self.query_one("#nr-dataset", Select).value)
         settings = {k: self.query_one("#nr-" + k.replace(".", "-"), Input).value for k, _ in KEY_SETTINGS}
+        settings["model.kind"] = str(self.query_one("#nr-model-kind", Select).value)
         extra = self.query_one("#nr-extra", Input).value
         try:
             if not name:

@@ -1,0 +1,300 @@
+"""Stages 3 and 4 for model.kind = diffusion: train the denoiser on the fitted fields, sample them with DDIM.
+
+The same contract as the GPT's stage (model/stage.py): `transformer/ckpt/` in safetensors + JSON (the checkpoint
+records kind "diffusion"), resume after a kill equal to an uninterrupted run, SIGTERM checkpoints and ends as an
+interruption, torchrun data-parallel, `train` events for the live loss, `transformer/report.json` when done; samples
+land in the same `samples/<id>/` files. It reads `fields/weights.safetensors` directly — no codebook needed — and
+normalises each weight position by the training fields' mean and std (stored in the checkpoint as buffers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from pathlib import Path
+
+import torch
+
+from ... import device as devmod
+from ...config import sample_settings
+from ...distributed import Ranks, rank_device, ranks
+from ...errors import UserError
+from ...interrupts import stop_requests
+from ...progress import ProgressFn, null_progress
+from ...workspace import Run, atomic_write_json, file_sha256, read_json
+from .. import checkpoint as ckpt
+from ..generator import check_kind
+from ..guidance import check_guidance
+from ..sample_files import write_sample_files
+from ..stage import retrain_hint, start_over
+from ..train import LoopHooks, Resume, make_optimizer
+from .denoiser import Denoiser, DenoiserConfig
+from .sample import ddim_sample
+from .schedule import Schedule
+from .tokens import token_index
+from .train import train_loop
+
+KIND = "diffusion"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# shared pieces
+
+def schedule_of(cfg) -> Schedule:
+    d = cfg.diffusion
+    return Schedule(d.timesteps, d.beta_start, d.beta_end)
+
+
+def effective_train(cfg):
+    """train.* with diffusion.iters / batch_size / lr / min_lr in place of the GPT's."""
+    d = cfg.diffusion
+    return dataclasses.replace(cfg.train, iters=d.iters, batch_size=d.batch_size, lr=d.lr, min_lr=d.min_lr)
+
+
+def denoiser_setup(cfg, layout, n_classes: int) -> tuple[DenoiserConfig, torch.Tensor]:
+    d = cfg.diffusion
+    index = token_index(layout, d.split)
+    dcfg = DenoiserConfig(n_params=layout.n_params, n_tokens=index.shape[0], width=index.shape[1],
+                          n_classes=n_classes, split=d.split, n_layer=d.n_layer, n_head=d.n_head, n_embd=d.n_embd)
+    return dcfg, index
+
+
+def identity(dcfg: DenoiserConfig, cfg) -> dict:
+    """What a checkpoint must match to be resumed or sampled: the network and its noise schedule."""
+    d = cfg.diffusion
+    return {**dcfg.to_dict(), "timesteps": d.timesteps, "beta_start": d.beta_start, "beta_end": d.beta_end}
+
+
+def check_compatible(state: dict, want: dict, where: Path, fix: str) -> None:
+    theirs = state.get("model") or {}
+    diff = [f"{k} {theirs.get(k)!r} → {v!r}" for k, v in want.items() if theirs.get(k) != v]
+    if diff:
+        raise UserError(f"checkpoint {where} was made for another denoiser ({'; '.join(diff)}): the config or the "
+                        f"fields changed since; {fix}")
+
+
+def training_fields(run: Run) -> dict:
+    """Fitted weights split into train / held-out, the per-position statistics of the training ones, and the hash."""
+    from ...tokens.stage import load_fields
+
+    weights, labels, split, layout = load_fields(run)
+    train = split == 0
+    if not bool(train.any()):
+        raise UserError("no training fields (every field is held out): lower data.holdout")
+    w = weights[train]
+    mean = w.mean(0)
+    std = w.std(0, unbiased=False).clamp_min(1e-5)
+    return {"weights": weights, "labels": labels, "train": train, "layout": layout, "mean": mean, "std": std,
+            "n_classes": int(labels.max()) + 1,
+            "sha": file_sha256(run.stage_dir("fit") / "weights.safetensors")}
+
+
+def load_trained(run: Run, device: torch.device) -> tuple[Denoiser, Schedule, dict]:
+    """The denoiser of the run's last checkpoint, for sampling."""
+    from ...fields.stage import load_layout
+
+    fix = retrain_hint(run)
+    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
+    if where is None:
+        raise UserError(f"run {run.name!r} has no trained denoiser: run `nfgen train {run.name}` first")
+    state, model_t, _, _ = ckpt.load(where, fix)
+    check_kind(state, KIND, where, run.name)
+    cfg = run.config()
+    n_classes = int((state.get("model") or {}).get("n_classes", 0))
+    dcfg, index = denoiser_setup(cfg, load_layout(run), n_classes)
+    check_compatible(state, identity(dcfg, cfg), where, fix)
+    model = Denoiser(dcfg, index, torch.zeros(dcfg.n_params), torch.ones(dcfg.n_params))
+    try:
+        model.load_state_dict(model_t)
+    except RuntimeError as e:
+        raise UserError(f"checkpoint {where} does not fit the denoiser: {str(e).splitlines()[0]}; {fix}") from None
+    return model.to(device).eval(), schedule_of(cfg), state
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# stage 3
+
+def run_train(run: Run, progress: ProgressFn = null_progress, device: str | None = None, iters: int | None = None,
+              force: bool = False) -> dict:
+    """Train up to step `iters` (default diffusion.iters), resuming from the last checkpoint; `force` starts over.
+    Signals checkpoint and end as an interruption (KeyboardInterrupt), as for the GPT."""
+    run.require()
+    cfg = run.config()
+    tc = effective_train(cfg)
+    target = tc.iters if iters is None else int(iters)
+    if target <= 0:
+        raise UserError(f"--iters must be > 0, got {target}")
+    out = run.stage_dir("train")
+    report_path = out / "report.json"
+    if report_path.exists() and not force:
+        report = read_json(report_path, retrain_hint(run))
+        check_kind(report, KIND, report_path, run.name)
+        if report.get("step", 0) >= target:
+            return report
+    dev = rank_device(devmod.resolve(device or cfg.device))
+    with ranks(dev) as d:
+        lock = run.stage("train") if d.is_main else contextlib.nullcontext()
+        with lock:
+            if force:
+                start_over(out, d)
+            return _train(run, cfg, tc, target, dev, d, progress)
+
+
+def _train(run: Run, cfg, tc, target: int, dev: torch.device, d: Ranks, progress: ProgressFn) -> dict:
+    out = run.stage_dir("train")
+    data = training_fields(run)
+    dcfg, index = denoiser_setup(cfg, data["layout"], data["n_classes"])
+    want = identity(dcfg, cfg)
+    devmod.seed_everything(cfg.seed)
+    model = Denoiser(dcfg, index, data["mean"], data["std"]).to(dev)
+    opt = make_optimizer(model, tc.lr, tc.weight_decay, dev)
+    start, last_val, state = 0, None, {}
+    fix = retrain_hint(run)
+    where = ckpt.find(out / "ckpt", fix)
+    if where is not None:
+        state, model_t, opt_sd, rng_t = ckpt.load(where, fix)
+        check_kind(state, KIND, where, run.name)
+        check_compatible(state, want, where, fix)
+        if state.get("fields_sha256") != data["sha"]:
+            raise UserError(f"checkpoint {where} was trained on other fields (they were refitted); {fix}")
+        if float(state.get("class_dropout", 0.0)) != tc.class_dropout:
+            raise UserError(f"checkpoint {where} was trained with train.class_dropout "
+                            f"{float(state.get('class_dropout', 0.0)):g}, the config now says {tc.class_dropout:g}: "
+                            f"set it back, or {fix}")
+        try:
+            model.load_state_dict(model_t)
+            opt.load_state_dict(opt_sd)
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise UserError(f"checkpoint {where} does not fit the denoiser: {str(e).splitlines()[0]}; {fix}") from None
+        ckpt.set_rng_state(rng_t, state["rng"])
+        start, last_val = int(state["step"]), state.get("val_loss")
+        if d.is_main:
+            run.log_event("train", event="resume", step=start)
+    if start >= target:
+        return {"step": start, "loss": state.get("loss"), "val_loss": last_val, "n_params": model.n_params()}
+    x = ((data["weights"] - data["mean"]) / data["std"]).float()
+    train = data["train"]
+    train_x, train_y = x[train].contiguous(), data["labels"][train].contiguous()
+    val_x, val_y = x[~train].contiguous(), data["labels"][~train].contiguous()
+    net = model
+    if d.world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    if tc.compile:
+        net = torch.compile(net)
+    t0 = time.time()
+
+    def save(step, loss, v_loss):
+        if d.is_main:
+            ckpt.save(out / "ckpt", model.state_dict(), opt,
+                      {"kind": KIND, "step": step, "loss": loss, "val_loss": v_loss, "model": want, "seed": cfg.seed,
+                       "fields_sha256": data["sha"], "world_size": d.world, "class_dropout": tc.class_dropout})
+        if d.world > 1:
+            torch.distributed.barrier()
+
+    def log(**fields):
+        if d.is_main:
+            run.log_event("train", **fields)
+
+    with stop_requests() as should_stop:
+        hooks = LoopHooks(checkpoint=save, log=log, progress=progress if d.is_main else null_progress,
+                          should_stop=should_stop)
+        res = train_loop(net, model, opt, schedule_of(cfg), train_x, train_y, val_x, val_y, tc, cfg.seed,
+                         Resume(start, last_val), target, dev, d, hooks)
+    if res.stopped == "signal":
+        raise KeyboardInterrupt(f"training stopped by a signal at step {res.step} (checkpoint written)")
+    result = {"step": res.step, "loss": res.loss, "val_loss": res.val_loss, "n_params": model.n_params(),
+              "seconds": round(time.time() - t0, 2)}
+    if res.step >= tc.iters and d.is_main:
+        atomic_write_json(out / "report.json", {**result, "kind": KIND, "iters": tc.iters, "model": want,
+                                                "class_dropout": tc.class_dropout,
+                                                "n_train": int(train_x.shape[0]), "n_val": int(val_x.shape[0])})
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# stage 4
+
+def sample_id(digit: int | None, n: int, steps: int, eta: float, cfg: float, seed: int, size: int, step: int) -> str:
+    """Folder name of a diffusion sample: the settings and the model's step (same request → same folder)."""
+    who = "all" if digit is None else f"d{digit}"
+    guided = "" if cfg == 1.0 else f"-cfg{cfg:g}"
+    return f"{who}-n{n}-ddim{steps}-eta{eta:g}{guided}-s{seed}-px{size}-step{step}"
+
+
+def default_sample_id(cfg, step: int) -> str:
+    sc = cfg.sample
+    return sample_id(None, sc.n_per_class, sc.steps, sc.eta, sc.cfg, cfg.seed, sc.size, step)
+
+
+SAMPLE_FLAGS = {"n_per_class": "--n", "size": "--size", "cfg": "--cfg", "steps": "--steps", "eta": "--eta"}
+GPT_ONLY = {"temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p"}
+
+
+def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | None = None, digit: int | None = None,
+               n: int | None = None, seed: int | None = None, size: int | None = None, cfg: float | None = None,
+               steps: int | None = None, eta: float | None = None, **gpt_settings) -> dict:
+    """DDIM-sample `n` fields per class (or of one `digit`), render them, store them in samples/<id>/."""
+    scale = cfg
+    run.require()
+    cfg = run.config()
+    for key, value in gpt_settings.items():
+        if key not in GPT_ONLY:
+            raise TypeError(f"run_sample() got an unexpected keyword argument {key!r}")
+        if value is not None:
+            raise UserError(f"{GPT_ONLY[key]} is a GPT setting; run {run.name!r} has a diffusion generator "
+                            f"(model.kind = diffusion): sample it with --steps / --eta / --cfg")
+    sc = sample_settings(cfg.sample, SAMPLE_FLAGS, n_per_class=n, size=size, cfg=scale, steps=steps, eta=eta)
+    if sc.steps > cfg.diffusion.timesteps:
+        raise UserError(f"--steps must be <= diffusion.timesteps ({cfg.diffusion.timesteps}), got {sc.steps}")
+    if sc.cfg_schedule != "constant":
+        raise UserError(f"sample.cfg_schedule {sc.cfg_schedule!r} is a GPT setting (guidance along the token "
+                        f"sequence); diffusion guides every step: set sample.cfg_schedule = constant")
+    seed = cfg.seed if seed is None else int(seed)
+    dev = devmod.resolve(device or cfg.device)
+    model, schedule, state = load_trained(run, dev)
+    check_guidance(sc.cfg, state, model.null_class, f"run {run.name!r}")
+    if digit is not None and not 0 <= digit < model.cfg.n_classes:
+        raise UserError(f"--digit must be in 0..{model.cfg.n_classes - 1}, got {digit}")
+    sid = sample_id(digit, sc.n_per_class, sc.steps, sc.eta, sc.cfg, seed, sc.size, int(state["step"]))
+    out = run.stage_dir("sample") / sid
+    if (out / "meta.json").exists():
+        meta = read_json(out / "meta.json", f"move {out} away to sample again")
+        return {"dir": str(out), "n": meta["n"], "grid": str(out / "grid.png"), "id": sid, "cached": True}
+    with run.stage("sample"):
+        return _sample(run, model, schedule, state, out, sid, digit, sc, seed, progress)
+
+
+def sample_weights(model: Denoiser, schedule: Schedule, labels: torch.Tensor, steps: int, eta: float, cfg: float,
+                   seed: int, batch_size: int, progress: ProgressFn = null_progress) -> torch.Tensor:
+    """Weights [N, P] for `labels`, in batches seeded seed·1_000_003 + b, as the GPT's sample_sequences."""
+    parts, total = [], labels.shape[0]
+    for b, chunk in enumerate(torch.split(labels, batch_size)):
+        done = b * batch_size
+
+        def step_progress(i, n_steps, done=done, m=chunk.shape[0]):
+            progress(done + m * i / n_steps, total)
+
+        parts.append(ddim_sample(model, schedule, chunk, steps, eta, cfg, seed * 1_000_003 + b, step_progress))
+    return torch.cat(parts)
+
+
+def _sample(run: Run, model: Denoiser, schedule: Schedule, state: dict, out: Path, sid: str, digit: int | None,
+            sc, seed: int, progress: ProgressFn) -> dict:
+    from ...fields.stage import load_layout
+
+    layout = load_layout(run)
+    classes = range(model.cfg.n_classes) if digit is None else [digit]
+    n, size = sc.n_per_class, sc.size
+    labels = torch.tensor([c for c in classes for _ in range(n)], dtype=torch.long)
+    total = labels.shape[0]
+    t0 = time.time()
+    weights = sample_weights(model, schedule, labels, sc.steps, sc.eta, sc.cfg, seed, sc.batch_size, progress)
+    seconds = time.time() - t0
+    meta = {"id": sid, "kind": KIND, "digit": digit, "labels": labels.tolist(), "n": total, "n_per_class": n,
+            "steps": sc.steps, "eta": sc.eta, "cfg": sc.cfg, "seed": seed, "size": size,
+            "step": int(state["step"]), "seconds": round(seconds, 3), "samples_per_s": round(total / max(seconds, 1e-9), 2)}
+    write_sample_files(out, weights, labels, layout, size, digit, n, meta)
+    run.log_event("sample", id=sid, n=total, seconds=round(seconds, 3))
+    progress(total, total)
+    return {"dir": str(out), "n": total, "grid": str(out / "grid.png"), "id": sid}

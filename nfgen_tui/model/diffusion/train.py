@@ -1,0 +1,124 @@
+"""The denoiser's training loop: the GPT loop's contract (model/train.py) with an x0-MSE loss.
+
+Batches, class dropout, timesteps and noise are pure functions of (seed, step), each drawn for the whole global
+batch and sliced per rank: a resumed run draws exactly what the uninterrupted one would, and N torchrun ranks
+compute the gradient of one process on the whole batch. The validation loss is the x0-MSE of a fixed set of
+held-out fields at fixed timesteps and noise, so its curve compares across steps and runs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from ...device import autocast
+from ...distributed import Ranks
+from ...errors import UserError
+from ..train import (LoopHooks, LoopResult, Resume, TrainingDiverged, batch_rows, dropped_classes,
+                     warmup_cosine_lr)
+from .schedule import Schedule
+
+
+def noise_draw(seed: int, step: int, batch_size: int, n_params: int, timesteps: int, d: Ranks):
+    """This rank's (timesteps [b], noise [b, P]) of the global batch of `step`."""
+    g = torch.Generator().manual_seed((seed * 3_000_017 + step + 11) % (2**63))
+    t = torch.randint(timesteps, (batch_size,), generator=g)
+    noise = torch.randn(batch_size, n_params, generator=g)
+    per = batch_size // d.world
+    part = slice(d.rank * per, (d.rank + 1) * per)
+    return t[part], noise[part]
+
+
+def x0_loss(model, schedule: Schedule, x0: torch.Tensor, labels: torch.Tensor, t: torch.Tensor,
+            noise: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of the predicted x0 from x_t ~ q(x_t | x0) (normalised weights)."""
+    x_t = schedule.q_sample(x0, t.to(x0.device), noise)
+    return F.mse_loss(model(x_t, t.to(x0.device), labels).float(), x0.float())
+
+
+@torch.no_grad()
+def val_loss(model, schedule: Schedule, val_x: torch.Tensor, val_y: torch.Tensor, seed: int, batch_size: int,
+             n_batches: int, device, d: Ranks) -> float | None:
+    """x0-MSE over the first batch_size·n_batches held-out fields, timesteps and noise fixed by `seed`."""
+    rows = val_x[: batch_size * n_batches]
+    if rows.shape[0] == 0:
+        return None
+    g = torch.Generator().manual_seed(seed + 99)
+    t_all = torch.randint(schedule.T, (rows.shape[0],), generator=g)
+    noise_all = torch.randn(rows.shape, generator=g)
+    was = model.training
+    model.eval()
+    total = torch.zeros(2, device=device, dtype=torch.float64)
+    idx = torch.arange(rows.shape[0])
+    for k, chunk in enumerate(torch.split(idx, batch_size)):
+        if k % d.world != d.rank:
+            continue
+        x0 = rows[chunk].to(device)
+        with autocast(device):
+            loss = x0_loss(model, schedule, x0, val_y[chunk].to(device), t_all[chunk], noise_all[chunk].to(device))
+        total += torch.stack([loss.double() * len(chunk), torch.tensor(float(len(chunk)), device=device).double()])
+    if d.world > 1:
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    model.train(was)
+    return float(total[0] / total[1])
+
+
+def train_loop(model, raw_model, opt, schedule: Schedule, train_x: torch.Tensor, train_y: torch.Tensor,
+               val_x: torch.Tensor, val_y: torch.Tensor, tc, seed: int, resume: Resume, until: int,
+               device: torch.device, d: Ranks, hooks: LoopHooks) -> LoopResult:
+    """Train from `resume.step` up to step `until` with the effective train config `tc` (train.* with the
+    diffusion sizes); `train_x` are normalised weights [N, P], `train_y` classes [N]. Hooks as the GPT's loop."""
+    if tc.batch_size % d.world:
+        raise UserError(f"diffusion.batch_size {tc.batch_size} must be divisible by the number of processes "
+                        f"({d.world})")
+    null_class = raw_model.null_class
+    P = train_x.shape[1]
+    model.train()
+    step, loss_val, v_loss = resume.step, None, resume.val_loss
+    t_last, steps_since = time.perf_counter(), 0
+    while step < until:
+        lr = warmup_cosine_lr(step, tc.lr, tc.min_lr, tc.warmup, tc.iters)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        rows = batch_rows(seed, step, train_x.shape[0], tc.batch_size, d)
+        x0, labels = train_x[rows].to(device), train_y[rows].clone()
+        if tc.class_dropout > 0:
+            labels[dropped_classes(seed, step, tc.batch_size, tc.class_dropout, d)] = null_class
+        t, noise = noise_draw(seed, step, tc.batch_size, P, schedule.T, d)
+        with autocast(device):
+            loss = x0_loss(model, schedule, x0, labels.to(device), t, noise.to(device))
+        stop = d.all_mean(torch.tensor([loss.detach().float().item(), 1.0 if hooks.should_stop() else 0.0],
+                                       device=device))
+        loss_val, stop_now = float(stop[0]), bool(stop[1] > 0)
+        if not math.isfinite(loss_val):
+            raise TrainingDiverged(f"training loss became {loss_val} at step {step + 1}; the last good checkpoint "
+                                   f"is kept — lower diffusion.lr (now {tc.lr:g}) or raise train.warmup, then resume")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if tc.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        opt.step()
+        step += 1
+        steps_since += 1
+        is_eval = step % tc.eval_every == 0 or step == until
+        if is_eval:
+            v_loss = val_loss(raw_model, schedule, val_x, val_y, seed, tc.batch_size, tc.eval_iters, device, d)
+        if step % tc.log_every == 0 or is_eval or step == until or stop_now:
+            now = time.perf_counter()
+            tok_s = tc.batch_size * (raw_model.cfg.n_tokens + 2) * steps_since / max(now - t_last, 1e-9)
+            t_last, steps_since = now, 0
+            fields = {"step": step, "total": until, "loss": loss_val, "lr": lr, "tokens_per_s": round(tok_s, 1)}
+            if is_eval and v_loss is not None:
+                fields["val_loss"] = v_loss
+            hooks.log(**fields)
+            hooks.progress(step, until, loss=loss_val, tok_s=round(tok_s),
+                           **({"val": v_loss} if v_loss is not None else {}))
+        if step % tc.ckpt_every == 0 or step == until or stop_now:
+            hooks.checkpoint(step, loss_val, v_loss)
+        if stop_now:
+            return LoopResult(step, loss_val, v_loss, "signal")
+    return LoopResult(step, loss_val, v_loss, "done")

@@ -1,0 +1,49 @@
+"""The generators behind `model.kind`: one stage module per kind, with the same entry points.
+
+Each module offers `run_train(run, progress, device, iters, force)`, `run_sample(run, progress, device, digit, n,
+seed, size, cfg, …its own settings)`, `load_trained(run, device)` and `default_sample_id(cfg, step)`; the CLI, the
+pipeline, eval and the TUI call them through here, so a new generator is a new module plus one line below.
+Both kinds share `transformer/` (one trained generator per run): a checkpoint records its kind, and the other kind
+refuses it with the way out.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from ..errors import UserError
+
+MODULES = {"gpt": "nfgen_tui.model.stage", "diffusion": "nfgen_tui.model.diffusion.stage"}
+
+
+def generator(kind: str) -> ModuleType:
+    if kind not in MODULES:
+        raise UserError(f"unknown model.kind {kind!r}: choose one of {', '.join(MODULES)}")
+    return importlib.import_module(MODULES[kind])
+
+
+def of_run(run) -> ModuleType:
+    """The stage module of the run's configured generator."""
+    return generator(run.config().model.kind)
+
+
+def run_train(run, **kwargs) -> dict:
+    return of_run(run).run_train(run, **kwargs)
+
+
+def run_sample(run, **kwargs) -> dict:
+    return of_run(run).run_sample(run, **kwargs)
+
+
+def default_sample_id(run, cfg, step: int) -> str:
+    """samples/<id> of `nfgen sample RUN` with the config's settings at checkpoint `step`."""
+    return generator(cfg.model.kind).default_sample_id(cfg, step)
+
+
+def check_kind(saved: dict, kind: str, where, run_name: str) -> None:
+    """Refuse a checkpoint or report of another generator (files from before kinds existed are the GPT's)."""
+    theirs = saved.get("kind", "gpt")
+    if theirs != kind:
+        raise UserError(f"{where} holds a {theirs} generator, the config says model.kind = {kind}: set model.kind "
+                        f"back to {theirs}, or rerun `nfgen train {run_name} --force` to train a {kind} from scratch")
