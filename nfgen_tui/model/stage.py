@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
+import typing
 from pathlib import Path
 
 import torch
@@ -103,24 +104,32 @@ def run_train(run: Run, progress: ProgressFn = null_progress, device: str | None
     """
     run.require()
     cfg = run.config()
-    tc = cfg.train
-    target = tc.iters if iters is None else int(iters)
+    return train_stage(run, cfg.train.iters, KIND, device or cfg.device, iters, force,
+                       lambda target, dev, d: _train(run, cfg, target, dev, d, progress))
+
+
+def train_stage(run: Run, default_iters: int, kind: str, device: str, iters: int | None, force: bool,
+                train: typing.Callable[[int, torch.device, Ranks], dict]) -> dict:
+    """The train stage's frame, the same for every generator: the step target, a finished report of this `kind`
+    returned as is (another kind's is refused), the ranks, the stage lock, `force` starting over, then
+    `train(target, device, ranks)`."""
+    target = default_iters if iters is None else int(iters)
     if target <= 0:
         raise UserError(f"--iters must be > 0, got {target}")
     out = run.stage_dir("train")
     report_path = out / "report.json"
     if report_path.exists() and not force:
         report = read_json(report_path, retrain_hint(run))
-        check_kind(report, KIND, report_path, run.name)
+        check_kind(report, kind, report_path, run.name)
         if report.get("step", 0) >= target:
             return report
-    dev = rank_device(devmod.resolve(device or cfg.device))
+    dev = rank_device(devmod.resolve(device))
     with ranks(dev) as d:
         lock = run.stage("train") if d.is_main else contextlib.nullcontext()
         with lock:
             if force:
                 start_over(out, d)
-            return _train(run, cfg, target, dev, d, progress)
+            return train(target, dev, d)
 
 
 def start_over(out: Path, d: Ranks) -> None:

@@ -9,7 +9,6 @@ normalises each weight position by the training fields' mean and std (stored in 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ import torch
 
 from ... import device as devmod
 from ...config import sample_settings
-from ...distributed import Ranks, rank_device, ranks
+from ...distributed import Ranks
 from ...errors import UserError
 from ...interrupts import stop_requests
 from ...progress import ProgressFn, null_progress
@@ -27,7 +26,7 @@ from .. import checkpoint as ckpt
 from ..generator import check_kind
 from ..guidance import check_guidance
 from ..sample_files import write_sample_files
-from ..stage import retrain_hint, start_over
+from ..stage import retrain_hint, train_stage
 from ..train import LoopHooks, Resume, make_optimizer
 from .denoiser import Denoiser, DenoiserConfig
 from .sample import ddim_sample
@@ -122,23 +121,8 @@ def run_train(run: Run, progress: ProgressFn = null_progress, device: str | None
     run.require()
     cfg = run.config()
     tc = effective_train(cfg)
-    target = tc.iters if iters is None else int(iters)
-    if target <= 0:
-        raise UserError(f"--iters must be > 0, got {target}")
-    out = run.stage_dir("train")
-    report_path = out / "report.json"
-    if report_path.exists() and not force:
-        report = read_json(report_path, retrain_hint(run))
-        check_kind(report, KIND, report_path, run.name)
-        if report.get("step", 0) >= target:
-            return report
-    dev = rank_device(devmod.resolve(device or cfg.device))
-    with ranks(dev) as d:
-        lock = run.stage("train") if d.is_main else contextlib.nullcontext()
-        with lock:
-            if force:
-                start_over(out, d)
-            return _train(run, cfg, tc, target, dev, d, progress)
+    return train_stage(run, tc.iters, KIND, device or cfg.device, iters, force,
+                       lambda target, dev, d: _train(run, cfg, tc, target, dev, d, progress))
 
 
 def _train(run: Run, cfg, tc, target: int, dev: torch.device, d: Ranks, progress: ProgressFn) -> dict:
