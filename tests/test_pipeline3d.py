@@ -84,6 +84,36 @@ def test_a_3d_run_goes_through_every_stage(finished3d):
     assert ev["surface_points"] == 64 and ev["n_generated"] == ev["n_reference"]
 
 
+def test_a_3d_diffusion_run_writes_meshes_and_scores_them(finished3d):
+    """model.kind = diffusion on the same fitted shapes: the denoiser sees neuron tokens of occupancy fields and its
+    samples go through the same modality seam (meshes, views, Chamfer eval) as the GPT's."""
+    import shutil
+
+    ws, gpt = finished3d
+    args = ["--workspace", str(ws.root), "init", "d3", "--preset", "quick3d", "--dataset", "shapes"]
+    for o in TINY3D + ["model.kind=diffusion", "diffusion.n_layer=1", "diffusion.n_head=2", "diffusion.n_embd=32",
+                       "diffusion.iters=20", "diffusion.batch_size=8", "sample.steps=5"]:
+        args += ["--set", o]
+    assert runner.invoke(app, args).exit_code == 0
+    for part in ("fields", "codebook"):  # the GPT run's fields: the two generators see the same shapes
+        shutil.copytree(ws.run("s3").dir / part, ws.run("d3").dir / part)
+    r = runner.invoke(app, ["--workspace", str(ws.root), "pipeline", "d3", "--json"])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)
+    assert got["train"]["step"] == 20
+    assert json.loads((ws.run("d3").stage_dir("train") / "report.json").read_text())["kind"] == "diffusion"
+    folder = ws.run("d3").dir / "samples" / got["sample"]["id"]
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["n"] == 24 and meta["modality"] == "occupancy3d"
+    assert len(list((folder / "meshes").glob("*.obj"))) == 24
+    assert np.load(folder / "views.npy").shape == (24, 4, 64, 64)
+    ev = got["eval"]
+    assert "Chamfer" in ev["distance"] and ev["n_generated"] == ev["n_reference"]
+    # the baselines depend on the fields and codebook only, so they equal the GPT run's
+    for name, row in ev["baselines"].items():
+        assert row["mmd"] == pytest.approx(gpt["eval"]["baselines"][name]["mmd"], rel=1e-6)
+
+
 @pytest.mark.parametrize("stage, when", [
     ("fit", lambda e: e.get("stage") == "fit" and e.get("chunk") == 1),
     ("train", lambda e: e.get("stage") == "train" and e.get("step", 0) >= 12 and "loss" in e),
