@@ -133,42 +133,40 @@ class LoopHooks:
     should_stop: Callable[[], bool]
 
 
-def train_loop(model, raw_model, opt, train: torch.Tensor, val: torch.Tensor, tc, seed: int, resume: Resume,
-               until: int, device: torch.device, d: Ranks, hooks: LoopHooks, null_class: int | None = None) -> LoopResult:
+@dataclass
+class Objective:
+    """What a generator trains on, for the shared loop: `step_loss(step)` is the loss of the global batch of `step`
+    (a pure function of seed and step, so a resumed or DDP run draws what one uninterrupted process would),
+    `val_loss()` the held-out loss; the sizes feed the throughput (and, on known GPUs, MFU) log."""
+    step_loss: Callable[[int], torch.Tensor]
+    val_loss: Callable[[], float | None]
+    tokens_per_step: int
+    flops_per_token: float | None = None
+    lr_key: str = "train.lr"  # named by the divergence message
+
+
+def run_loop(model, opt, tc, objective: Objective, resume: Resume, until: int, device: torch.device, d: Ranks,
+             hooks: LoopHooks) -> LoopResult:
     """Train from `resume.step` up to step `until` (exclusive count: the step counter ends at `until`) with the
-    `train` config section `tc`. A non-finite loss raises before the optimizer applies it, so the last checkpoint
-    stays the last good one. With `tc.class_dropout` > 0 the class token of a sampled row is replaced by
-    `null_class` with that probability (classifier-free guidance).
+    `train`-shaped config `tc`: lr schedule, stop requests agreed across ranks, clip, eval / log / checkpoint
+    cadence (the caller checks that the batch divides among the ranks). A non-finite loss raises before the optimizer applies it, so the last checkpoint stays the last good one.
     """
-    checkpoint, log, progress, should_stop = hooks.checkpoint, hooks.log, hooks.progress, hooks.should_stop
-    start_step, last_val = resume.step, resume.val_loss
-    if tc.batch_size % d.world:
-        raise UserError(f"train.batch_size {tc.batch_size} must be divisible by the number of processes ({d.world})")
-    class_dropout = float(getattr(tc, "class_dropout", 0.0))
-    if class_dropout > 0 and null_class is None:
-        raise UserError("train.class_dropout needs a null class token, and this codebook has none: "
-                        "rerun `nfgen codebook --force`")
-    flops_tok = raw_model.flops_per_token()
-    peak = peak_flops(device)
-    tokens_per_step = tc.batch_size * raw_model.cfg.block_size
+    peak = peak_flops(device) if objective.flops_per_token else None
     model.train()
-    step, loss_val, v_loss = start_step, None, last_val
+    step, loss_val, v_loss = resume.step, None, resume.val_loss
     t_last, steps_since = time.perf_counter(), 0
     while step < until:
         lr = warmup_cosine_lr(step, tc.lr, tc.min_lr, tc.warmup, tc.iters)
         for g in opt.param_groups:
             g["lr"] = lr
-        x, y = inputs_targets(train[batch_rows(seed, step, train.shape[0], tc.batch_size, d)], device)
-        if class_dropout > 0:
-            x[dropped_classes(seed, step, tc.batch_size, class_dropout, d).to(device), 1] = null_class
-        with autocast(device):
-            _, loss = model(x, y)
-        stop = torch.tensor([loss.detach().float().item(), 1.0 if should_stop() else 0.0], device=device)
+        loss = objective.step_loss(step)
+        stop = torch.tensor([loss.detach().float().item(), 1.0 if hooks.should_stop() else 0.0], device=device)
         stop = d.all_mean(stop)
         loss_val, stop_now = float(stop[0]), bool(stop[1] > 0)
         if not math.isfinite(loss_val):
             raise TrainingDiverged(f"training loss became {loss_val} at step {step + 1}; the last good checkpoint "
-                                   f"is kept — lower train.lr (now {tc.lr:g}) or raise train.warmup, then resume")
+                                   f"is kept — lower {objective.lr_key} (now {tc.lr:g}) or raise train.warmup, "
+                                   f"then resume")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if tc.grad_clip > 0:
@@ -178,20 +176,45 @@ def train_loop(model, raw_model, opt, train: torch.Tensor, val: torch.Tensor, tc
         steps_since += 1
         is_eval = step % tc.eval_every == 0 or step == until
         if is_eval:
-            v_loss = val_loss(raw_model, val, tc.batch_size, tc.eval_iters, device, d)  # eager: no DDP, no compile
+            v_loss = objective.val_loss()
         if step % tc.log_every == 0 or is_eval or step == until or stop_now:
             now = time.perf_counter()
-            tok_s = tokens_per_step * steps_since / max(now - t_last, 1e-9)
+            tok_s = objective.tokens_per_step * steps_since / max(now - t_last, 1e-9)
             t_last, steps_since = now, 0
             fields = {"step": step, "total": until, "loss": loss_val, "lr": lr, "tokens_per_s": round(tok_s, 1)}
             if is_eval and v_loss is not None:
                 fields["val_loss"] = v_loss
             if peak:
-                fields["mfu"] = round(flops_tok * tok_s / peak, 4)
-            log(**fields)
-            progress(step, until, loss=loss_val, tok_s=round(tok_s), **({"val": v_loss} if v_loss is not None else {}))
+                fields["mfu"] = round(objective.flops_per_token * tok_s / peak, 4)
+            hooks.log(**fields)
+            hooks.progress(step, until, loss=loss_val, tok_s=round(tok_s),
+                           **({"val": v_loss} if v_loss is not None else {}))
         if step % tc.ckpt_every == 0 or step == until or stop_now:
-            checkpoint(step, loss_val, v_loss)
+            hooks.checkpoint(step, loss_val, v_loss)
         if stop_now:
             return LoopResult(step, loss_val, v_loss, "signal")
     return LoopResult(step, loss_val, v_loss, "done")
+
+
+def train_loop(model, raw_model, opt, train: torch.Tensor, val: torch.Tensor, tc, seed: int, resume: Resume,
+               until: int, device: torch.device, d: Ranks, hooks: LoopHooks, null_class: int | None = None) -> LoopResult:
+    """The GPT's next-token objective in `run_loop`. With `tc.class_dropout` > 0 the class token of a sampled row is
+    replaced by `null_class` with that probability (classifier-free guidance)."""
+    if tc.batch_size % d.world:
+        raise UserError(f"train.batch_size {tc.batch_size} must be divisible by the number of processes ({d.world})")
+    class_dropout = float(getattr(tc, "class_dropout", 0.0))
+    if class_dropout > 0 and null_class is None:
+        raise UserError("train.class_dropout needs a null class token, and this codebook has none: "
+                        "rerun `nfgen codebook --force`")
+
+    def step_loss(step: int) -> torch.Tensor:
+        x, y = inputs_targets(train[batch_rows(seed, step, train.shape[0], tc.batch_size, d)], device)
+        if class_dropout > 0:
+            x[dropped_classes(seed, step, tc.batch_size, class_dropout, d).to(device), 1] = null_class
+        with autocast(device):
+            _, loss = model(x, y)
+        return loss
+
+    objective = Objective(step_loss, lambda: val_loss(raw_model, val, tc.batch_size, tc.eval_iters, device, d),
+                          tc.batch_size * raw_model.cfg.block_size, raw_model.flops_per_token())
+    return run_loop(model, opt, tc, objective, resume, until, device, d, hooks)

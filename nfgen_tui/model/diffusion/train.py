@@ -1,4 +1,4 @@
-"""The denoiser's training loop: the GPT loop's contract (model/train.py) with an x0-MSE loss.
+"""The denoiser's objective for the shared training loop (model/train.py `run_loop`): an x0-MSE loss.
 
 Batches, class dropout, timesteps and noise are pure functions of (seed, step), each drawn for the whole global
 batch and sliced per rank: a resumed run draws exactly what the uninterrupted one would, and N torchrun ranks
@@ -8,8 +8,6 @@ held-out fields at fixed timesteps and noise, so its curve compares across steps
 
 from __future__ import annotations
 
-import math
-import time
 
 import torch
 import torch.distributed as dist
@@ -18,8 +16,7 @@ import torch.nn.functional as F
 from ...device import autocast
 from ...distributed import Ranks
 from ...errors import UserError
-from ..train import (LoopHooks, LoopResult, Resume, TrainingDiverged, batch_rows, dropped_classes,
-                     warmup_cosine_lr)
+from ..train import LoopHooks, LoopResult, Objective, Resume, batch_rows, dropped_classes, run_loop
 from .schedule import Schedule
 
 
@@ -70,55 +67,24 @@ def val_loss(model, schedule: Schedule, val_x: torch.Tensor, val_y: torch.Tensor
 def train_loop(model, raw_model, opt, schedule: Schedule, train_x: torch.Tensor, train_y: torch.Tensor,
                val_x: torch.Tensor, val_y: torch.Tensor, tc, seed: int, resume: Resume, until: int,
                device: torch.device, d: Ranks, hooks: LoopHooks) -> LoopResult:
-    """Train from `resume.step` up to step `until` with the effective train config `tc` (train.* with the
-    diffusion sizes); `train_x` are normalised weights [N, P], `train_y` classes [N]. Hooks as the GPT's loop."""
+    """The x0 objective in the GPT's `run_loop`, with the effective train config `tc` (train.* with the diffusion
+    sizes); `train_x` are normalised weights [N, P], `train_y` classes [N]."""
     if tc.batch_size % d.world:
         raise UserError(f"diffusion.batch_size {tc.batch_size} must be divisible by the number of processes "
                         f"({d.world})")
     null_class = raw_model.null_class
     P = train_x.shape[1]
-    model.train()
-    step, loss_val, v_loss = resume.step, None, resume.val_loss
-    t_last, steps_since = time.perf_counter(), 0
-    while step < until:
-        lr = warmup_cosine_lr(step, tc.lr, tc.min_lr, tc.warmup, tc.iters)
-        for g in opt.param_groups:
-            g["lr"] = lr
+
+    def step_loss(step: int) -> torch.Tensor:
         rows = batch_rows(seed, step, train_x.shape[0], tc.batch_size, d)
         x0, labels = train_x[rows].to(device), train_y[rows].clone()
         if tc.class_dropout > 0:
             labels[dropped_classes(seed, step, tc.batch_size, tc.class_dropout, d)] = null_class
         t, noise = noise_draw(seed, step, tc.batch_size, P, schedule.T, d)
         with autocast(device):
-            loss = x0_loss(model, schedule, x0, labels.to(device), t, noise.to(device))
-        stop = d.all_mean(torch.tensor([loss.detach().float().item(), 1.0 if hooks.should_stop() else 0.0],
-                                       device=device))
-        loss_val, stop_now = float(stop[0]), bool(stop[1] > 0)
-        if not math.isfinite(loss_val):
-            raise TrainingDiverged(f"training loss became {loss_val} at step {step + 1}; the last good checkpoint "
-                                   f"is kept — lower diffusion.lr (now {tc.lr:g}) or raise train.warmup, then resume")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if tc.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-        opt.step()
-        step += 1
-        steps_since += 1
-        is_eval = step % tc.eval_every == 0 or step == until
-        if is_eval:
-            v_loss = val_loss(raw_model, schedule, val_x, val_y, seed, tc.batch_size, tc.eval_iters, device, d)
-        if step % tc.log_every == 0 or is_eval or step == until or stop_now:
-            now = time.perf_counter()
-            tok_s = tc.batch_size * (raw_model.cfg.n_tokens + 2) * steps_since / max(now - t_last, 1e-9)
-            t_last, steps_since = now, 0
-            fields = {"step": step, "total": until, "loss": loss_val, "lr": lr, "tokens_per_s": round(tok_s, 1)}
-            if is_eval and v_loss is not None:
-                fields["val_loss"] = v_loss
-            hooks.log(**fields)
-            hooks.progress(step, until, loss=loss_val, tok_s=round(tok_s),
-                           **({"val": v_loss} if v_loss is not None else {}))
-        if step % tc.ckpt_every == 0 or step == until or stop_now:
-            hooks.checkpoint(step, loss_val, v_loss)
-        if stop_now:
-            return LoopResult(step, loss_val, v_loss, "signal")
-    return LoopResult(step, loss_val, v_loss, "done")
+            return x0_loss(model, schedule, x0, labels.to(device), t, noise.to(device))
+
+    objective = Objective(
+        step_loss, lambda: val_loss(raw_model, schedule, val_x, val_y, seed, tc.batch_size, tc.eval_iters, device, d),
+        tc.batch_size * (raw_model.cfg.n_tokens + 2), lr_key="diffusion.lr")
+    return run_loop(model, opt, tc, objective, resume, until, device, d, hooks)
