@@ -15,18 +15,18 @@ from .. import device as devmod
 from ..distributed import Ranks, rank_device, ranks
 from ..config import SampleConfig, sample_settings
 from ..errors import UserError
-from ..interrupts import stop_requests
 from ..progress import ProgressFn, null_progress
 from ..tokens.stage import TOKENS_FILE, load_tokens, load_vocab
 from ..tokens.vocab import Vocabulary
-from ..workspace import Run, atomic_write_json, file_sha256, read_json
+from ..workspace import Run, file_sha256, read_json
 from . import checkpoint as ckpt
 from .gpt import GPT, GPTConfig
 from .guidance import check_guidance
 from .sample import sample_tokens
 from .generator import check_kind
 from .sample_files import write_sample_files
-from .train import LoopHooks, Resume, make_optimizer, train_loop
+from .train import make_optimizer, train_loop
+from .train_session import resume_checkpoint, retrain_hint, train_session
 
 
 KIND = "gpt"  # model.kind of this generator (model/generator.py)
@@ -34,11 +34,6 @@ KIND = "gpt"  # model.kind of this generator (model/generator.py)
 
 # ---------------------------------------------------------------------------------------------------------------
 # shared pieces
-
-def retrain_hint(run: Run) -> str:
-    """The way out of a refused checkpoint: train from scratch (this removes the old checkpoint, as asked)."""
-    return f"rerun `nfgen train {run.name} --force` to train from scratch"
-
 
 def model_config(run_cfg, vocab: Vocabulary) -> GPTConfig:
     """The GPT of this run: sizes from `model`, context and vocabulary from the codebook's token layout."""
@@ -151,61 +146,19 @@ def _train(run: Run, cfg, target: int, dev: torch.device, d: Ranks, progress: Pr
     devmod.seed_everything(cfg.seed)
     model = build_model(gcfg, vocab).to(dev)
     opt = make_optimizer(model, tc.lr, tc.weight_decay, dev)
-    start, last_val = 0, None
-    fix = retrain_hint(run)
-    where = ckpt.find(out / "ckpt", fix)
-    if where is not None:
-        state, model_t, opt_sd, rng_t = ckpt.load(where, fix)
-        check_kind(state, KIND, where, run.name)
-        check_compatible(state, gcfg, tokens_sha, where, fix)
-        if float(state.get("class_dropout", 0.0)) != tc.class_dropout:
-            raise UserError(f"checkpoint {where} was trained with train.class_dropout "
-                            f"{float(state.get('class_dropout', 0.0)):g}, the config now says {tc.class_dropout:g}: "
-                            f"set it back, or {fix}")
-        try:
-            model.load_state_dict(model_t)
-            opt.load_state_dict(opt_sd)
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise UserError(f"checkpoint {where} does not fit the model: {str(e).splitlines()[0]}; {fix}") from None
-        ckpt.set_rng_state(rng_t, state["rng"])
-        start, last_val = int(state["step"]), state.get("val_loss")
-        if d.is_main:
-            run.log_event("train", event="resume", step=start)
-    if start >= target:
-        return {"step": start, "loss": state.get("loss"), "val_loss": last_val, "n_params": model.n_params()}
-    net = model
-    if d.world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    if tc.compile:
-        net = torch.compile(net)
-    t0 = time.time()
+    resume, state = resume_checkpoint(run, out, model, opt, KIND, tc.class_dropout, d,
+                                      lambda st, where, fix: check_compatible(st, gcfg, tokens_sha, where, fix), "model")
+    if resume.step >= target:
+        return {"step": resume.step, "loss": state.get("loss"), "val_loss": resume.val_loss,
+                "n_params": model.n_params()}
 
-    def save(step, loss, v_loss):
-        if d.is_main:
-            ckpt.save(out / "ckpt", model.state_dict(), opt,
-                      {"kind": KIND, "step": step, "loss": loss, "val_loss": v_loss, "model": gcfg.to_dict(), "seed": cfg.seed,
-                       "tokens_sha256": tokens_sha, "world_size": d.world, "class_dropout": tc.class_dropout})
-        if d.world > 1:
-            dist.barrier()
+    def loop(net, hooks, at):
+        return train_loop(net, model, opt, train, val, tc, cfg.seed, at, target, dev, d, hooks,
+                          null_class=vocab.null_class)
 
-    def log(**fields):
-        if d.is_main:
-            run.log_event("train", **fields)
-
-    with stop_requests() as should_stop:
-        hooks = LoopHooks(checkpoint=save, log=log, progress=progress if d.is_main else null_progress,
-                          should_stop=should_stop)
-        res = train_loop(net, model, opt, train, val, tc, cfg.seed, Resume(start, last_val), target, dev, d, hooks,
-                         null_class=vocab.null_class)
-    if res.stopped == "signal":  # checkpointed; now end as an interruption, so the stage reads "interrupted"
-        raise KeyboardInterrupt(f"training stopped by a signal at step {res.step} (checkpoint written)")
-    result = {"step": res.step, "loss": res.loss, "val_loss": res.val_loss, "n_params": model.n_params(),
-              "seconds": round(time.time() - t0, 2)}
-    if res.step >= tc.iters and d.is_main:
-        atomic_write_json(out / "report.json", {**result, "kind": KIND, "iters": tc.iters, "model": gcfg.to_dict(),
-                                                "class_dropout": tc.class_dropout,
-                                                "n_train": int(train.shape[0]), "n_val": int(val.shape[0])})
-    return result
+    meta = {"model": gcfg.to_dict(), "seed": cfg.seed, "tokens_sha256": tokens_sha}
+    return train_session(run, out, model, opt, tc, KIND, meta, dev, d, progress, resume, loop,
+                         {"n_train": int(train.shape[0]), "n_val": int(val.shape[0])})
 
 
 # ---------------------------------------------------------------------------------------------------------------

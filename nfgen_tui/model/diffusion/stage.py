@@ -19,15 +19,15 @@ from ... import device as devmod
 from ...config import sample_settings
 from ...distributed import Ranks
 from ...errors import UserError
-from ...interrupts import stop_requests
 from ...progress import ProgressFn, null_progress
-from ...workspace import Run, atomic_write_json, file_sha256, read_json
+from ...workspace import Run, file_sha256, read_json
 from .. import checkpoint as ckpt
 from ..generator import check_kind
 from ..guidance import check_guidance
 from ..sample_files import write_sample_files
-from ..stage import retrain_hint, train_stage
-from ..train import LoopHooks, Resume, make_optimizer
+from ..stage import train_stage
+from ..train import make_optimizer
+from ..train_session import resume_checkpoint, retrain_hint, train_session
 from .denoiser import Denoiser, DenoiserConfig
 from .sample import ddim_sample
 from .schedule import Schedule
@@ -133,67 +133,28 @@ def _train(run: Run, cfg, tc, target: int, dev: torch.device, d: Ranks, progress
     devmod.seed_everything(cfg.seed)
     model = Denoiser(dcfg, index, data["mean"], data["std"]).to(dev)
     opt = make_optimizer(model, tc.lr, tc.weight_decay, dev)
-    start, last_val, state = 0, None, {}
-    fix = retrain_hint(run)
-    where = ckpt.find(out / "ckpt", fix)
-    if where is not None:
-        state, model_t, opt_sd, rng_t = ckpt.load(where, fix)
-        check_kind(state, KIND, where, run.name)
+
+    def check(state, where, fix):
         check_compatible(state, want, where, fix)
         if state.get("fields_sha256") != data["sha"]:
             raise UserError(f"checkpoint {where} was trained on other fields (they were refitted); {fix}")
-        if float(state.get("class_dropout", 0.0)) != tc.class_dropout:
-            raise UserError(f"checkpoint {where} was trained with train.class_dropout "
-                            f"{float(state.get('class_dropout', 0.0)):g}, the config now says {tc.class_dropout:g}: "
-                            f"set it back, or {fix}")
-        try:
-            model.load_state_dict(model_t)
-            opt.load_state_dict(opt_sd)
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise UserError(f"checkpoint {where} does not fit the denoiser: {str(e).splitlines()[0]}; {fix}") from None
-        ckpt.set_rng_state(rng_t, state["rng"])
-        start, last_val = int(state["step"]), state.get("val_loss")
-        if d.is_main:
-            run.log_event("train", event="resume", step=start)
-    if start >= target:
-        return {"step": start, "loss": state.get("loss"), "val_loss": last_val, "n_params": model.n_params()}
+
+    resume, state = resume_checkpoint(run, out, model, opt, KIND, tc.class_dropout, d, check, "denoiser")
+    if resume.step >= target:
+        return {"step": resume.step, "loss": state.get("loss"), "val_loss": resume.val_loss,
+                "n_params": model.n_params()}
     x = ((data["weights"] - data["mean"]) / data["std"]).float()
     train = data["train"]
     train_x, train_y = x[train].contiguous(), data["labels"][train].contiguous()
     val_x, val_y = x[~train].contiguous(), data["labels"][~train].contiguous()
-    net = model
-    if d.world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    if tc.compile:
-        net = torch.compile(net)
-    t0 = time.time()
 
-    def save(step, loss, v_loss):
-        if d.is_main:
-            ckpt.save(out / "ckpt", model.state_dict(), opt,
-                      {"kind": KIND, "step": step, "loss": loss, "val_loss": v_loss, "model": want, "seed": cfg.seed,
-                       "fields_sha256": data["sha"], "world_size": d.world, "class_dropout": tc.class_dropout})
-        if d.world > 1:
-            torch.distributed.barrier()
+    def loop(net, hooks, at):
+        return train_loop(net, model, opt, schedule_of(cfg), train_x, train_y, val_x, val_y, tc, cfg.seed, at, target,
+                          dev, d, hooks)
 
-    def log(**fields):
-        if d.is_main:
-            run.log_event("train", **fields)
-
-    with stop_requests() as should_stop:
-        hooks = LoopHooks(checkpoint=save, log=log, progress=progress if d.is_main else null_progress,
-                          should_stop=should_stop)
-        res = train_loop(net, model, opt, schedule_of(cfg), train_x, train_y, val_x, val_y, tc, cfg.seed,
-                         Resume(start, last_val), target, dev, d, hooks)
-    if res.stopped == "signal":
-        raise KeyboardInterrupt(f"training stopped by a signal at step {res.step} (checkpoint written)")
-    result = {"step": res.step, "loss": res.loss, "val_loss": res.val_loss, "n_params": model.n_params(),
-              "seconds": round(time.time() - t0, 2)}
-    if res.step >= tc.iters and d.is_main:
-        atomic_write_json(out / "report.json", {**result, "kind": KIND, "iters": tc.iters, "model": want,
-                                                "class_dropout": tc.class_dropout,
-                                                "n_train": int(train_x.shape[0]), "n_val": int(val_x.shape[0])})
-    return result
+    meta = {"model": want, "seed": cfg.seed, "fields_sha256": data["sha"]}
+    return train_session(run, out, model, opt, tc, KIND, meta, dev, d, progress, resume, loop,
+                         {"n_train": int(train_x.shape[0]), "n_val": int(val_x.shape[0])})
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,96 @@
+"""One training session of a generator, the same for every kind: resume from `transformer/ckpt/`, wrap the model for
+DDP / compile, checkpoint and log through the loop's hooks, end as an interruption on a signal, write the report.
+
+The GPT (model/stage.py) and the denoiser (model/diffusion/stage.py) differ only in what they check on a checkpoint
+and in the loop they run, so a third generator brings those two and nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+
+from ..distributed import Ranks
+from ..errors import UserError
+from ..interrupts import stop_requests
+from ..progress import ProgressFn, null_progress
+from ..workspace import Run, atomic_write_json
+from . import checkpoint as ckpt
+from .generator import check_kind
+from .train import LoopHooks, LoopResult, Resume
+
+
+def retrain_hint(run: Run) -> str:
+    """The way out of a refused checkpoint: train from scratch (this removes the old checkpoint, as asked)."""
+    return f"rerun `nfgen train {run.name} --force` to train from scratch"
+
+
+def resume_checkpoint(run: Run, out: Path, model: torch.nn.Module, opt, kind: str, class_dropout: float, d: Ranks,
+                      check: Callable[[dict, Path, str], None], what: str) -> tuple[Resume, dict]:
+    """Load the latest checkpoint into `model` and `opt` (and the RNG), after refusing one of another kind, one that
+    `check(state, where, fix)` rejects, or one trained with another class dropout; a fresh run resumes at step 0."""
+    fix = retrain_hint(run)
+    where = ckpt.find(out / "ckpt", fix)
+    if where is None:
+        return Resume(), {}
+    state, model_t, opt_sd, rng_t = ckpt.load(where, fix)
+    check_kind(state, kind, where, run.name)
+    check(state, where, fix)
+    if float(state.get("class_dropout", 0.0)) != class_dropout:
+        raise UserError(f"checkpoint {where} was trained with train.class_dropout "
+                        f"{float(state.get('class_dropout', 0.0)):g}, the config now says {class_dropout:g}: "
+                        f"set it back, or {fix}")
+    try:
+        model.load_state_dict(model_t)
+        opt.load_state_dict(opt_sd)
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise UserError(f"checkpoint {where} does not fit the {what}: {str(e).splitlines()[0]}; {fix}") from None
+    ckpt.set_rng_state(rng_t, state["rng"])
+    resume = Resume(int(state["step"]), state.get("val_loss"))
+    if d.is_main:
+        run.log_event("train", event="resume", step=resume.step)
+    return resume, state
+
+
+def train_session(run: Run, out: Path, model: torch.nn.Module, opt, tc, kind: str, meta: dict, dev: torch.device,
+                  d: Ranks, progress: ProgressFn, resume: Resume,
+                  loop: Callable[[torch.nn.Module, LoopHooks, Resume], LoopResult], sizes: dict) -> dict:
+    """Run `loop(net, hooks, resume)` on the wrapped model; every checkpoint records `kind`, the step and losses,
+    `meta` (the model identity, seed and data digest), the world size and class dropout. A signal ends as
+    KeyboardInterrupt after its checkpoint (the stage reads "interrupted"); a finished run writes report.json with
+    `sizes` (the train / val counts)."""
+    net = model
+    if d.world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    if tc.compile:
+        net = torch.compile(net)
+    t0 = time.time()
+
+    def save(step, loss, v_loss):
+        if d.is_main:
+            ckpt.save(out / "ckpt", model.state_dict(), opt,
+                      {"kind": kind, "step": step, "loss": loss, "val_loss": v_loss, **meta, "world_size": d.world,
+                       "class_dropout": tc.class_dropout})
+        if d.world > 1:
+            dist.barrier()
+
+    def log(**fields):
+        if d.is_main:
+            run.log_event("train", **fields)
+
+    with stop_requests() as should_stop:
+        hooks = LoopHooks(checkpoint=save, log=log, progress=progress if d.is_main else null_progress,
+                          should_stop=should_stop)
+        res = loop(net, hooks, resume)
+    if res.stopped == "signal":  # checkpointed; now end as an interruption, so the stage reads "interrupted"
+        raise KeyboardInterrupt(f"training stopped by a signal at step {res.step} (checkpoint written)")
+    result = {"step": res.step, "loss": res.loss, "val_loss": res.val_loss, "n_params": model.n_params(),
+              "seconds": round(time.time() - t0, 2)}
+    if res.step >= tc.iters and d.is_main:
+        atomic_write_json(out / "report.json", {**result, "kind": kind, "iters": tc.iters, "model": meta["model"],
+                                                "class_dropout": tc.class_dropout, **sizes})
+    return result
