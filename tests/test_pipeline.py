@@ -23,17 +23,20 @@ TINY = ["data.limit=120", "data.holdout=0.2", "fields.steps=30", "fields.hidden=
 runner = CliRunner()
 
 
-def pipeline(ws, run="tiny", extra=()):
-    args = ["--workspace", str(ws.root), "pipeline", run, "--json"]
-    for o in TINY:
+def pipeline_args(ws, run: str, overrides, head=()) -> list[str]:
+    """`--workspace W pipeline RUN [head…] --json --set …` (head: e.g. the preset and dataset of a new run)."""
+    args = ["--workspace", str(ws.root), "pipeline", run, *head, "--json"]
+    for o in overrides:
         args += ["--set", o]
-    return runner.invoke(app, [*args, *extra])
+    return args
 
 
-def spawn_pipeline(ws, run="tiny") -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "nfgen_tui.cli", "--workspace", str(ws.root), "pipeline", run, "--json"]
-    for o in TINY:
-        cmd += ["--set", o]
+def pipeline(ws, run="tiny", extra=()):
+    return runner.invoke(app, [*pipeline_args(ws, run, TINY), *extra])
+
+
+def spawn_pipeline(ws, run="tiny", overrides=TINY, head=()) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "nfgen_tui.cli", *pipeline_args(ws, run, overrides, head)]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                             # as many threads as this process: CPU kernels' summation order depends on the count
                             env=dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(torch.get_num_threads())))

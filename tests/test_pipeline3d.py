@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from test_pipeline import runner, wait_for_event
+from test_pipeline import pipeline_args, runner, spawn_pipeline, wait_for_event
 from nfgen_tui.cli import app
 
 TINY3D = ["data.limit=24", "data.holdout=0.25", "fields.steps=30", "fields.hidden=[8,8]", "fields.chunk_size=8",
@@ -22,25 +22,15 @@ TINY3D = ["data.limit=24", "data.holdout=0.25", "fields.steps=30", "fields.hidde
           "eval.classifier_epochs=1", "device=cpu"]
 
 
+HEAD3D = ("--preset", "quick3d", "--dataset", "shapes")
+
+
 def pipeline3d(ws, run="s3"):
-    args = ["--workspace", str(ws.root), "pipeline", run, "--preset", "quick3d", "--dataset", "shapes", "--json"]
-    for o in TINY3D:
-        args += ["--set", o]
-    return runner.invoke(app, args)
+    return runner.invoke(app, pipeline_args(ws, run, TINY3D, HEAD3D))
 
 
 def spawn3d(ws, run="s3"):
-    import subprocess
-    import sys
-
-    import torch
-
-    cmd = [sys.executable, "-m", "nfgen_tui.cli", "--workspace", str(ws.root), "pipeline", run, "--preset", "quick3d",
-           "--dataset", "shapes", "--json"]
-    for o in TINY3D:
-        cmd += ["--set", o]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(torch.get_num_threads())))
+    return spawn_pipeline(ws, run, TINY3D, HEAD3D)
 
 
 @pytest.fixture(scope="module")
