@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from textual.widgets import DataTable, Input, Log, Select
 from textual.worker import WorkerState
@@ -78,7 +79,7 @@ async def test_datasets_screen_lists_counts_and_draws_a_gallery(fixed_ws):
         await settle(app, pilot)
         table = app.screen.query_one("#ds-table", DataTable)
         assert [table.get_row_at(i)[:3] for i in range(table.row_count)] == [
-            ["mnist-5k", "yes", "5,000"], ["mnist", "no", "–"], ["fashion-mnist", "no", "–"]]
+            ["mnist-5k", "yes", "5,000"], ["mnist", "no", "–"], ["fashion-mnist", "no", "–"], ["shapes", "yes", "2,400"]]
         classes = app.screen.query_one("#ds-classes", DataTable)
         assert [classes.get_row_at(i) for i in range(10)] == [[str(d), "500"] for d in range(10)]
         grid = app.screen.query_one("#ds-gallery", DigitGrid)
@@ -90,6 +91,32 @@ async def test_datasets_screen_lists_counts_and_draws_a_gallery(fixed_ws):
         await settle(app, pilot)
         assert grid.query_one(".grid-image").image is None
         assert "prepare" in str(grid.query_one(".grid-caption").render())
+
+
+async def test_datasets_screen_lists_shapes_and_draws_them_shaded(fixed_ws):
+    from nfgen_tui.data import shapes
+
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5, start="datasets")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        table = app.screen.query_one("#ds-table", DataTable)
+        assert table.get_row_at(3) == ["shapes", "yes", "2,400"]
+        await pilot.press("down", "down", "down")
+        await settle(app, pilot)
+        classes = app.screen.query_one("#ds-classes", DataTable)
+        assert [classes.get_row_at(i) for i in range(classes.row_count)] == [[c, "200"] for c in shapes.CLASSES]
+        grid = app.screen.query_one("#ds-gallery", DigitGrid)
+        caption = lambda: " ".join(str(grid.query_one(".grid-caption").render()).split())  # noqa: E731
+        assert await wait_for(pilot, lambda: "random shapes" in caption(), 60)
+        # what `nfgen data show shapes` draws: one shaded view per shape, labelled by class name
+        image = np.asarray(grid.query_one(".grid-image").image.convert("L"), dtype=np.float32) / 255.0
+        shown = int(caption().split("random shapes")[0].split()[-1])
+        assert shown >= 12 and set(caption().split(" · ")[1].split()) <= set(shapes.CLASSES)
+        assert image.shape[1] >= 2 * 28 and image.max() > 0.6 and (image < 0.15).mean() > 0.3  # lit shapes on dark
+        assert (fixed_ws.datasets_dir / "shapes3d").is_dir()  # made once, cached for the runs
+        await pilot.press("p")  # nothing to download for a 3D set: it says so
+        await pilot.pause()
+        assert "needs no download" in " ".join(str(n.message) for n in app._notifications)
 
 
 async def test_folder_datasets_of_runs_and_added_ones_are_listed_with_skipped_files(fixed_ws, tmp_path):
@@ -105,15 +132,15 @@ async def test_folder_datasets_of_runs_and_added_ones_are_listed_with_skipped_fi
         await settle(app, pilot)
         table = app.screen.query_one("#ds-table", DataTable)
         assert [table.get_row_at(i)[1:3] for i in range(table.row_count)] == [
-            ["yes", "5,000"], ["no", "–"], ["no", "–"], ["yes", "6"]]
-        assert table.get_row_at(3)[0] == "folder:used"  # relative to the current folder (tmp_path)
+            ["yes", "5,000"], ["no", "–"], ["no", "–"], ["yes", "2,400"], ["yes", "6"]]
+        assert table.get_row_at(4)[0] == "folder:used"  # relative to the current folder (tmp_path)
         # add a folder from the screen: a, type the path, enter
         await pilot.press("a")
         app.screen.query_one("#ds-add", Input).value = str(added)
         await pilot.press("enter")
         await settle(app, pilot)
-        assert await wait_for(pilot, lambda: table.row_count == 5)
-        assert table.get_row_at(4) == ["folder:added", "yes", "4"] and table.cursor_row == 4
+        assert await wait_for(pilot, lambda: table.row_count == 6)
+        assert table.get_row_at(5) == ["folder:added", "yes", "4"] and table.cursor_row == 5
         assert fixed_ws.added_datasets() == [f"folder:{added}"]
         classes = app.screen.query_one("#ds-classes", DataTable)
         assert [classes.get_row_at(i) for i in range(classes.row_count)] == [["cat", "2"], ["dog", "2"]]
@@ -157,6 +184,38 @@ async def test_new_run_form_chooses_the_generator(fixed_ws):
         await settle(app, pilot)
         c = fixed_ws.run("delta").config()
         assert c.model.kind == "diffusion" and c.diffusion == cfgmod.preset("quick").diffusion
+
+
+async def test_new_run_form_switches_to_the_3d_preset_for_shapes_and_back(fixed_ws):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#nr-dataset", Select).value = "shapes"
+        await pilot.pause()
+        assert form.query_one("#nr-preset", Select).value == "quick3d"
+        limit = str(cfgmod.preset("quick3d").data.limit)
+        assert await wait_for(pilot, lambda: form.query_one("#nr-data-limit", Input).value == limit)
+        assert "shapes (0 = all)" in str(form.query_one("#nr-data-limit-label").render())
+        form.query_one("#nr-name", Input).value = "solid"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        c = fixed_ws.run("solid").config()
+        assert (c.data.dataset, c.codebook.mode, c.fields.hidden) == ("shapes", "group:4", [16, 16])
+        # and a 2D dataset under a 3D preset goes back to the 2D twin, keeping the dataset picked
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#nr-preset", Select).value = "quick3d"
+        await pilot.pause()
+        assert form.query_one("#nr-dataset", Select).value == "shapes"
+        form.query_one("#nr-dataset", Select).value = "fashion-mnist"
+        await pilot.pause()
+        await pilot.pause()
+        assert (form.query_one("#nr-preset", Select).value, form.query_one("#nr-dataset", Select).value) == (
+            "quick", "fashion-mnist")
 
 
 async def test_new_run_form_shows_a_bad_value_and_creates_nothing(fixed_ws):
