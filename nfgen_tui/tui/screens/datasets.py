@@ -43,12 +43,12 @@ def dataset_infos(root, extra: list[str] = ()) -> list[DatasetInfo]:
 
 
 def shape_preview(name: str, root, n: int) -> tuple:
-    """(views [k, side, side], class name of each, skipped files) of a 3D dataset: what `nfgen data show` draws."""
+    """(views [k, side, side], class name of each) of a 3D dataset: what `nfgen data show` draws."""
     key = (name, str(root), n)
     if key not in _PREVIEWS:
         ss = preview_set(name, root, n)
         pick, views = preview_views(ss, n)
-        _PREVIEWS[key] = (views, [ss.classes[i] for i in ss.labels[pick]], list(ss.skipped))
+        _PREVIEWS[key] = (views, [ss.classes[i] for i in ss.labels[pick]])
     return _PREVIEWS[key]
 
 
@@ -73,7 +73,7 @@ def typed_dataset(text: str) -> str:
 
 
 class DatasetsScreen(BaseScreen):
-    BINDINGS = [Binding("p", "prepare", "Prepare/download"), Binding("a", "add", "Add folder"),
+    BINDINGS = [Binding("p", "prepare", "Prepare/download"), Binding("a", "add", "Add dataset"),
                 Binding("ctrl+r", "reload", "Reload")]
 
     def body(self) -> ComposeResult:
@@ -85,7 +85,7 @@ class DatasetsScreen(BaseScreen):
                 yield DataTable(id="ds-classes", cursor_type="none")
                 yield Static("", id="ds-hint", classes="hint")
                 yield Static("", id="ds-status", classes="hint")
-                yield Input(placeholder="a: add folder:PATH or meshes:PATH, enter", id="ds-add")
+                yield Input(placeholder="folder:PATH / meshes:PATH", id="ds-add")
             with Vertical(id="ds-right"):
                 yield Static("Gallery", classes="panel-title")
                 yield DigitGrid("loading…", id="ds-gallery")
@@ -96,6 +96,7 @@ class DatasetsScreen(BaseScreen):
         self.query_one("#ds-classes", DataTable).add_columns("class", "count")
         self.infos = []
         self.preparing: set[str] = set()
+        self.recounted: set[str] = set()  # meshes datasets listed again after their first load
         for name in (*DATASETS, *DATASETS_3D):
             if ":" not in name:
                 t.add_row(name, "checking…", "", key=name)
@@ -191,22 +192,22 @@ class DatasetsScreen(BaseScreen):
         """Make (or read from the cache) a few shapes and shade one view of each, off the UI thread."""
         cols, shown = fit_grid(min(GALLERY_N, max(size, 1)), SHAPE_SIDE, budget)
         try:
-            views, labels, skipped = shape_preview(name, self.workspace.datasets_dir, shown)
+            views, labels = shape_preview(name, self.workspace.datasets_dir, shown)
         except Exception as e:  # noqa: BLE001 - shown to the user, the screen stays usable
             self.post(self.error, e)
             return
         if not len(views):
-            self.post(self._show_gallery, name, None, f"{short_name(name)} holds no usable shape", skipped)
+            self.post(self._show_gallery, name, None, f"{short_name(name)} holds no usable shape")
             return
         caption = f"{short_name(name)}: {len(views)} random shapes · " + " ".join(labels)
-        self.post(self._show_gallery, name, grid_image(views, cols=cols), caption, skipped)
+        self.post(self._show_gallery, name, grid_image(views, cols=cols), caption)
 
-    def _show_gallery(self, name: str, img, caption: str, skipped: list | None = None) -> None:
+    def _show_gallery(self, name: str, img, caption: str) -> None:
         if getattr(self, "selected", None) is not None and self.selected.name == name:
             self.query_one("#ds-gallery", DigitGrid).show(img, caption)
-            if skipped and len(skipped) > len(self.selected.skipped):  # loading found more: name them all
-                self.selected.skipped = skipped
-                self._select_hint(self.selected)
+            if self.selected.kind == "3D" and self.selected.hint and name not in self.recounted:
+                self.recounted.add(name)  # meshes just sampled: list them again, counting only the usable ones
+                self.action_reload(fresh=False, select=name)
 
     def action_prepare(self) -> None:
         info = getattr(self, "selected", None)

@@ -21,6 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
+from ...data.shapeset import is_shape_dataset
 from ...errors import UserError
 from ..images import fit_grid, grid_image
 from ..widgets.digit_grid import DigitGrid
@@ -150,6 +151,8 @@ class GenerateScreen(BaseScreen):
         for fid, _, attr, _ in FIELDS:
             if attr is not None:
                 self.query_one(f"#gen-{fid}", Input).value = str(getattr(c.sample, attr))
+        self.query_one("#gen-size-label", Label).update(  # a 3D sample's size is its marching-cubes grid
+            "mesh grid per side" if is_shape_dataset(c.data.dataset) else dict((f, t) for f, t, _, _ in FIELDS)["size"])
         if self.chosen is not None and self.chosen[0] == name:
             self._fill_setting(self.chosen[1])
 
@@ -168,7 +171,9 @@ class GenerateScreen(BaseScreen):
         """Offer `all` and each class of run `name` by its name; keep the picked class when the new run has it."""
         if self.query_one("#gen-run", Select).value != name:
             return
-        self.class_names = names
+        changed, self.class_names = names != self.class_names, names
+        if changed:  # the shown sample's caption names its class
+            self._regrid()
         digits = all(n == str(i) for i, n in enumerate(names))
         self.query_one("#gen-digit-label", Label).update("digit" if digits else "class")
         self.query_one("#gen-n-label", Label).update("count per digit" if digits else "count per class")

@@ -66,6 +66,8 @@ class NewRunScreen(ModalScreen[str | None]):
     """Dismisses with the new run's name, or None when cancelled."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "create", "Create")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # as BaseScreen's: 80×24 gets a one-column form
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="new-run"):
