@@ -151,6 +151,38 @@ async def test_folder_datasets_of_runs_and_added_ones_are_listed_with_skipped_fi
         assert "folder:added: 4 random images" in str(grid.query_one(".grid-caption").render())
 
 
+async def test_a_meshes_dataset_shows_its_shapes_skipped_files_and_usable_counts(fixed_ws, tmp_path):
+    trimesh = pytest.importorskip("trimesh")
+    root = tmp_path / "meshes"
+    (root / "ball").mkdir(parents=True)
+    (root / "crate").mkdir()
+    trimesh.creation.icosphere(subdivisions=1).export(root / "ball" / "ball.off")
+    (root / "ball" / "broken.obj").write_text("v 0 0\nf 1 2 x\n")
+    trimesh.creation.box((1.0, 2.0, 3.0)).export(root / "crate" / "crate.obj")
+    open_box = trimesh.creation.box((1.0, 1.0, 1.0))
+    open_box.update_faces(np.arange(len(open_box.faces) - 2))  # one side missing: no inside, found when sampled
+    open_box.export(root / "crate" / "open.stl")
+    fixed_ws.add_dataset(f"meshes:{root}")
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5, start="datasets")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        table = app.screen.query_one("#ds-table", DataTable)
+        assert table.get_row_at(4) == ["meshes:meshes", "yes", "4"]  # before sampling: every mesh file counts
+        table.move_cursor(row=4)
+        grid = app.screen.query_one("#ds-gallery", DigitGrid)
+        caption = lambda: " ".join(str(grid.query_one(".grid-caption").render()).split())  # noqa: E731
+        assert await wait_for(pilot, lambda: "2 random shapes" in caption(), 60)
+        assert caption().endswith("ball crate") and grid.query_one(".grid-image").image is not None
+        # sampled once: listed again with the usable meshes only, and each skipped file with its reason
+        assert await wait_for(pilot, lambda: table.get_row_at(4)[2] == "2")
+        await settle(app, pilot)
+        classes = app.screen.query_one("#ds-classes", DataTable)
+        assert [classes.get_row_at(i) for i in range(classes.row_count)] == [["ball", "1"], ["crate", "1"]]
+        hint = " ".join(str(app.screen.query_one("#ds-hint").render()).split())
+        assert "skipped 2 files:" in hint and "broken.obj (unreadable" in hint and "open.stl (" in hint
+        assert "not sampled yet" not in hint
+
+
 async def test_new_run_form_creates_the_run_with_its_overrides(fixed_ws):
     app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
     async with app.run_test(size=SIZE) as pilot:
@@ -216,6 +248,21 @@ async def test_new_run_form_switches_to_the_3d_preset_for_shapes_and_back(fixed_
         await pilot.pause()
         assert (form.query_one("#nr-preset", Select).value, form.query_one("#nr-dataset", Select).value) == (
             "quick", "fashion-mnist")
+
+
+async def test_at_80x24_the_new_run_form_fits_and_keeps_its_buttons_in_view(fixed_ws):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        for wid in ("#nr-name", "#nr-preset", "#nr-dataset", "#nr-create", "#nr-cancel"):
+            r = form.query_one(wid).region
+            assert r.width > 0 and r.right <= 80 and r.bottom <= 24, (wid, r)
+        await pilot.press(*["tab"] * 8)  # focus walks down the fields: the grid scrolls to it
+        focused = form.focused.region
+        assert focused.height > 0 and focused.bottom <= form.query_one("#nr-create").region.y
 
 
 async def test_new_run_form_shows_a_bad_value_and_creates_nothing(fixed_ws):
