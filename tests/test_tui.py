@@ -79,7 +79,8 @@ async def test_datasets_screen_lists_counts_and_draws_a_gallery(fixed_ws):
         await settle(app, pilot)
         table = app.screen.query_one("#ds-table", DataTable)
         assert [table.get_row_at(i)[:3] for i in range(table.row_count)] == [
-            ["mnist-5k", "yes", "5,000"], ["mnist", "no", "–"], ["fashion-mnist", "no", "–"], ["shapes", "yes", "2,400"]]
+            ["mnist-5k", "yes", "5,000"], ["mnist", "no", "–"], ["fashion-mnist", "no", "–"],
+            ["shapes", "yes", "2,400"]]
         classes = app.screen.query_one("#ds-classes", DataTable)
         assert [classes.get_row_at(i) for i in range(10)] == [[str(d), "500"] for d in range(10)]
         grid = app.screen.query_one("#ds-gallery", DigitGrid)

@@ -1,8 +1,8 @@
 """Generate: sample digits (or shapes) from a trained run with chosen settings, shown as a terminal image grid.
 
 The class picker offers the run's own classes (`generator.class_names`: as many as its generator samples, named by
-its dataset), so a `shapes` run offers cube, sphere… instead of digits. A 3D run's sample shows one shaded view of every generated shape (its `views.npy`); ← / → turn them all to the
-next view.
+its dataset), so a `shapes` run offers box, torus… instead of digits. A 3D run's sample shows one shaded view of
+every generated shape (its `views.npy`); ← / → turn them all to the next view.
 
 `run_sample` runs in a thread worker (torch releases the GIL in its kernels, so even a 12-layer model sampling on
 CPU leaves the screen responsive); its progress callback reaches the progress bar through `call_from_thread`.
@@ -163,24 +163,26 @@ class GenerateScreen(BaseScreen):
 
         try:
             names = class_names(self.workspace.run(name))
-        except UserError as e:  # a broken config.toml: _fill_defaults reports it
+        except UserError:  # a broken config.toml: _fill_defaults reports it
             names = []
         self.post(self._fill_classes, name, names)
 
     def _fill_classes(self, name: str, names: list[str]) -> None:
-        """Offer `all` and each class of run `name` by its name; keep the picked class when the new run has it."""
+        """Offer `all` and each class of run `name` by its name; keep the picked class when the new run has one of
+        that name."""
         if self.query_one("#gen-run", Select).value != name:
             return
+        picker = self.query_one("#gen-digit", Select)
+        value = picker.value if isinstance(picker.value, str) else "all"
+        picked = self.class_names[int(value)] if value != "all" and int(value) < len(self.class_names) else None
         changed, self.class_names = names != self.class_names, names
         if changed:  # the shown sample's caption names its class
             self._regrid()
         digits = all(n == str(i) for i, n in enumerate(names))
         self.query_one("#gen-digit-label", Label).update("digit" if digits else "class")
         self.query_one("#gen-n-label", Label).update("count per digit" if digits else "count per class")
-        picker = self.query_one("#gen-digit", Select)
-        keep = picker.value if isinstance(picker.value, str) and picker.value != "all" else None
         picker.set_options([("all", "all")] + [(n, str(i)) for i, n in enumerate(names)])
-        picker.value = keep if keep is not None and int(keep) < len(names) else "all"
+        picker.value = str(names.index(picked)) if picked in names else "all"
 
     def _fill_setting(self, setting: dict) -> None:
         for fid in ("temperature", "top_k", "top_p", "cfg"):
