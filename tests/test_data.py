@@ -85,3 +85,15 @@ def test_skipped_list_names_the_first_few_and_counts_the_rest():
     skipped = [(f"d/{i}.png", "unreadable: x") for i in range(8)]
     assert skipped_text(skipped, 2) == "skipped 8 files: d/0.png (unreadable: x), d/1.png (unreadable: x), and 6 more"
     assert skipped_text([]) == ""
+
+
+def test_class_names_without_loading_match_the_loaded_classes(tmp_path):
+    from nfgen_tui.data import shapes
+    from nfgen_tui.data.datasets import class_names
+
+    root = write_folder(tmp_path / "pets")
+    assert class_names(f"folder:{root}") == load_dataset(f"folder:{root}").classes == ["cat", "dog"]
+    assert class_names("fashion-mnist")[:2] == ["T-shirt", "Trouser"] and class_names("mnist-5k")[9] == "9"
+    assert class_names("shapes") == list(shapes.CLASSES) and len(class_names("shapes")) == 12
+    with pytest.raises(UserError, match="not a readable directory"):
+        class_names(f"folder:{tmp_path / 'gone'}")

@@ -114,8 +114,13 @@ def test_ddim_is_deterministic_at_eta_0_and_runs_all_steps(workspace):
 
 
 def test_sampling_writes_valid_images_and_eval_finds_them(workspace):
+    from nfgen_tui.model.diffusion.stage import class_count
+    from nfgen_tui.model.generator import class_names
+
     run = fitted_run(workspace, ["train.class_dropout=0.2"])
+    assert class_count(run) is None and class_names(run) == [str(d) for d in range(10)]  # the dataset's, untrained
     run_train(run)
+    assert class_count(run) == 10  # what run_sample checks `digit` against: the denoiser's checkpoint
     out = run_sample(run, n=2, size=20, seed=3, cfg=2.0, steps=5)
     folder = run.stage_dir("sample") / out["id"]
     assert out["id"] == "all-n2-ddim5-eta0-cfg2-s3-px20-step20" and out["n"] == 20

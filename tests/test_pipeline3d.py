@@ -147,3 +147,35 @@ async def test_generate_screen_shows_3d_shapes_and_turns_them(finished3d):
         assert await wait_for(pilot, lambda: "view 120°" in caption())
         await pilot.press("left", "left")
         assert await wait_for(pilot, lambda: "view 300°" in caption())  # turning wraps around
+
+
+async def test_generate_class_picker_offers_the_shapes_classes_and_samples_one(finished3d):
+    from textual.widgets import Input, Select
+
+    from test_tui import settle, wait_for
+    from nfgen_tui.data import shapes
+    from nfgen_tui.model.generator import class_names
+    from nfgen_tui.tui.app import NfgenApp
+    from nfgen_tui.tui.widgets.digit_grid import DigitGrid
+
+    ws, _ = finished3d
+    assert class_names(ws.run("s3")) == list(shapes.CLASSES)  # the codebook's 12 classes, named by the dataset
+    app = NfgenApp(ws, image_mode="halfcell", poll_s=5, start="generate")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot, 0.2)
+        screen = app.screen
+        picker = screen.query_one("#gen-digit", Select)
+        assert await wait_for(pilot, lambda: len(picker._options) == 1 + len(shapes.CLASSES))
+        assert [str(label) for label, _ in picker._options] == ["all", *shapes.CLASSES]
+        assert str(screen.query_one("#gen-digit-label").render()) == "class"
+        assert str(screen.query_one("#gen-n-label").render()) == "count per class"
+        cone = list(shapes.CLASSES).index("cone")
+        picker.value = str(cone)
+        screen.query_one("#gen-n", Input).value = "1"
+        await pilot.press("ctrl+g")
+        assert await wait_for(pilot, lambda: not screen.busy, 120)
+        folder = max((ws.run("s3").dir / "samples").glob("*/meta.json"), key=lambda p: p.stat().st_mtime).parent
+        meta = json.loads((folder / "meta.json").read_text())
+        assert (meta["digit"], meta["labels"]) == (cone, [cone])
+        caption = screen.query_one("#gen-grid", DigitGrid).query_one(".grid-caption")
+        assert await wait_for(pilot, lambda: "1 × cone" in str(caption.render()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from textual.widgets import DataTable, Input, Log, Select
 from textual.worker import WorkerState
@@ -78,7 +79,8 @@ async def test_datasets_screen_lists_counts_and_draws_a_gallery(fixed_ws):
         await settle(app, pilot)
         table = app.screen.query_one("#ds-table", DataTable)
         assert [table.get_row_at(i)[:3] for i in range(table.row_count)] == [
-            ["mnist-5k", "yes", "5,000"], ["mnist", "no", "–"], ["fashion-mnist", "no", "–"]]
+            ["mnist-5k", "yes", "5,000"], ["mnist", "no", "–"], ["fashion-mnist", "no", "–"],
+            ["shapes", "yes", "2,400"]]
         classes = app.screen.query_one("#ds-classes", DataTable)
         assert [classes.get_row_at(i) for i in range(10)] == [[str(d), "500"] for d in range(10)]
         grid = app.screen.query_one("#ds-gallery", DigitGrid)
@@ -90,6 +92,32 @@ async def test_datasets_screen_lists_counts_and_draws_a_gallery(fixed_ws):
         await settle(app, pilot)
         assert grid.query_one(".grid-image").image is None
         assert "prepare" in str(grid.query_one(".grid-caption").render())
+
+
+async def test_datasets_screen_lists_shapes_and_draws_them_shaded(fixed_ws):
+    from nfgen_tui.data import shapes
+
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5, start="datasets")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        table = app.screen.query_one("#ds-table", DataTable)
+        assert table.get_row_at(3) == ["shapes", "yes", "2,400"]
+        await pilot.press("down", "down", "down")
+        await settle(app, pilot)
+        classes = app.screen.query_one("#ds-classes", DataTable)
+        assert [classes.get_row_at(i) for i in range(classes.row_count)] == [[c, "200"] for c in shapes.CLASSES]
+        grid = app.screen.query_one("#ds-gallery", DigitGrid)
+        caption = lambda: " ".join(str(grid.query_one(".grid-caption").render()).split())  # noqa: E731
+        assert await wait_for(pilot, lambda: "random shapes" in caption(), 60)
+        # what `nfgen data show shapes` draws: one shaded view per shape, labelled by class name
+        image = np.asarray(grid.query_one(".grid-image").image.convert("L"), dtype=np.float32) / 255.0
+        shown = int(caption().split("random shapes")[0].split()[-1])
+        assert shown >= 12 and set(caption().split(" · ")[1].split()) <= set(shapes.CLASSES)
+        assert image.shape[1] >= 2 * 28 and image.max() > 0.6 and (image < 0.15).mean() > 0.3  # lit shapes on dark
+        assert (fixed_ws.datasets_dir / "shapes3d").is_dir()  # made once, cached for the runs
+        await pilot.press("p")  # nothing to download for a 3D set: it says so
+        await pilot.pause()
+        assert "needs no download" in " ".join(str(n.message) for n in app._notifications)
 
 
 async def test_folder_datasets_of_runs_and_added_ones_are_listed_with_skipped_files(fixed_ws, tmp_path):
@@ -105,15 +133,15 @@ async def test_folder_datasets_of_runs_and_added_ones_are_listed_with_skipped_fi
         await settle(app, pilot)
         table = app.screen.query_one("#ds-table", DataTable)
         assert [table.get_row_at(i)[1:3] for i in range(table.row_count)] == [
-            ["yes", "5,000"], ["no", "–"], ["no", "–"], ["yes", "6"]]
-        assert table.get_row_at(3)[0] == "folder:used"  # relative to the current folder (tmp_path)
+            ["yes", "5,000"], ["no", "–"], ["no", "–"], ["yes", "2,400"], ["yes", "6"]]
+        assert table.get_row_at(4)[0] == "folder:used"  # relative to the current folder (tmp_path)
         # add a folder from the screen: a, type the path, enter
         await pilot.press("a")
         app.screen.query_one("#ds-add", Input).value = str(added)
         await pilot.press("enter")
         await settle(app, pilot)
-        assert await wait_for(pilot, lambda: table.row_count == 5)
-        assert table.get_row_at(4) == ["folder:added", "yes", "4"] and table.cursor_row == 4
+        assert await wait_for(pilot, lambda: table.row_count == 6)
+        assert table.get_row_at(5) == ["folder:added", "yes", "4"] and table.cursor_row == 5
         assert fixed_ws.added_datasets() == [f"folder:{added}"]
         classes = app.screen.query_one("#ds-classes", DataTable)
         assert [classes.get_row_at(i) for i in range(classes.row_count)] == [["cat", "2"], ["dog", "2"]]
@@ -122,6 +150,38 @@ async def test_folder_datasets_of_runs_and_added_ones_are_listed_with_skipped_fi
         grid = app.screen.query_one("#ds-gallery", DigitGrid)
         assert await wait_for(pilot, lambda: grid.query_one(".grid-image").image is not None)
         assert "folder:added: 4 random images" in str(grid.query_one(".grid-caption").render())
+
+
+async def test_a_meshes_dataset_shows_its_shapes_skipped_files_and_usable_counts(fixed_ws, tmp_path):
+    trimesh = pytest.importorskip("trimesh")
+    root = tmp_path / "meshes"
+    (root / "ball").mkdir(parents=True)
+    (root / "crate").mkdir()
+    trimesh.creation.icosphere(subdivisions=1).export(root / "ball" / "ball.off")
+    (root / "ball" / "broken.obj").write_text("v 0 0\nf 1 2 x\n")
+    trimesh.creation.box((1.0, 2.0, 3.0)).export(root / "crate" / "crate.obj")
+    open_box = trimesh.creation.box((1.0, 1.0, 1.0))
+    open_box.update_faces(np.arange(len(open_box.faces) - 2))  # one side missing: no inside, found when sampled
+    open_box.export(root / "crate" / "open.stl")
+    fixed_ws.add_dataset(f"meshes:{root}")
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5, start="datasets")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        table = app.screen.query_one("#ds-table", DataTable)
+        assert table.get_row_at(4) == ["meshes:meshes", "yes", "4"]  # before sampling: every mesh file counts
+        table.move_cursor(row=4)
+        grid = app.screen.query_one("#ds-gallery", DigitGrid)
+        caption = lambda: " ".join(str(grid.query_one(".grid-caption").render()).split())  # noqa: E731
+        assert await wait_for(pilot, lambda: "2 random shapes" in caption(), 60)
+        assert caption().endswith("ball crate") and grid.query_one(".grid-image").image is not None
+        # sampled once: listed again with the usable meshes only, and each skipped file with its reason
+        assert await wait_for(pilot, lambda: table.get_row_at(4)[2] == "2")
+        await settle(app, pilot)
+        classes = app.screen.query_one("#ds-classes", DataTable)
+        assert [classes.get_row_at(i) for i in range(classes.row_count)] == [["ball", "1"], ["crate", "1"]]
+        hint = " ".join(str(app.screen.query_one("#ds-hint").render()).split())
+        assert "skipped 2 files:" in hint and "broken.obj (unreadable" in hint and "open.stl (" in hint
+        assert "not sampled yet" not in hint
 
 
 async def test_new_run_form_creates_the_run_with_its_overrides(fixed_ws):
@@ -157,6 +217,53 @@ async def test_new_run_form_chooses_the_generator(fixed_ws):
         await settle(app, pilot)
         c = fixed_ws.run("delta").config()
         assert c.model.kind == "diffusion" and c.diffusion == cfgmod.preset("quick").diffusion
+
+
+async def test_new_run_form_switches_to_the_3d_preset_for_shapes_and_back(fixed_ws):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#nr-dataset", Select).value = "shapes"
+        await pilot.pause()
+        assert form.query_one("#nr-preset", Select).value == "quick3d"
+        limit = str(cfgmod.preset("quick3d").data.limit)
+        assert await wait_for(pilot, lambda: form.query_one("#nr-data-limit", Input).value == limit)
+        assert "shapes (0 = all)" in str(form.query_one("#nr-data-limit-label").render())
+        form.query_one("#nr-name", Input).value = "solid"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        c = fixed_ws.run("solid").config()
+        assert (c.data.dataset, c.codebook.mode, c.fields.hidden) == ("shapes", "group:4", [16, 16])
+        # and a 2D dataset under a 3D preset goes back to the 2D twin, keeping the dataset picked
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#nr-preset", Select).value = "quick3d"
+        await pilot.pause()
+        assert form.query_one("#nr-dataset", Select).value == "shapes"
+        form.query_one("#nr-dataset", Select).value = "fashion-mnist"
+        await pilot.pause()
+        await pilot.pause()
+        assert (form.query_one("#nr-preset", Select).value, form.query_one("#nr-dataset", Select).value) == (
+            "quick", "fashion-mnist")
+
+
+async def test_at_80x24_the_new_run_form_fits_and_keeps_its_buttons_in_view(fixed_ws):
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        form = app.screen
+        for wid in ("#nr-name", "#nr-preset", "#nr-dataset", "#nr-create", "#nr-cancel"):
+            r = form.query_one(wid).region
+            assert r.width > 0 and r.right <= 80 and r.bottom <= 24, (wid, r)
+        await pilot.press(*["tab"] * 8)  # focus walks down the fields: the grid scrolls to it
+        focused = form.focused.region
+        assert focused.height > 0 and focused.bottom <= form.query_one("#nr-create").region.y
 
 
 async def test_new_run_form_shows_a_bad_value_and_creates_nothing(fixed_ws):

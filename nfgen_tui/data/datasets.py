@@ -123,11 +123,7 @@ def _folder(path: Path) -> Dataset:
     """One sub-folder per class. A file that is not an image, or an image that cannot be read (truncated, corrupt),
     is skipped and listed, not fatal: one bad file among thousands should not stop a run. A class left with no
     usable image is refused."""
-    if not path.is_dir():
-        raise UserError(f"folder dataset {str(path)!r} is not a readable directory")
-    class_dirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(class_dirs) < 2:
-        raise UserError(f"folder dataset {str(path)!r} needs one sub-folder per class (found {len(class_dirs)})")
+    class_dirs = _class_dirs(path)
     images, labels, skipped = [], [], []
     for label, d in enumerate(class_dirs):
         usable, before = 0, len(skipped)
@@ -145,6 +141,16 @@ def _folder(path: Path) -> Dataset:
                             f"{'; ' + left_out if left_out else ''}. Add images to it, or move it out of {str(path)!r}")
     return Dataset(f"folder:{path}", np.stack(images), np.asarray(labels, dtype=np.int64), [d.name for d in class_dirs],
                    skipped)
+
+
+def _class_dirs(path: Path) -> list[Path]:
+    """A folder dataset's class folders, in label order."""
+    if not path.is_dir():
+        raise UserError(f"folder dataset {str(path)!r} is not a readable directory")
+    class_dirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(class_dirs) < 2:
+        raise UserError(f"folder dataset {str(path)!r} needs one sub-folder per class (found {len(class_dirs)})")
+    return class_dirs
 
 
 def _read_image(f: Path) -> tuple[np.ndarray | None, str]:
@@ -182,14 +188,31 @@ def prepare_dataset(name: str, root: Path, download: bool) -> Dataset:
     return load_dataset(name, root, download=download)
 
 
-def dataset_info(name: str, root: Path) -> DatasetInfo:
+def class_names(name: str) -> list[str]:
+    """The class names of a dataset, label i first, without reading its images or meshes (the Generate screen's
+    class picker asks for them on every run it shows)."""
+    from .shapeset import is_shape_dataset, shape_class_names
+
+    if is_shape_dataset(name):
+        return shape_class_names(name)
+    if name in ("mnist-5k", "mnist"):
+        return list(MNIST_CLASSES)
+    if name == "fashion-mnist":
+        return list(FASHION_CLASSES)
+    if name.startswith("folder:"):
+        return [d.name for d in _class_dirs(Path(name[len("folder:"):]).expanduser())]
+    raise UserError(f"unknown dataset {name!r}: choose mnist-5k, mnist, fashion-mnist or folder:PATH")
+
+
+def dataset_info(name: str, root: Path, load=load_dataset) -> DatasetInfo:
+    """What a listing says about one dataset; `load(name, root)` reads a 2D one (the TUI passes its cache)."""
     from .shapeset import is_shape_dataset, shape_dataset_info
 
     if is_shape_dataset(name):
         return shape_dataset_info(name, root)
     desc = DATASETS.get(name, DATASETS["folder:PATH"] if name.startswith("folder:") else "")
     try:
-        ds = load_dataset(name, root)
+        ds = load(name, root)
     except UserError as e:
         return DatasetInfo(name, desc, False, hint=str(e))
     return DatasetInfo(name, desc, True, len(ds), ds.class_counts(), ds.classes, skipped=ds.skipped)
@@ -199,8 +222,8 @@ BUILT_IN = ("mnist-5k", "mnist", "fashion-mnist")
 BUILT_IN_3D = ("shapes",)
 
 
-def list_datasets(root: Path, extra: list[str] = ()) -> list[DatasetInfo]:
+def list_datasets(root: Path, extra: list[str] = (), load=load_dataset) -> list[DatasetInfo]:
     """The built-in datasets (2D, then 3D), then `extra` (folder and meshes datasets the workspace's runs use or
-    the user added)."""
+    the user added); `load` as in `dataset_info`."""
     built_in = (*BUILT_IN, *BUILT_IN_3D)
-    return [dataset_info(n, root) for n in (*built_in, *(e for e in extra if e not in built_in))]
+    return [dataset_info(n, root, load) for n in (*built_in, *(e for e in extra if e not in built_in))]

@@ -97,6 +97,17 @@ def _shapes(root, progress, per_class: int, n_points: int, n_surface: int, seed:
     return ShapeSet("shapes", points, occupancy, surface, labels, classes)
 
 
+def shape_class_names(name: str) -> list[str]:
+    """A 3D dataset's class names, label i first, without sampling anything (a meshes folder is only listed)."""
+    if name == "shapes":
+        return list(shapes.CLASSES)
+    if name.startswith("meshes:"):
+        from .meshes import class_folders
+
+        return [d.name for d in class_folders(Path(name[len("meshes:"):]).expanduser().resolve())]
+    raise UserError(f"unknown 3D dataset {name!r}: choose shapes or meshes:PATH")
+
+
 def shape_dataset_info(name: str, root: Path | str | None) -> DatasetInfo:
     """What a listing says about a 3D dataset, without computing any samples: `shapes` is known from its
     settings; a `meshes:` folder is scanned, and meshes already found unusable (cached) are listed as skipped."""

@@ -1,8 +1,9 @@
 """The generators behind `model.kind`: one stage module per kind, with the same entry points.
 
 Each module offers `run_train(run, progress, device, iters, force)`, `run_sample(run, progress, device, digit, n,
-seed, size, cfg, …its own settings)`, `load_trained(run, device)` and `default_sample_id(cfg, step)`; the CLI, the
-pipeline, eval and the TUI call them through here, so a new generator is a new module plus one line below.
+seed, size, cfg, …its own settings)`, `load_trained(run, device)`, `default_sample_id(cfg, step)` and
+`class_count(run)`; the CLI, the pipeline, eval and the TUI call them through here, so a new generator is a new
+module plus one line below.
 Both kinds share `transformer/` (one trained generator per run): a checkpoint records its kind, and the other kind
 refuses it with the way out.
 """
@@ -34,6 +35,24 @@ def run_train(run, **kwargs) -> dict:
 
 def run_sample(run, **kwargs) -> dict:
     return of_run(run).run_sample(run, **kwargs)
+
+
+def class_names(run) -> list[str]:
+    """The classes a run samples, label i first (`nfgen sample --digit i`): as many as its generator accepts
+    (`class_count`), named by its dataset (unnamed ones, e.g. a dataset folder renamed since, by number); the
+    dataset's names alone before the generator's files exist, or when they are unreadable (sampling reports that)."""
+    from ..data.datasets import class_names as dataset_class_names
+
+    cfg = run.config()
+    try:
+        names = dataset_class_names(cfg.data.dataset)
+    except UserError:  # a folder dataset moved away: number the classes
+        names = []
+    try:
+        n = generator(cfg.model.kind).class_count(run)
+    except UserError:
+        n = None
+    return names if n is None else [names[i] if i < len(names) else str(i) for i in range(n)]
 
 
 def default_sample_id(run, cfg, step: int) -> str:

@@ -67,6 +67,11 @@ def check_compatible(state: dict, cfg: GPTConfig, tokens_sha: str | None, where:
         raise UserError(f"checkpoint {where} was trained on other tokens (the codebook was rebuilt); {fix}")
 
 
+def class_count(run: Run) -> int | None:
+    """How many classes `run_sample` accepts as `digit`: the codebook vocabulary's; None before the codebook."""
+    return load_vocab(run).n_classes if run.is_done("codebook") else None
+
+
 def load_trained(run: Run, device: torch.device) -> tuple[GPT, Vocabulary, dict]:
     """The model of the run's last checkpoint, for sampling."""
     vocab = load_vocab(run)

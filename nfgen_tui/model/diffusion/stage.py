@@ -89,6 +89,16 @@ def training_fields(run: Run) -> dict:
             "sha": file_sha256(run.stage_dir("fit") / "weights.safetensors")}
 
 
+def class_count(run: Run) -> int | None:
+    """How many classes `run_sample` accepts as `digit`: the trained denoiser's (its checkpoint's state.json alone);
+    None before a checkpoint exists."""
+    fix = retrain_hint(run)
+    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
+    if where is None:
+        return None
+    return int((ckpt.load_state(where, fix).get("model") or {}).get("n_classes", 0)) or None
+
+
 def load_trained(run: Run, device: torch.device) -> tuple[Denoiser, Schedule, dict]:
     """The denoiser of the run's last checkpoint, for sampling."""
     from ...fields.stage import load_layout

@@ -1,7 +1,8 @@
-"""Datasets: which are available, how many images per class, a gallery of digits, and prepare/download.
+"""Datasets: which are available, how many images (or shapes) per class, a gallery, and prepare/download.
 
-Besides the built-in datasets it lists the folder datasets the workspace's runs use and those added here (a, type
-the path, enter; kept in `datasets/added.json`), with the files a folder dataset skipped."""
+Besides the built-in datasets (2D digits and clothes, the 3D `shapes`) it lists the folder and meshes datasets the
+workspace's runs use and those added here (a, type the path, enter; kept in `datasets/added.json`), with the files
+a dataset skipped. A 3D dataset's gallery shows shaded views of its shapes, as `nfgen data show` draws them."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
 
-from ...data import DatasetInfo, load_dataset, prepare_dataset
+from ...data import DatasetInfo, list_datasets, load_dataset, prepare_dataset
 from ...data.datasets import BUILT_IN, DATASETS, skipped_text
+from ...data.preview3d import SIDE as SHAPE_SIDE, preview_set, preview_views
+from ...data.shapeset import DATASETS_3D, is_shape_dataset
 from ...errors import UserError
 from ..images import fit_grid, grid_image
 from ..widgets.digit_grid import DigitGrid
@@ -24,6 +27,7 @@ from .base import BaseScreen, display_path
 
 GALLERY_N = 20
 _LOADED: dict[tuple[str, str], object] = {}  # (name, root) -> Dataset: loading mnist-5k takes seconds, do it once
+_PREVIEWS: dict[tuple[str, str, int], tuple] = {}  # (name, root, n) -> a 3D gallery: sampling meshes takes a while
 
 
 def cached_dataset(name: str, root) -> object:
@@ -34,17 +38,18 @@ def cached_dataset(name: str, root) -> object:
 
 
 def dataset_infos(root, extra: list[str] = ()) -> list[DatasetInfo]:
-    """What `nfgen data list` shows, loading each available dataset at most once per process."""
-    out = []
-    for name in (*BUILT_IN, *(e for e in extra if e not in BUILT_IN)):
-        desc = DATASETS.get(name, DATASETS["folder:PATH"] if name.startswith("folder:") else "")
-        try:
-            ds = cached_dataset(name, root)
-        except UserError as e:
-            out.append(DatasetInfo(name, desc, False, hint=str(e)))
-            continue
-        out.append(DatasetInfo(name, desc, True, len(ds), ds.class_counts(), ds.classes, skipped=ds.skipped))
-    return out
+    """What `nfgen data list` shows, loading each available 2D dataset at most once per process."""
+    return list_datasets(root, extra, load=cached_dataset)
+
+
+def shape_preview(name: str, root, n: int) -> tuple:
+    """(views [k, side, side], class name of each) of a 3D dataset: what `nfgen data show` draws."""
+    key = (name, str(root), n)
+    if key not in _PREVIEWS:
+        ss = preview_set(name, root, n)
+        pick, views = preview_views(ss, n)
+        _PREVIEWS[key] = (views, [ss.classes[i] for i in ss.labels[pick]])
+    return _PREVIEWS[key]
 
 
 def short_name(name: str, width: int = 22) -> str:
@@ -59,7 +64,7 @@ def short_name(name: str, width: int = 22) -> str:
 
 
 def typed_dataset(text: str) -> str:
-    """What the add field accepts: `folder:PATH` (or `meshes:PATH`), or a bare path meaning `folder:PATH`."""
+    """What the add field accepts: `folder:PATH` or `meshes:PATH`, or a bare path meaning `folder:PATH`."""
     text = text.strip()
     kind, sep, path = text.partition(":")
     if not (sep and kind in ("folder", "meshes")):
@@ -68,7 +73,7 @@ def typed_dataset(text: str) -> str:
 
 
 class DatasetsScreen(BaseScreen):
-    BINDINGS = [Binding("p", "prepare", "Prepare/download"), Binding("a", "add", "Add folder"),
+    BINDINGS = [Binding("p", "prepare", "Prepare/download"), Binding("a", "add", "Add dataset"),
                 Binding("ctrl+r", "reload", "Reload")]
 
     def body(self) -> ComposeResult:
@@ -80,18 +85,19 @@ class DatasetsScreen(BaseScreen):
                 yield DataTable(id="ds-classes", cursor_type="none")
                 yield Static("", id="ds-hint", classes="hint")
                 yield Static("", id="ds-status", classes="hint")
-                yield Input(placeholder="a: add folder:PATH, enter", id="ds-add")
+                yield Input(placeholder="folder:PATH / meshes:PATH", id="ds-add")
             with Vertical(id="ds-right"):
                 yield Static("Gallery", classes="panel-title")
                 yield DigitGrid("loading…", id="ds-gallery")
 
     def on_mount(self) -> None:
         t = self.query_one("#ds-table", DataTable)
-        t.add_columns("name", "available", "images")
-        self.query_one("#ds-classes", DataTable).add_columns("class", "images")
+        t.add_columns("name", "available", "size")
+        self.query_one("#ds-classes", DataTable).add_columns("class", "count")
         self.infos = []
         self.preparing: set[str] = set()
-        for name in DATASETS:
+        self.recounted: set[str] = set()  # meshes datasets listed again after their first load
+        for name in (*DATASETS, *DATASETS_3D):
             if ":" not in name:
                 t.add_row(name, "checking…", "", key=name)
         self.action_reload()
@@ -100,6 +106,8 @@ class DatasetsScreen(BaseScreen):
         if fresh:  # a folder's files may have changed since it was read; built-in datasets don't
             for key in [k for k in _LOADED if k[0] not in BUILT_IN]:
                 del _LOADED[key]
+            for key in [k for k in _PREVIEWS if k[0] != "shapes"]:
+                del _PREVIEWS[key]
         self.load_infos(select)
 
     def action_add(self) -> None:
@@ -111,7 +119,7 @@ class DatasetsScreen(BaseScreen):
         name = typed_dataset(event.value)
         if not Path(name.partition(":")[2]).is_dir():
             self.notify(f"{name.partition(':')[2]} is not a folder: give the folder that holds one sub-folder per "
-                        "class", severity="error", timeout=8)
+                        "class (of images, or of meshes for meshes:PATH)", severity="error", timeout=8)
             return
         self.workspace.add_dataset(name)
         event.input.value = ""
@@ -147,15 +155,22 @@ class DatasetsScreen(BaseScreen):
         ct.clear()
         for name, k in zip(info.classes or [], info.class_counts or []):
             ct.add_row(name, f"{k:,}")
-        hint = self.query_one("#ds-hint", Static)
-        skipped = skipped_text(info.skipped, 3)
-        hint.update(Text("\n\n".join(x for x in (info.description, "" if info.available else info.hint, skipped) if x)))
+        self._select_hint(info)
         gallery = self.query_one("#ds-gallery", DigitGrid)
-        if info.available:
+        if info.available and info.kind == "3D":
+            gallery.show(None, f"loading {info.name}… (shapes are made, meshes sampled, on first use)")
+            self.load_shapes_gallery(info.name, info.size or 0, gallery.budget())
+        elif info.available:
             gallery.show(None, f"loading {info.name}…")
             self.load_gallery(info.name, gallery.budget())
         else:
             gallery.show(None, f"{info.name} is not available here — press p to prepare/download it")
+
+    def _select_hint(self, info) -> None:
+        """The description, how to get it (or, for a 3D set, what its first load does), and what it skipped."""
+        shown_hint = info.hint if info.kind == "3D" or not info.available else ""
+        text = "\n\n".join(x for x in (info.description, shown_hint, skipped_text(info.skipped, 3)) if x)
+        self.query_one("#ds-hint", Static).update(Text(text))
 
     @work(thread=True, exclusive=True, group="ds-gallery")
     def load_gallery(self, name: str, budget: tuple[int, int]) -> None:
@@ -172,13 +187,35 @@ class DatasetsScreen(BaseScreen):
         caption = f"{short_name(ds.name)}: {shown} random images · " + " ".join(ds.classes[i] for i in ds.labels[pick])
         self.post(self._show_gallery, name, img, caption)
 
+    @work(thread=True, exclusive=True, group="ds-gallery")
+    def load_shapes_gallery(self, name: str, size: int, budget: tuple[int, int]) -> None:
+        """Make (or read from the cache) a few shapes and shade one view of each, off the UI thread."""
+        cols, shown = fit_grid(min(GALLERY_N, max(size, 1)), SHAPE_SIDE, budget)
+        try:
+            views, labels = shape_preview(name, self.workspace.datasets_dir, shown)
+        except Exception as e:  # noqa: BLE001 - shown to the user, the screen stays usable
+            self.post(self.error, e)
+            return
+        if not len(views):
+            self.post(self._show_gallery, name, None, f"{short_name(name)} holds no usable shape")
+            return
+        caption = f"{short_name(name)}: {len(views)} random shapes · " + " ".join(labels)
+        self.post(self._show_gallery, name, grid_image(views, cols=cols), caption)
+
     def _show_gallery(self, name: str, img, caption: str) -> None:
         if getattr(self, "selected", None) is not None and self.selected.name == name:
             self.query_one("#ds-gallery", DigitGrid).show(img, caption)
+            if self.selected.kind == "3D" and self.selected.hint and name not in self.recounted:
+                self.recounted.add(name)  # meshes just sampled: list them again, counting only the usable ones
+                self.action_reload(fresh=False, select=name)
 
     def action_prepare(self) -> None:
         info = getattr(self, "selected", None)
         if info is None:
+            return
+        if is_shape_dataset(info.name):
+            self.notify(f"{info.name} needs no download: a run makes its shapes (or samples its meshes) on first "
+                        "use and caches them in the datasets folder", timeout=8)
             return
         if info.name in self.preparing:
             self.notify(f"{info.name} is already being prepared", severity="warning")

@@ -1,7 +1,8 @@
-"""Generate: sample digits from a trained run with chosen settings, shown as a terminal image grid.
+"""Generate: sample digits (or shapes) from a trained run with chosen settings, shown as a terminal image grid.
 
-A 3D run's sample shows one shaded view of every generated shape (its `views.npy`); ← / → turn them all to the
-next view.
+The class picker offers the run's own classes (`generator.class_names`: as many as its generator samples, named by
+its dataset), so a `shapes` run offers box, torus… instead of digits. A 3D run's sample shows one shaded view of
+every generated shape (its `views.npy`); ← / → turn them all to the next view.
 
 `run_sample` runs in a thread worker (torch releases the GIL in its kernels, so even a 12-layer model sampling on
 CPU leaves the screen responsive); its progress callback reaches the progress bar through `call_from_thread`.
@@ -20,6 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
+from ...data.shapeset import is_shape_dataset
 from ...errors import UserError
 from ..images import fit_grid, grid_image
 from ..widgets.digit_grid import DigitGrid
@@ -31,7 +33,7 @@ FIELDS = [
     ("top_k", "top-k (0 off)", "top_k", int),
     ("top_p", "top-p (1 off)", "top_p", float),
     ("cfg", "guidance cfg (1 off)", "cfg", float),
-    ("n", "count per digit", "n_per_class", int),
+    ("n", "count per digit", "n_per_class", int),  # "per class" once a run with named classes is shown
     ("seed", "seed", None, int),
     ("size", "render size px", "size", int),
 ]
@@ -67,11 +69,17 @@ def interleave(labels: list[int]) -> list[int]:
     return [i for _, _, i in sorted(keyed)]
 
 
-def describe(meta: dict, folder: Path, count: int) -> str:
+def describe(meta: dict, folder: Path, count: int, names: list[str] = ()) -> str:
+    """The caption: what was sampled (class `digit` by its name in `names` when it has one), the settings, where."""
     digit = meta.get("digit")
     classes = len(set(meta.get("labels") or [])) or 1
     noun = "shapes" if meta.get("n_views") else "digits"
-    what = f"{count} {noun}, {count // classes} per class" if digit is None else f"{count} × {'class' if meta.get('n_views') else 'digit'} {digit}"
+    if digit is None:
+        what = f"{count} {noun}, {count // classes} per class"
+    elif 0 <= digit < len(names) and names[digit] != str(digit):
+        what = f"{count} × {names[digit]}"
+    else:
+        what = f"{count} × {'class' if meta.get('n_views') else 'digit'} {digit}"
     if meta.get("n_views"):
         what += f"  ·  view {meta['view']}° (←/→ turn)"
     knobs = "  ".join(f"{k} {meta[k]}" for k in ("temperature", "top_k", "top_p", "steps", "eta", "seed", "size")
@@ -95,11 +103,10 @@ class GenerateScreen(BaseScreen):
                 yield Static("Generate", classes="panel-title")
                 yield Label("run")
                 yield Select([], id="gen-run", prompt="pick a trained run", compact=True)
-                yield Label("digit")
-                yield Select([("all", "all")] + [(str(d), str(d)) for d in range(10)], value="all",
-                             allow_blank=False, id="gen-digit", compact=True)
+                yield Label("digit", id="gen-digit-label")
+                yield Select([("all", "all")], value="all", allow_blank=False, id="gen-digit", compact=True)
                 for fid, label, _, _ in FIELDS:
-                    yield Label(label)
+                    yield Label(label, id=f"gen-{fid}-label")
                     yield Input("0" if fid == "seed" else "", id=f"gen-{fid}", compact=True)
                 yield Button("Generate (ctrl+g)", variant="primary", id="gen-go")
                 yield ProgressBar(total=1, id="gen-progress", show_eta=False)
@@ -112,6 +119,7 @@ class GenerateScreen(BaseScreen):
         self.busy = False
         self.view = 0  # which view of a 3D sample's shapes is shown
         self.chosen: tuple[str, dict] | None = None  # (run, setting) picked on the Metrics screen's sweep table
+        self.class_names: list[str] = []  # the shown run's classes, label i first
         self.refresh_runs()
 
     def on_screen_resume(self) -> None:
@@ -130,6 +138,7 @@ class GenerateScreen(BaseScreen):
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "gen-run" and isinstance(event.value, str):
             self._fill_defaults(event.value)
+            self.load_classes(event.value)
             grid = self.query_one("#gen-grid", DigitGrid)
             self.show_latest(event.value, grid.budget())
 
@@ -142,8 +151,38 @@ class GenerateScreen(BaseScreen):
         for fid, _, attr, _ in FIELDS:
             if attr is not None:
                 self.query_one(f"#gen-{fid}", Input).value = str(getattr(c.sample, attr))
+        self.query_one("#gen-size-label", Label).update(  # a 3D sample's size is its marching-cubes grid
+            "mesh grid per side" if is_shape_dataset(c.data.dataset) else dict((f, t) for f, t, _, _ in FIELDS)["size"])
         if self.chosen is not None and self.chosen[0] == name:
             self._fill_setting(self.chosen[1])
+
+    @work(thread=True, exclusive=True, group="gen-classes")
+    def load_classes(self, name: str) -> None:
+        """(worker thread: it reads the codebook or checkpoint and imports the generator) the run's classes."""
+        from ...model.generator import class_names
+
+        try:
+            names = class_names(self.workspace.run(name))
+        except UserError:  # a broken config.toml: _fill_defaults reports it
+            names = []
+        self.post(self._fill_classes, name, names)
+
+    def _fill_classes(self, name: str, names: list[str]) -> None:
+        """Offer `all` and each class of run `name` by its name; keep the picked class when the new run has one of
+        that name."""
+        if self.query_one("#gen-run", Select).value != name:
+            return
+        picker = self.query_one("#gen-digit", Select)
+        value = picker.value if isinstance(picker.value, str) else "all"
+        picked = self.class_names[int(value)] if value != "all" and int(value) < len(self.class_names) else None
+        changed, self.class_names = names != self.class_names, names
+        if changed:  # the shown sample's caption names its class
+            self._regrid()
+        digits = all(n == str(i) for i, n in enumerate(names))
+        self.query_one("#gen-digit-label", Label).update("digit" if digits else "class")
+        self.query_one("#gen-n-label", Label).update("count per digit" if digits else "count per class")
+        picker.set_options([("all", "all")] + [(n, str(i)) for i, n in enumerate(names)])
+        picker.value = str(names.index(picked)) if picked in names else "all"
 
     def _fill_setting(self, setting: dict) -> None:
         for fid in ("temperature", "top_k", "top_p", "cfg"):
@@ -183,7 +222,7 @@ class GenerateScreen(BaseScreen):
             images = images[interleave([int(v) for v in labels])]
         cols, shown = fit_grid(len(images), images.shape[-1], budget)
         img = grid_image(images[:shown], cols=cols)
-        caption = describe(meta, folder, len(images))
+        caption = describe(meta, folder, len(images), self.class_names)
         if shown < len(images):  # first, so a narrow panel's caption can't cut it off
             more = "" if self.query_one("#gen-form").has_class("-hidden") else " (ctrl+f hides the form)"
             caption = f"showing {shown} of {len(images)}{more} · {caption}"

@@ -1,5 +1,9 @@
 """The new-run form: a name, a preset, a dataset, the generator (model.kind) and the settings people change most,
-as `--set` overrides."""
+as `--set` overrides.
+
+The dataset list holds the built-in 2D and 3D sets and the folder / meshes datasets the workspace knows. A preset
+is sized for one kind of data, so picking a 3D dataset under a 2D preset switches to its 3D twin (quick → quick3d,
+paper → paper3d) and back: a 2D preset's fields and codebook would fit 12-class shapes badly."""
 
 from __future__ import annotations
 
@@ -10,11 +14,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ... import config as cfgmod
+from ...data.datasets import BUILT_IN, BUILT_IN_3D
+from ...data.shapeset import is_shape_dataset
 from ...errors import UserError
+from .datasets import short_name
 
 # (config key, label) — shown prefilled from the chosen preset; a changed value becomes `--set key=value`
 KEY_SETTINGS = [
-    ("data.limit", "images (0 = all)"),
+    ("data.limit", "images (0 = all)"),  # "shapes (0 = all)" for a 3D dataset
     ("fields.steps", "field steps"),
     ("codebook.mode", "codebook mode"),
     ("codebook.size", "codes"),
@@ -23,7 +30,7 @@ KEY_SETTINGS = [
     ("train.iters", "train iters"),
     ("train.batch_size", "batch size"),
 ]
-DATASETS = ["mnist-5k", "mnist", "fashion-mnist", "shapes"]
+DATASETS = [*BUILT_IN, *BUILT_IN_3D]
 GENERATORS = [("GPT over VQ tokens", "gpt"), ("weight-space diffusion", "diffusion")]  # model.kind
 
 
@@ -33,6 +40,15 @@ def preset_value(preset: str, key: str) -> str:
     for part in key.split("."):
         obj = getattr(obj, part)
     return str(obj)
+
+
+def matching_preset(preset: str, dataset: str) -> str:
+    """The preset sized for `dataset`'s kind of data: `preset` itself, or its 2D / 3D twin when there is one."""
+    want_3d = is_shape_dataset(dataset)
+    if is_shape_dataset(preset_value(preset, "data.dataset")) == want_3d:
+        return preset
+    twin = preset + "3d" if want_3d else preset.removesuffix("3d")
+    return twin if twin in cfgmod.PRESETS else preset
 
 
 def build_config(preset: str, dataset: str, settings: dict[str, str], extra: str) -> tuple[cfgmod.Config, list[str]]:
@@ -50,6 +66,8 @@ class NewRunScreen(ModalScreen[str | None]):
     """Dismisses with the new run's name, or None when cancelled."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "create", "Create")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # as BaseScreen's: 80×24 gets a one-column form
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="new-run"):
@@ -60,11 +78,13 @@ class NewRunScreen(ModalScreen[str | None]):
                 yield Label("preset")
                 yield Select([(p, p) for p in cfgmod.PRESETS], value="quick", allow_blank=False, id="nr-preset")
                 yield Label("dataset")
-                yield Select([(d, d) for d in DATASETS], value="mnist-5k", allow_blank=False, id="nr-dataset")
+                known = [d for d in self.app.workspace.dataset_names() if d not in DATASETS]
+                yield Select([(short_name(d, 30), d) for d in (*DATASETS, *known)], value="mnist-5k",
+                             allow_blank=False, id="nr-dataset")
                 yield Label("generator")
                 yield Select(GENERATORS, value="gpt", allow_blank=False, id="nr-model-kind")
                 for key, label in KEY_SETTINGS:
-                    yield Label(label)
+                    yield Label(label, id="nr-" + key.replace(".", "-") + "-label")
                     yield Input(preset_value("quick", key), id="nr-" + key.replace(".", "-"))
                 yield Label("more --set")
                 yield Input(placeholder="section.key=value …", id="nr-extra")
@@ -80,9 +100,19 @@ class NewRunScreen(ModalScreen[str | None]):
         if event.select.id == "nr-preset" and isinstance(event.value, str):
             for key, _ in KEY_SETTINGS:
                 self.query_one("#nr-" + key.replace(".", "-"), Input).value = preset_value(event.value, key)
-            dataset = preset_value(event.value, "data.dataset")  # a 3D preset brings its dataset along
-            if dataset in DATASETS:
-                self.query_one("#nr-dataset", Select).value = dataset
+            dataset = preset_value(event.value, "data.dataset")  # a 3D preset brings its dataset along, and back
+            picked = self.query_one("#nr-dataset", Select)
+            if is_shape_dataset(dataset) != is_shape_dataset(str(picked.value)):
+                picked.value = dataset
+        elif event.select.id == "nr-dataset" and isinstance(event.value, str):
+            self.query_one("#nr-data-limit-label", Label).update(
+                f"{'shapes' if is_shape_dataset(event.value) else 'images'} (0 = all)")
+            preset = self.query_one("#nr-preset", Select)
+            twin = matching_preset(str(preset.value), event.value)
+            if twin != preset.value:
+                preset.value = twin
+                self.notify(f"preset {twin}: sized for {'3D shapes' if is_shape_dataset(event.value) else 'images'}",
+                            timeout=4)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "nr-create":
