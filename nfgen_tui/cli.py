@@ -188,9 +188,19 @@ def data_show(name: str = typer.Argument("mnist-5k"), n: int = typer.Option(20, 
 @handle_errors
 def data_prepare(name: str, download: bool = typer.Option(False, "--download", help="Fetch it (needs network)."),
                  root: Optional[Path] = typer.Option(None, "--root", help="Where the files live or go.")):
-    """Make a dataset available (torchvision download or check existing files)."""
+    """Make a dataset available (torchvision download or check existing files; for shapes and meshes:PATH, compute
+    and cache their occupancy samples)."""
     from .data import prepare_dataset
+    from .data.datasets import skipped_text
+    from .data.shapeset import is_shape_dataset
 
+    if is_shape_dataset(name):
+        with rich_progress("samples") as progress:
+            ds = prepare_dataset(name, root or state.workspace.datasets_dir, download, progress)
+        typer.echo(f"{ds.name}: {len(ds)} shapes ready (samples cached), per class {ds.class_counts()}")
+        if ds.skipped:
+            typer.echo(skipped_text(ds.skipped), err=True)
+        return
     ds = prepare_dataset(name, root or state.workspace.datasets_dir, download)
     typer.echo(f"{ds.name}: {len(ds)} images ready, per class {ds.class_counts()}")
 

@@ -140,3 +140,16 @@ def test_an_unreadable_file_is_skipped_not_fatal(folder, tmp_path):
     s = load_shapes(f"meshes:{folder}", tmp_path, **SIZES)
     assert reasons(s.skipped, folder)["crate/gone.obj"] == "unreadable" and s.class_counts() == [2, 1]
     assert reasons(dataset_info(f"meshes:{folder}", tmp_path).skipped, folder)["crate/gone.obj"] == "unreadable"
+
+
+def test_data_prepare_caches_a_meshes_folder_so_loading_samples_nothing(folder, workspace, monkeypatch):
+    from typer.testing import CliRunner
+
+    from nfgen_tui.cli import app
+
+    r = CliRunner().invoke(app, ["--workspace", str(workspace.root), "data", "prepare", f"meshes:{folder}"])
+    assert r.exit_code == 0, r.output
+    assert "3 shapes ready" in r.stdout and "[2, 1]" in r.stdout and "not watertight" in r.stderr
+    monkeypatch.setattr(meshes, "mesh_samples", lambda *a: pytest.fail("prepared samples must come from the cache"))
+    again = load_shapes(f"meshes:{folder}", workspace.datasets_dir)
+    assert again.class_counts() == [2, 1] and len(again.skipped) == 4

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..progress import ProgressFn, null_progress
 
 SIDE = 28
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm"}
@@ -184,7 +185,14 @@ def load_dataset(name: str, root: Path | str | None = None, download: bool = Fal
     raise UserError(f"unknown dataset {name!r}: choose mnist-5k, mnist, fashion-mnist or folder:PATH")
 
 
-def prepare_dataset(name: str, root: Path, download: bool) -> Dataset:
+def prepare_dataset(name: str, root: Path, download: bool, progress: ProgressFn = null_progress):
+    """Make a dataset ready: a 2D one is downloaded (`download`) or its files checked; a 3D one (`shapes`,
+    `meshes:PATH`) has its occupancy and surface samples computed once and cached under `root`, so the first fit
+    does not pay for them. Returns the Dataset or ShapeSet."""
+    from .shapeset import is_shape_dataset, load_shapes
+
+    if is_shape_dataset(name):
+        return load_shapes(name, root, progress)
     return load_dataset(name, root, download=download)
 
 
