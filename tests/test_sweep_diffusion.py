@@ -31,7 +31,7 @@ def dswept(tmp_path_factory):
 
     ws = Workspace(tmp_path_factory.mktemp("dsweep") / "ws")
     run = fitted_run(ws, ["train.class_dropout=0.2", "sample.n_per_class=3", "eval.set_size=25",
-                          "eval.classifier_epochs=1"])
+                          "eval.classifier_epochs=1", "codebook.size=16", "codebook.iters=3"])
     run_train(run)
 
     def kill_in_second_cell(done, total, **info):
@@ -115,6 +115,24 @@ def test_cli_diffusion_sweep_draws_pictures_and_applies_steps_eta_cfg(dswept):
     assert text.exit_code == 0, text.output
     assert "steps \\ cfg" in text.output and f"DDIM steps {best['steps']}" in text.output
     assert "Pareto front" in text.output
+
+
+def test_after_apply_nfgen_eval_scores_exactly_the_best_cell(dswept):
+    """After --apply (previous test) the default sample is the best cell's setting — guided or not — and run_eval's
+    generated row equals that cell (eval's baselines need the codebook stage, which a diffusion run may still run)."""
+    from nfgen_tui.metrics.stage import run_eval
+    from nfgen_tui.model.diffusion.stage import run_sample
+    from nfgen_tui.tokens.stage import run_codebook
+
+    run, _, r = dswept
+    sc = run.config().sample
+    cell = r["cells"][f"s{sc.steps}-e{sc.eta:g}-g{sc.cfg:g}"]
+    assert cell["key"] == r["best"]["key"]
+    run_codebook(run, device="cpu")
+    run_sample(run)
+    ev = run_eval(run)
+    for k in ("mmd", "cov", "nna", "n_generated", "n_reference", "classifier_accuracy", "memorization_rate"):
+        assert ev[k] == cell[k], k
 
 
 def test_diffusion_defaults_and_bad_axes(dswept, tmp_path):
