@@ -387,13 +387,21 @@ def pipeline(run: str, preset: str = typer.Option("quick", "--preset", help="Use
 @app.command()
 @handle_errors
 def sweep(run: str,
-          temperature: str = typer.Option("0.6,0.8,1.0,1.2", "--temperature", help="Comma-separated temperatures."),
-          top_k: str = typer.Option("1,3,5,10,0", "--top-k", help="Comma-separated top-k values (0 = off)."),
-          top_p: str = typer.Option("1.0", "--top-p", help="Comma-separated top-p values (1.0 = off)."),
-          cfg: str = typer.Option("1", "--cfg", help="Comma-separated guidance scales (1 = off; others need a run "
-                                                     "trained with train.class_dropout > 0)."),
-          cfg_schedule: str = typer.Option("constant", "--cfg-schedule",
-                                           help="Comma-separated guidance schedules: constant | linear | first:N."),
+          temperature: Optional[str] = typer.Option(None, "--temperature", help="GPT runs: comma-separated "
+                                                    "temperatures [default: 0.6,0.8,1.0,1.2]."),
+          top_k: Optional[str] = typer.Option(None, "--top-k", help="GPT runs: comma-separated top-k values (0 = off) "
+                                              "[default: 1,3,5,10,0]."),
+          top_p: Optional[str] = typer.Option(None, "--top-p", help="GPT runs: comma-separated top-p values (1.0 = off) "
+                                              "[default: 1.0]."),
+          cfg: Optional[str] = typer.Option(None, "--cfg", help="Comma-separated guidance scales (1 = off; others need "
+                                            "a run trained with train.class_dropout > 0) [default: 1; diffusion runs "
+                                            "trained with it: 1,1.5,2,3]."),
+          cfg_schedule: Optional[str] = typer.Option(None, "--cfg-schedule", help="GPT runs: comma-separated guidance "
+                                                     "schedules: constant | linear | first:N [default: constant]."),
+          steps: Optional[str] = typer.Option(None, "--steps", help="Diffusion runs: comma-separated DDIM step counts "
+                                              "(1..diffusion.timesteps) [default: sample.steps]."),
+          eta: Optional[str] = typer.Option(None, "--eta", help="Diffusion runs: comma-separated DDIM eta values in "
+                                            "[0, 1] [default: sample.eta]."),
           n_per_class: Optional[int] = typer.Option(None, "--n-per-class",
                                                     help="Samples per class per cell (default sample.n_per_class)."),
           seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed, the same for every cell."),
@@ -401,13 +409,14 @@ def sweep(run: str,
           apply: bool = typer.Option(False, "--apply", help="Write the best setting into the run's config.toml."),
           force: bool = typer.Option(False, "--force", help="Recompute cells already stored."),
           as_json: bool = typer.Option(False, "--json")):
-    """Inference tuning: score every temperature × top-k (× top-p × cfg) cell, pick the best, draw heat maps and the
-    fidelity–variety front."""
+    """Inference tuning: score every temperature × top-k (× top-p × cfg) cell — DDIM steps × eta × cfg on a
+    diffusion run — pick the best, draw heat maps and the fidelity–variety front."""
     from .sweep.report import eval_result_of, print_sweep, write_pictures
     from .sweep.stage import apply_setting, run_sweep
 
     result = _stage_command("sweep", run_sweep, run, temperatures=temperature, top_ks=top_k, top_ps=top_p,
-                            n_per_class=n_per_class, seed=seed, force=force, cfgs=cfg, cfg_schedules=cfg_schedule)
+                            n_per_class=n_per_class, seed=seed, force=force, cfgs=cfg, cfg_schedules=cfg_schedule,
+                            steps=steps, etas=eta)
     r = state.workspace.run(run)
     pictures = write_pictures(r, result, digit)
     result = {**result, "pictures": pictures["heatmaps"], "strip": pictures["strip"], "front": pictures["front"]}
@@ -418,6 +427,10 @@ def sweep(run: str,
     emit(result, as_json, lambda res: print_sweep(res, eval_result=eval_result_of(r)))
     if apply and not as_json:
         a = result["applied"]["after"]
+        if "temperature" not in a:  # a diffusion run's sample.steps / eta / cfg
+            typer.echo(f"default sampling setting is now DDIM steps {a['steps']}, eta {a['eta']:g}, cfg {a['cfg']:g} "
+                       f"({result['applied']['config']})")
+            return
         typer.echo(f"default sampling setting is now temperature {a['temperature']:g}, top-k {a['top_k']}, "
                    f"top-p {a['top_p']:g}, cfg {a['cfg']:g} ({a['cfg_schedule']}) ({result['applied']['config']})")
 

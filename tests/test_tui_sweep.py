@@ -187,3 +187,56 @@ async def test_the_sweep_key_starts_the_sweep_command_as_a_job(sweep_ws):
             await pilot.pause(0.1)
         assert jobs.job_status(run)["state"] == "failed"
         assert "no trained transformer" in jobs.read_log(run)
+
+
+def write_diffusion_sweep(run) -> dict:
+    """A diffusion run's eval/sweep.json (DDIM steps × cfg, keys s10-e0-g1), on a run switched to model.kind diffusion."""
+    cfg = run.config()
+    cfg.model.kind = "diffusion"
+    run.write_config(cfg)
+    settings = [{"steps": n, "eta": 0.0, "cfg": g, "key": f"s{n}-e0-g{g:g}"} for n in (10, 50) for g in (1.0, 2.0)]
+    nna = {"s10-e0-g1": 0.9, "s10-e0-g2": 0.8, "s50-e0-g1": 0.85, "s50-e0-g2": 0.7}
+    cells = {s["key"]: {**s, **scores(1.0, 3), "nna": nna[s["key"]]} for s in settings}
+    chosen = best_cell(list(cells.values()))
+    sweep = {"grid": {"steps": [10, 50], "eta": [0.0], "cfg": [1.0, 2.0]}, "settings": settings, "rule": RULE,
+             "n_per_class": 6, "seed": 0, "n_generated": 60, "n_reference": 60, "n_per_cell": 60, "step": 400,
+             "identity": {"step": 400, "kind": "diffusion"}, "cells": cells, "complete": True,
+             "best": {k: chosen[k] for k in ("key", "steps", "eta", "cfg", "nna", "mmd", "cov", "classifier_accuracy",
+                                             "memorization_rate")}}
+    atomic_write_json(run.stage_dir("eval") / "sweep.json", sweep)
+    return sweep
+
+
+async def test_a_diffusion_sweep_shows_steps_by_cfg_and_opens_generate_with_its_cfg(sweep_ws):
+    run = sweep_ws.run("alpha")
+    write_diffusion_sweep(run)
+    app = NfgenApp(sweep_ws, image_mode="halfcell", poll_s=5, start="metrics")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_alpha(pilot)
+        table = screen.query_one("#sweep-table", DataTable)
+        assert [str(c.label) for c in table.columns.values()] == ["steps \\ cfg", "g1", "g2"]
+        assert table_texts(table) == [["10", " 0.900", " 0.800"], ["50", " 0.850", "★0.700"]]
+        assert "50 DDIM steps, eta 0, cfg 2" in str(screen.query_one("#sweep-status").render())
+        assert "DDIM steps rows" in str(screen.query_one("#sweep-title").render())
+        table.focus()
+        await pilot.press("left", "enter")  # from the best cell to 50 steps, cfg 1
+        await settle(pilot, lambda: type(app.screen).__name__ == "GenerateScreen")
+        gen = app.screen
+        await settle(pilot)
+        assert gen.query_one("#gen-cfg", Input).value == "1"
+        assert "nfgen sample alpha --steps 50 --eta 0 --cfg 1" in str(gen.query_one("#gen-status").render())
+
+
+async def test_the_sweep_key_on_a_diffusion_run_starts_its_own_default_grid(sweep_ws):
+    run = sweep_ws.run("alpha")
+    write_diffusion_sweep(run)
+    app = NfgenApp(sweep_ws, image_mode="halfcell", poll_s=0.2, start="metrics")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_alpha(pilot)
+        await pilot.press("s")
+        assert jobs.read_job(run)["args"] == ["sweep", "alpha", "--n-per-class", "20"]  # no GPT axes
+        for _ in range(300):
+            if jobs.job_status(run)["state"] != "running":
+                break
+            await pilot.pause(0.1)
+        assert "not a sweep axis" not in jobs.read_log(run)

@@ -4,6 +4,9 @@ Each module offers `run_train(run, progress, device, iters, force)`, `run_sample
 seed, size, cfg, …its own settings)`, `load_trained(run, device)`, `default_sample_id(cfg, step)` and
 `class_count(run)`; the CLI, the pipeline, eval and the TUI call them through here, so a new generator is a new
 module plus one line below.
+For `nfgen sweep` each also offers `SWEEP_AXES` (run_sweep's axis arguments it takes → their flags), `SWEEP_FIELDS`
+(the sample.* fields a cell's setting sets, for --apply), `sweep_settings(run, cfg, axes)` (its grid, defaults for the
+axes not given) and `sweep_sampler(run, device)` (a `SweepSampler`).
 Both kinds share `transformer/` (one trained generator per run): a checkpoint records its kind, and the other kind
 refuses it with the way out.
 """
@@ -12,10 +15,20 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import Callable, NamedTuple
 
 from ..errors import UserError
 
 MODULES = {"gpt": "nfgen_tui.model.stage", "diffusion": "nfgen_tui.model.diffusion.stage"}
+
+
+class SweepSampler(NamedTuple):
+    """A loaded generator as the sweep uses it: `weights(setting, labels, seed, batch_size, progress)` → fields
+    [N, P] float32, drawn exactly as `nfgen sample` draws them with that setting and seed."""
+    weights: Callable
+    state: dict  # the checkpoint's state.json (step, hashes)
+    n_classes: int
+    identity: dict  # what else a stored cell must match, beside the sweep's own identity
 
 
 def generator(kind: str) -> ModuleType:

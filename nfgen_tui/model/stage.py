@@ -265,3 +265,49 @@ def _sample(run: Run, model: GPT, vocab: Vocabulary, state: dict, out: Path, sid
     run.log_event("sample", id=sid, n=total, seconds=round(seconds, 3))
     progress(total, total)
     return {"dir": str(out), "n": total, "grid": str(out / "grid.png"), "id": sid}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the sweep's seam (nfgen sweep, sweep/stage.py)
+
+SWEEP_AXES = {"temperatures": "--temperature", "top_ks": "--top-k", "top_ps": "--top-p", "cfgs": "--cfg",
+              "cfg_schedules": "--cfg-schedule"}
+SWEEP_FIELDS = {"temperature": (float, None), "top_k": (int, None), "top_p": (float, None), "cfg": (float, 1.0),
+                "cfg_schedule": (str, "constant")}
+
+
+def sweep_settings(run: Run, cfg, axes: dict) -> list:
+    """The GPT's sweep grid (temperature × top-k × top-p × cfg × schedule), the sweep's defaults for the axes not
+    given; refused before any cell when the run has no trained GPT or a guided cell meets a model without the null
+    class."""
+    from ..sweep import stage as sweep_stage
+    from ..sweep.grid import parse_grid
+
+    def pick(name, default):
+        return default if axes.get(name) is None else axes[name]
+
+    settings = parse_grid(pick("temperatures", sweep_stage.DEFAULT_TEMPERATURES),
+                          pick("top_ks", sweep_stage.DEFAULT_TOP_KS), pick("top_ps", sweep_stage.DEFAULT_TOP_PS),
+                          pick("cfgs", sweep_stage.DEFAULT_CFGS), pick("cfg_schedules", sweep_stage.DEFAULT_SCHEDULES))
+    where = ckpt.find(run.stage_dir("train") / "ckpt")
+    if where is None:
+        raise UserError(f"run {run.name!r} has no trained transformer: run `nfgen train {run.name}` first")
+    guided = [s.cfg for s in settings if s.cfg != 1.0]
+    if guided:
+        check_guidance(guided[0], ckpt.load_state(where), load_vocab(run).null_class, f"run {run.name!r}")
+    return settings
+
+
+def sweep_sampler(run: Run, device: torch.device):
+    """The trained GPT as the sweep samples it: `sample_sequences` (run_sample's sampler), decoded to weights."""
+    from ..tokens import decode_tokens
+    from .generator import SweepSampler
+
+    model, vocab, state = load_trained(run, device)
+
+    def weights(s, labels, seed, batch_size, progress):
+        tokens = sample_sequences(model, vocab, labels, s.temperature, s.top_k, s.top_p, seed, batch_size, progress,
+                                  s.cfg, s.cfg_schedule)
+        return decode_tokens(run, tokens).float()
+
+    return SweepSampler(weights, state, vocab.n_classes, {})

@@ -1,4 +1,5 @@
-"""Inference tuning (`nfgen sweep`): score a grid of temperature × top-k (× top-p) settings, pick the best one.
+"""Inference tuning (`nfgen sweep`): score a grid of temperature × top-k (× top-p) settings — DDIM steps × eta × cfg
+for a diffusion run (ddim_grid.py) — and pick the best one.
 
 `run_sweep` (stage.py) computes and stores eval/sweep.json; `best_cell` (grid.py) is the stated rule;
 `write_pictures` / `print_sweep` (report.py) draw it; `apply_setting` makes a setting the run's default.

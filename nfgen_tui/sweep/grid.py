@@ -6,7 +6,8 @@ under that key are found again after an interruption or when a later sweep's gri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 from ..errors import UserError
 
@@ -35,6 +36,13 @@ class Setting:
         return {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p, "cfg": self.cfg,
                 "cfg_schedule": self.cfg_schedule}
 
+    @staticmethod
+    def best_entry(cell: dict) -> dict:
+        """The `best` record of sweep.json: the setting (cells stored before guidance: cfg 1) and its scores."""
+        return {"cfg": 1.0, "cfg_schedule": "constant",
+                **{k: cell[k] for k in ("key", "temperature", "top_k", "top_p", "cfg", "cfg_schedule", "nna", "mmd",
+                                        "cov", "classifier_accuracy", "memorization_rate") if k in cell}}
+
 
 def cell_key(temperature: float, top_k: int, top_p: float, cfg: float = 1.0, cfg_schedule: str = "constant") -> str:
     """Same number formatting as the sample folder ids (`t0.8-k3-p1`); guidance adds `-g<s>` and a schedule other
@@ -46,7 +54,12 @@ def cell_key(temperature: float, top_k: int, top_p: float, cfg: float = 1.0, cfg
 
 
 def cell_label(cell: dict) -> str:
-    """A short label of a cell's setting for pictures (`T1 p0.9 g2`): only what differs from plain sampling."""
+    """A short label of a cell's setting for pictures (`T1 p0.9 g2`, a diffusion cell `50 steps g2`): only what
+    differs from plain sampling."""
+    if "steps" in cell:
+        from .ddim_grid import ddim_label
+
+        return ddim_label(cell)
     parts = [f"T{cell['temperature']:g}"]
     if cell.get("top_k"):
         parts.append(f"k{cell['top_k']}")
@@ -100,18 +113,48 @@ def parse_grid(temperatures, top_ks, top_ps, cfgs=(1.0,), schedules=("constant",
     return list(dict.fromkeys(out))  # a schedule of an unguided cell is no schedule: one cell, not one per schedule
 
 
-def grid_axes(settings: list[Setting]) -> dict:
-    """The distinct values per axis, in first-seen order (what sweep.json stores as `grid`)."""
-    return {"temperature": list(dict.fromkeys(s.temperature for s in settings)),
-            "top_k": list(dict.fromkeys(s.top_k for s in settings)),
-            "top_p": list(dict.fromkeys(s.top_p for s in settings)),
-            "cfg": list(dict.fromkeys(s.cfg for s in settings)),
-            "cfg_schedule": list(dict.fromkeys(s.cfg_schedule for s in settings))}
+def grid_axes(settings: list) -> dict:
+    """The distinct values per axis (each field of a setting), in first-seen order (what sweep.json stores as
+    `grid`): temperature, top_k, top_p, cfg, cfg_schedule for the GPT; steps, eta, cfg for diffusion."""
+    return {name: list(dict.fromkeys(s.as_dict()[name] for s in settings)) for name in settings[0].as_dict()}
 
 
-def panels(sweep: dict) -> list[tuple[float, float, str]]:
+@dataclass(frozen=True)
+class TableAxes:
+    """How a heat table (terminal, PNG, TUI) lays out a sweep's cells: which setting field runs down the rows, which
+    across the columns, which fields make one panel each, and how each is named."""
+    row: str
+    col: str
+    panel: tuple[str, ...]
+    corner: str  # the terminal table's top-left header
+    subtitle: str  # the PNG's line under the title
+    row_label: Callable[[object], str]  # a PNG row
+    col_label: Callable[[object], str]  # a column, everywhere
+    defaults: dict = field(default_factory=dict)  # fields cells stored by older versions lack
+
+    def setting_of(self, cell: dict) -> tuple:
+        return tuple(cell[f] if f in cell else self.defaults[f] for f in (self.row, self.col, *self.panel))
+
+
+GPT_TABLE = TableAxes("temperature", "top_k", ("top_p", "cfg", "cfg_schedule"), "T \\ top-k",
+                      "rows: temperature T, columns: top-k", lambda t: f"T {t:g}", lambda k: "off" if k == 0 else str(k),
+                      {"cfg": 1.0, "cfg_schedule": "constant"})
+DDIM_TABLE = TableAxes("steps", "cfg", ("eta",), "steps \\ cfg", "rows: DDIM steps, columns: guidance scale cfg",
+                       lambda n: f"{n} steps", lambda g: f"g{g:g}")
+
+
+def table_axes(sweep: dict) -> TableAxes:
+    """A diffusion sweep's grid has DDIM steps; every other sweep is the GPT's."""
+    return DDIM_TABLE if "steps" in sweep.get("grid", {}) else GPT_TABLE
+
+
+def panels(sweep: dict) -> list[tuple]:
     """(top-p, cfg, schedule) of every T × top-k panel of the pictures and heat tables, in grid order (a sweep stored
-    before guidance: cfg 1, constant)."""
+    before guidance: cfg 1, constant); (eta,) of every steps × cfg panel of a diffusion sweep."""
+    axes = table_axes(sweep)
+    if axes is DDIM_TABLE:
+        cells = sweep.get("settings") or [{"eta": e} for e in sweep["grid"]["eta"]]
+        return list(dict.fromkeys((c["eta"],) for c in cells))
     if "settings" not in sweep:  # a bare grid (pictures of hand-made sweeps): every combination
         g = sweep["grid"]
         return [(p, c, x) for p in g["top_p"] for c in g.get("cfg", [1.0])
@@ -120,7 +163,10 @@ def panels(sweep: dict) -> list[tuple[float, float, str]]:
                               for s in sweep["settings"]))
 
 
-def panel_title(p: float, g: float, sched: str) -> str:
+def panel_title(p: float, g: float | None = None, sched: str = "constant") -> str:
+    """`top-p 0.9, cfg 2 (linear)` of a GPT panel; `eta 0` of a diffusion panel (a 1-tuple: g is None)."""
+    if g is None:
+        return f"eta {p:g}"
     title = f"top-p {p:g}"
     if g != 1.0:
         title += f", cfg {g:g}" + ("" if sched == "constant" else f" ({sched})")

@@ -1,6 +1,7 @@
 """Sweep pictures drawn with PIL alone (ASCII labels: the fallback font has no arrows or dashes): a heat map per metric and a strip of sample grids per cell for one digit.
 
-Layout of both: temperature rows × top-k columns, one panel per (top-p, cfg, schedule) stacked downwards. Each heat-map PNG
+Layout of both: temperature rows × top-k columns, one panel per (top-p, cfg, schedule) stacked downwards (a
+diffusion sweep: DDIM-steps rows × cfg columns, one panel per eta; grid.TableAxes). Each heat-map PNG
 carries its geometry in a text chunk (`nfgen-sweep`: metric, panels, cell boxes with their key and value), so a
 reader (or a test) can find every cell's pixels without guessing.
 """
@@ -14,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from ..workspace import atomic_path
-from .grid import LABELS, LOWER_IS_BETTER, panel_title, panels, setting_of
+from .grid import LABELS, LOWER_IS_BETTER, panel_title, panels, table_axes
 
 CELL_W, CELL_H = 76, 34
 MARGIN_L, MARGIN_T, TITLE_H, PANEL_GAP = 70, 58, 26, 16
@@ -48,8 +49,9 @@ def _fmt(v) -> str:
 
 
 def cells_by_setting(sweep: dict) -> dict:
-    """(temperature, top_k, top_p, cfg, cfg_schedule) → cell record."""
-    return {setting_of(c): c for c in sweep.get("cells", {}).values()}
+    """(temperature, top_k, top_p, cfg, cfg_schedule) → cell record ((steps, cfg, eta) for a diffusion sweep)."""
+    axes = table_axes(sweep)
+    return {axes.setting_of(c): c for c in sweep.get("cells", {}).values()}
 
 
 def _k_label(k: int) -> str:
@@ -60,9 +62,9 @@ def _canvas(sweep: dict, cell_w: int, cell_h: int, pad: int, title: str):
     """The shared layout of heat maps and strips: one panel per (top-p, cfg, schedule), T rows × top-k columns.
 
     Returns (image, draw, font, cells) where cells lists (setting, x, y) of every cell's top-left corner, setting
-    being (t, k, p, cfg, schedule)."""
-    grid = sweep["grid"]
-    ts, ks, ps = grid["temperature"], grid["top_k"], panels(sweep)
+    being (t, k, p, cfg, schedule) (a diffusion sweep: (steps, cfg, eta))."""
+    grid, axes = sweep["grid"], table_axes(sweep)
+    ts, ks, ps = grid[axes.row], grid[axes.col], panels(sweep)
     panel_h = TITLE_H + len(ts) * cell_h
     width = MARGIN_L + len(ks) * cell_w + pad
     height = MARGIN_T + len(ps) * panel_h + (len(ps) - 1) * PANEL_GAP + pad
@@ -70,24 +72,24 @@ def _canvas(sweep: dict, cell_w: int, cell_h: int, pad: int, title: str):
     draw = ImageDraw.Draw(img)
     font, small = _font(13), _font(11)
     draw.text((8, 6), title, fill=(0, 0, 0), font=font)
-    draw.text((8, 28), "rows: temperature T, columns: top-k", fill=(60, 60, 60), font=small)
+    draw.text((8, 28), axes.subtitle, fill=(60, 60, 60), font=small)
     at = []
-    for pi, (p, g, sched) in enumerate(ps):
+    for pi, panel in enumerate(ps):
         y0 = MARGIN_T + pi * (panel_h + PANEL_GAP)
-        draw.text((8, y0 + 4), panel_title(p, g, sched), fill=(60, 60, 60), font=small)
+        draw.text((8, y0 + 4), panel_title(*panel), fill=(60, 60, 60), font=small)
         for ki, k in enumerate(ks):
-            draw.text((MARGIN_L + ki * cell_w + cell_w // 2 - 8, y0 + 4), _k_label(k), fill=(0, 0, 0), font=font)
+            draw.text((MARGIN_L + ki * cell_w + cell_w // 2 - 8, y0 + 4), axes.col_label(k), fill=(0, 0, 0), font=font)
         for ti, t in enumerate(ts):
             y = y0 + TITLE_H + ti * cell_h
-            draw.text((8, y + cell_h // 2 - 7), f"T {t:g}", fill=(0, 0, 0), font=font)
-            at += [((t, k, p, g, sched), MARGIN_L + ki * cell_w, y) for ki, k in enumerate(ks)]
+            draw.text((8, y + cell_h // 2 - 7), axes.row_label(t), fill=(0, 0, 0), font=font)
+            at += [((t, k, *panel), MARGIN_L + ki * cell_w, y) for ki, k in enumerate(ks)]
     return img, draw, font, at
 
 
 def heatmap(sweep: dict, metric: str, path: Path) -> dict:
     """Write eval/sweep_<metric>.png; returns the geometry also stored in the PNG."""
-    grid = sweep["grid"]
-    ts, ks, ps = grid["temperature"], grid["top_k"], panels(sweep)
+    grid, axes = sweep["grid"], table_axes(sweep)
+    ts, ks, ps = grid[axes.row], grid[axes.col], panels(sweep)
     cells = cells_by_setting(sweep)
     values = [c.get(metric) for c in cells.values()]
     values = [v for v in values if v is not None]
@@ -98,7 +100,6 @@ def heatmap(sweep: dict, metric: str, path: Path) -> dict:
                                   f"{LABELS[metric]} ({better} is better, green = best of the sweep)")
     boxes = []
     for setting, x, y in at:
-        t, k, p, g, sched = setting
         cell = cells.get(setting)
         v = None if cell is None else cell.get(metric)
         box = (x, y, x + CELL_W - 1, y + CELL_H - 1)
@@ -107,8 +108,8 @@ def heatmap(sweep: dict, metric: str, path: Path) -> dict:
         if is_best:
             draw.rectangle(box, outline=BEST, width=3)
         draw.text((box[0] + 14, box[1] + CELL_H // 2 - 7), _fmt(v), fill=(0, 0, 0), font=font)
-        boxes.append({"key": None if cell is None else cell["key"], "temperature": t, "top_k": k, "top_p": p,
-                      "cfg": g, "cfg_schedule": sched, "value": v, "box": list(box), "best": is_best})
+        boxes.append({"key": None if cell is None else cell["key"], **dict(zip((axes.row, axes.col, *axes.panel), setting)),
+                      "value": v, "box": list(box), "best": is_best})
     geometry = {"metric": metric, "rows": len(ts), "cols": len(ks), "panels": len(ps), "cells": boxes,
                 "range": [lo, hi]}
     info = PngImagePlugin.PngInfo()

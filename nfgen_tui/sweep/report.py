@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..workspace import Run
-from .grid import LABELS, LOWER_IS_BETTER, METRICS, panel_title, panels
+from .grid import LABELS, LOWER_IS_BETTER, METRICS, panel_title, panels, table_axes
 from .front import front_png, front_text
 from .pictures import cells_by_setting, colour, heatmap, strip
 from .stage import load_cell_images
@@ -17,24 +17,24 @@ from .stage import load_cell_images
 
 def heat_table(sweep: dict, metric: str, panel: tuple | None = None) -> Table:
     """T rows × top-k columns for one (top-p, cfg, schedule) panel (default: the first), cells coloured like the
-    PNG; best cell marked ★."""
-    grid = sweep["grid"]
+    PNG; best cell marked ★. A diffusion sweep: DDIM-steps rows × cfg columns per eta panel."""
+    grid, axes = sweep["grid"], table_axes(sweep)
     all_panels = panels(sweep)
-    p, scale, sched = all_panels[0] if panel is None else panel
+    panel = all_panels[0] if panel is None else panel
     cells = cells_by_setting(sweep)
     vals = [c[metric] for c in cells.values() if c.get(metric) is not None]
     lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
     best = (sweep.get("best") or {}).get("key")
     better = "lower" if LOWER_IS_BETTER[metric] else "higher"
-    title = f"{LABELS[metric]} ({better} is better)" + (f", {panel_title(p, scale, sched)}" if len(all_panels) > 1 else "")
+    title = f"{LABELS[metric]} ({better} is better)" + (f", {panel_title(*panel)}" if len(all_panels) > 1 else "")
     table = Table(title=title, title_justify="left")
-    table.add_column("T \\ top-k", justify="right")
-    for k in grid["top_k"]:
-        table.add_column("off" if k == 0 else str(k), justify="center")
-    for t in grid["temperature"]:
+    table.add_column(axes.corner, justify="right")
+    for k in grid[axes.col]:
+        table.add_column(axes.col_label(k), justify="center")
+    for t in grid[axes.row]:
         row = [f"{t:g}"]
-        for k in grid["top_k"]:
-            c = cells.get((t, k, p, scale, sched))
+        for k in grid[axes.col]:
+            c = cells.get((t, k, *panel))
             v = None if c is None else c.get(metric)
             r, g, b = colour(v, lo, hi, LOWER_IS_BETTER[metric])
             mark = "★" if c is not None and c.get("key") == best else " "
@@ -54,7 +54,11 @@ def print_sweep(sweep: dict, console: Console | None = None, metrics=METRICS, ev
     console.print(f"{done}/{len(sweep['settings'])} cells, {sweep['n_generated']} generated vs {sweep['n_reference']} "
                   f"reference images per cell, seed {sweep['seed']}, model step {sweep['step']}")
     b = sweep.get("best")
-    if b:
+    if b and "steps" in b:
+        console.print(f"[bold]best:[/bold] DDIM steps {b['steps']}, eta {b['eta']:g}, cfg {b['cfg']:g} "
+                      f"(1-NNA {b['nna']:.3f}, classifier accuracy {b['classifier_accuracy']:.3f}, "
+                      f"MMD {b['mmd']:.3f}, COV {b['cov']:.3f}) — rule: {sweep['rule']}")
+    elif b:
         guided = f", cfg {b['cfg']:g} ({b.get('cfg_schedule', 'constant')})" if b.get("cfg", 1.0) != 1.0 else ""
         console.print(f"[bold]best:[/bold] temperature {b['temperature']:g}, top-k {b['top_k']}, top-p {b['top_p']:g}{guided} "
                       f"(1-NNA {b['nna']:.3f}, classifier accuracy {b['classifier_accuracy']:.3f}, "

@@ -1,5 +1,10 @@
 """`run_sweep`: sample and score every (temperature, top-k, top-p, cfg) cell with one model load, into eval/sweep.json.
 
+The run's generator (model/generator.py) says which axes there are and samples a cell: the GPT's temperature, top-k,
+top-p, cfg and schedule, or a diffusion run's DDIM steps, eta and cfg (`sweep_settings` / `sweep_sampler` of its stage
+module). Everything else — the generated set's draw, the reference, the classifier, the metrics, the rule, resuming
+by cell key — is this module's, the same for both.
+
 Every cell is sampled with the same seed by the sampler `nfgen sample` uses (so a cell's digits are exactly those of
 `nfgen sample RUN --n N --temperature T --top-k K --top-p P --cfg S --seed S`), rendered at 28 px, and scored by the eval
 stage's own code against one reference set (run_eval's: a class-balanced prefix of it when the sweep's sets are
@@ -21,7 +26,7 @@ from ..errors import UserError
 from ..interrupts import sigterm_interrupts
 from ..progress import ProgressFn, null_progress
 from ..workspace import Run, atomic_path, atomic_write_json, read_json, read_tensors
-from .grid import RULE, Setting, best_cell, grid_axes, parse_grid
+from .grid import RULE, best_cell, grid_axes
 
 DEFAULT_TEMPERATURES = (0.6, 0.8, 1.0, 1.2)
 DEFAULT_TOP_KS = (1, 3, 5, 10, 0)
@@ -56,14 +61,15 @@ def load_cell_images(run: Run, key: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None = None,
-              temperatures=DEFAULT_TEMPERATURES, top_ks=DEFAULT_TOP_KS, top_ps=DEFAULT_TOP_PS,
-              n_per_class: int | None = None, seed: int | None = None, force: bool = False,
-              cfgs=DEFAULT_CFGS, cfg_schedules=DEFAULT_SCHEDULES) -> dict:
+              temperatures=None, top_ks=None, top_ps=None, n_per_class: int | None = None, seed: int | None = None,
+              force: bool = False, cfgs=None, cfg_schedules=None, steps=None, etas=None) -> dict:
     """Score every cell of the grid; returns the sweep record (also in eval/sweep.json).
 
-    `n_per_class` defaults to sample.n_per_class (then the reference is exactly run_eval's), `seed` to the run's;
-    `force` recomputes stored cells."""
-    from ..model import checkpoint as ckpt
+    An axis left at None takes the generator's default (the GPT: DEFAULT_* above; diffusion: cfg 1, 1.5, 2, 3 for a
+    model trained with the null class, else 1, × sample.steps × sample.eta); an axis of the other generator, given,
+    is a user error. `n_per_class` defaults to sample.n_per_class (then the reference is exactly run_eval's), `seed`
+    to the run's; `force` recomputes stored cells."""
+    from ..model.generator import generator
 
     run.require()
     cfg = run.config()
@@ -73,32 +79,29 @@ def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None
         raise UserError(f"nfgen sweep scores images and run {run.name!r} fits {cfg.data.dataset!r} (3D shapes): "
                         f"sweeps of 3D runs are not built yet; sample by hand with `nfgen sample {run.name} "
                         f"--temperature T --top-p P`")
-    if cfg.model.kind != "gpt":
-        raise UserError(f"nfgen sweep tunes the GPT's sampling (temperature, top-k, top-p, cfg); run {run.name!r} is a "
-                        f"{cfg.model.kind} run: try its settings with `nfgen sample {run.name} --steps N --cfg S`")
-    settings = parse_grid(temperatures, top_ks, top_ps, cfgs, cfg_schedules)
+    gen = generator(cfg.model.kind)
+    given = {"temperatures": temperatures, "top_ks": top_ks, "top_ps": top_ps, "cfgs": cfgs,
+             "cfg_schedules": cfg_schedules, "steps": steps, "etas": etas}
+    _refuse_foreign_axes(run, cfg.model.kind, gen.SWEEP_AXES, given)
+    settings = gen.sweep_settings(run, cfg, {k: v for k, v in given.items() if k in gen.SWEEP_AXES})
     n_per_class = cfg.sample.n_per_class if n_per_class is None else int(n_per_class)
     seed = cfg.seed if seed is None else int(seed)
     if n_per_class <= 0:
         raise UserError(f"--n-per-class must be > 0, got {n_per_class}")
-    where = ckpt.find(run.stage_dir("train") / "ckpt")
-    if where is None:
-        raise UserError(f"run {run.name!r} has no trained transformer: run `nfgen train {run.name}` first")
-    _check_guidance(run, settings, where)
     dev = devmod.resolve(device or cfg.device)
     with run.stage(LOCK), sigterm_interrupts("sweep"):
-        return _sweep(run, cfg, settings, n_per_class, seed, dev, progress, force)
+        return _sweep(run, cfg, gen, settings, n_per_class, seed, dev, progress, force)
 
 
-def _check_guidance(run: Run, settings: list[Setting], where: Path) -> None:
-    """A guided cell needs a model trained with the null class: refuse the sweep before any cell, naming the way out."""
-    from ..model import checkpoint as ckpt
-    from ..model.guidance import check_guidance
-    from ..tokens.stage import load_vocab
-
-    guided = [s.cfg for s in settings if s.cfg != 1.0]
-    if guided:
-        check_guidance(guided[0], ckpt.load_state(where), load_vocab(run).null_class, f"run {run.name!r}")
+def _refuse_foreign_axes(run: Run, kind: str, own: dict, given: dict) -> None:
+    """An axis the run's generator does not have (--top-k on a diffusion run, --steps on a GPT run), given
+    explicitly: refused before anything is loaded, naming the axes the run does have."""
+    flags = {"temperatures": "--temperature", "top_ks": "--top-k", "top_ps": "--top-p", "cfgs": "--cfg",
+             "cfg_schedules": "--cfg-schedule", "steps": "--steps", "etas": "--eta"}
+    foreign = [flags[k] for k, v in given.items() if v is not None and k not in own]
+    if foreign:
+        raise UserError(f"{', '.join(foreign)}: not a sweep axis of run {run.name!r} (model.kind = {kind}); its axes "
+                        f"are {', '.join(own.values())}")
 
 
 def _identity(cfg, state: dict, n_per_class: int, seed: int) -> dict:
@@ -109,20 +112,18 @@ def _identity(cfg, state: dict, n_per_class: int, seed: int) -> dict:
             "eval": dict(cfg.eval.__dict__)}
 
 
-def _sweep(run: Run, cfg, settings: list[Setting], n_per_class: int, seed: int, dev: torch.device,
+def _sweep(run: Run, cfg, gen, settings: list, n_per_class: int, seed: int, dev: torch.device,
            progress: ProgressFn, force: bool) -> dict:
     from ..data import load_dataset, select
     from ..metrics.classifier import get_classifier
     from ..metrics.sets import balanced_subset
     from ..metrics.ssim import ssim_distance_matrix
     from ..metrics.stage import reference_set, render_for_eval, score_set
-    from ..model.stage import load_trained, sample_sequences
-    from ..tokens import decode_tokens
     from ..tokens.stage import load_fields
 
     t0 = time.perf_counter()
-    model, vocab, state = load_trained(run, dev)  # one load for every cell
-    identity = _identity(cfg, state, n_per_class, seed)
+    sampler = gen.sweep_sampler(run, dev)  # one load for every cell
+    identity = {**_identity(cfg, sampler.state, n_per_class, seed), **sampler.identity}
     stored = None if force else load_sweep(run)
     cells: dict[str, dict] = dict(stored["cells"]) if stored and stored.get("identity") == identity else {}
     todo = [s for s in settings if s.key not in cells]
@@ -130,7 +131,7 @@ def _sweep(run: Run, cfg, settings: list[Setting], n_per_class: int, seed: int, 
     progress(total - len(todo), total, phase="load")
 
     ec, mode = cfg.eval, cfg.eval.ssim
-    labels = torch.arange(vocab.n_classes).repeat_interleave(n_per_class)
+    labels = torch.arange(sampler.n_classes).repeat_interleave(n_per_class)
     weights, field_labels, split, layout = load_fields(run)
     n_train_fields = int((split == 0).sum())
     n = min(ec.set_size, len(labels), n_train_fields)
@@ -145,7 +146,8 @@ def _sweep(run: Run, cfg, settings: list[Setting], n_per_class: int, seed: int, 
 
     def save(done: bool) -> dict:
         chosen = best_cell([cells[s.key] for s in settings if s.key in cells])
-        out = {**record, "cells": cells, "complete": done, "best": _best_entry(chosen),
+        out = {**record, "cells": cells, "complete": done, "best": None if chosen is None else
+               type(settings[0]).best_entry(chosen),
                "seconds": round(time.perf_counter() - t0, 2)}
         atomic_write_json(sweep_path(run), out)
         return out
@@ -179,10 +181,9 @@ def _sweep(run: Run, cfg, settings: list[Setting], n_per_class: int, seed: int, 
         def sample_progress(d, t, base=done_before, key=s.key):
             progress(base + 0.8 * d / max(t, 1), total, cell=key, phase="sample")
 
-        tokens = sample_sequences(model, vocab, labels, s.temperature, s.top_k, s.top_p, seed,
-                                  cfg.sample.batch_size, sample_progress, s.cfg, s.cfg_schedule)
+        weights_s = sampler.weights(s, labels, seed, cfg.sample.batch_size, sample_progress)
         sample_s = time.perf_counter() - c0
-        imgs = render_for_eval(decode_tokens(run, tokens).float(), layout, dev)
+        imgs = render_for_eval(weights_s, layout, dev)
         progress(done_before + 0.85, total, cell=s.key, phase="score")
         row, _, _ = score_set(imgs[gen_pick], labels[gen_pick], ref_images, rr, train_images, classifier, mode,
                               ec.memorization_threshold, dev)
@@ -197,7 +198,7 @@ def _sweep(run: Run, cfg, settings: list[Setting], n_per_class: int, seed: int, 
     return result
 
 
-def _log_cell(run: Run, cells: dict, settings: list[Setting], key: str, total: int, progress: ProgressFn) -> bool:
+def _log_cell(run: Run, cells: dict, settings: list, key: str, total: int, progress: ProgressFn) -> bool:
     """Event and progress for a finished cell; True when it was the last one."""
     finished = sum(1 for x in settings if x.key in cells)
     c = cells[key]
@@ -208,10 +209,11 @@ def _log_cell(run: Run, cells: dict, settings: list[Setting], key: str, total: i
     return finished == total
 
 
-def _greedy_twin(s: Setting, cells: dict, run: Run) -> dict | None:
+def _greedy_twin(s, cells: dict, run: Run) -> dict | None:
     """A finished top-k = 1 cell (sampled, not itself a copy) whose draw `s` would repeat: with one token left
-    per step, temperature and top-p change nothing and the Gumbel noise is the same for the same seed."""
-    if s.top_k != 1:
+    per step, temperature and top-p change nothing and the Gumbel noise is the same for the same seed. (Diffusion
+    settings have no top-k: no twins.)"""
+    if getattr(s, "top_k", None) != 1:
         return None
     for c in cells.values():
         same_guidance = (c.get("cfg", 1.0), c.get("cfg_schedule", "constant")) == (s.cfg, s.cfg_schedule)
@@ -227,14 +229,6 @@ def _copy_cell_images(run: Run, src: str, dst: str) -> None:
     atomic_write_bytes(cells_dir(run) / f"{dst}.safetensors", (cells_dir(run) / f"{src}.safetensors").read_bytes())
 
 
-def _best_entry(cell: dict | None) -> dict | None:
-    if cell is None:
-        return None
-    return {"cfg": 1.0, "cfg_schedule": "constant",
-            **{k: cell[k] for k in ("key", "temperature", "top_k", "top_p", "cfg", "cfg_schedule", "nna", "mmd", "cov",
-                                    "classifier_accuracy", "memorization_rate") if k in cell}}
-
-
 def _save_cell_images(run: Run, key: str, imgs: np.ndarray, labels: torch.Tensor) -> None:
     from safetensors.numpy import save_file
 
@@ -244,23 +238,25 @@ def _save_cell_images(run: Run, key: str, imgs: np.ndarray, labels: torch.Tensor
 
 
 def apply_setting(run: Run, setting: dict) -> dict:
-    """Make `setting` (temperature, top_k, top_p, cfg, cfg_schedule) the run's default sampling setting in config.toml.
+    """Make `setting` the run's default sampling setting in config.toml: the sample.* fields of the run's generator
+    (the GPT: temperature, top_k, top_p, cfg, cfg_schedule; diffusion: steps, eta, cfg).
 
     The one place a later command rewrites config.toml: the user asked for it (`nfgen sweep … --apply`). The default
     sample, and so `nfgen eval`, then follow the new setting."""
+    from ..model.generator import generator
+
     cfg = run.config()
+    fields = generator(cfg.model.kind).SWEEP_FIELDS  # name → (type, value when the setting lacks it, or None)
 
     def now() -> dict:
-        sc = cfg.sample
-        return {"temperature": sc.temperature, "top_k": sc.top_k, "top_p": sc.top_p, "cfg": sc.cfg,
-                "cfg_schedule": sc.cfg_schedule}
+        return {k: getattr(cfg.sample, k) for k in fields}
 
     before = now()
-    cfg.sample.temperature = float(setting["temperature"])
-    cfg.sample.top_k = int(setting["top_k"])
-    cfg.sample.top_p = float(setting["top_p"])
-    cfg.sample.cfg = float(setting.get("cfg", 1.0))
-    cfg.sample.cfg_schedule = str(setting.get("cfg_schedule", "constant"))
+    for k, (conv, default) in fields.items():
+        if k not in setting and default is None:
+            raise UserError(f"setting {setting.get('key', setting)!r} has no {k}: it is not a sweep cell of run "
+                            f"{run.name!r} (model.kind = {cfg.model.kind})")
+        setattr(cfg.sample, k, conv(setting.get(k, default)))
     cfgmod.validate(cfg)
     run.write_config(cfg)  # atomic (temp file + rename)
     after = now()

@@ -186,13 +186,26 @@ class GenerateScreen(BaseScreen):
 
     def _fill_setting(self, setting: dict) -> None:
         for fid in ("temperature", "top_k", "top_p", "cfg"):
-            v = setting.get(fid, 1.0)
+            if fid not in setting:
+                continue
+            v = setting[fid]
             self.query_one(f"#gen-{fid}", Input).value = f"{v:g}" if isinstance(v, float) else str(v)
 
     def use_setting(self, name: str, setting: dict) -> None:
         """Select `name` and fill in a sweep cell's temperature / top-k / top-p / cfg (the other fields keep theirs).
 
-        Remembered for that run: the run select's change event, handled after this, refills the config defaults."""
+        Remembered for that run: the run select's change event, handled after this, refills the config defaults.
+        A diffusion cell fills cfg alone: Generate samples with the run's sample.steps / sample.eta, and the status
+        line names the command for the cell's own steps and eta."""
+        if "steps" in setting:
+            self.chosen = (name, {"cfg": setting.get("cfg", 1.0)})
+            self.query_one("#gen-run", Select).value = name
+            self._fill_setting(self.chosen[1])
+            self.query_one("#gen-status", Static).update(
+                f"cfg {setting.get('cfg', 1.0):g} from the sweep — ctrl+g generates with the run's DDIM steps and eta; "
+                f"this cell's own ({setting['steps']} steps, eta {setting['eta']:g}): `nfgen sample {name} --steps "
+                f"{setting['steps']} --eta {setting['eta']:g} --cfg {setting.get('cfg', 1.0):g}`")
+            return
         self.chosen = (name, {k: setting.get(k, 1.0) for k in ("temperature", "top_k", "top_p", "cfg")})
         self.query_one("#gen-run", Select).value = name
         self._fill_setting(self.chosen[1])

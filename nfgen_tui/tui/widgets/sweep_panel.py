@@ -16,29 +16,35 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, ProgressBar, Select, Static
 
 
+TITLE_GPT = "Sweep: T rows × top-k columns · h, enter: Generate"
+TITLE_DIFFUSION = "Sweep: DDIM steps rows × cfg columns · h, enter: Generate (cfg; steps and eta: CLI)"
+
+
 def k_label(k: int) -> str:
     return "off" if k == 0 else str(k)
 
 
 def heat_rows(sweep: dict, metric: str, panel) -> tuple[list[str], list[tuple[float, list[Text]]], dict]:
     """(column titles, rows of (temperature, cell texts), (row, col) → cell record) for one panel: a (top-p, cfg,
-    schedule) of `sweep.grid.panels`, or a bare top-p (unguided cells).
+    schedule) of `sweep.grid.panels`, or a bare top-p (unguided cells). A diffusion sweep: rows of DDIM steps,
+    columns of cfg, a panel per (eta,).
 
     The colour range spans every cell of the grid (all panels), like the PNG heat maps."""
-    from ...sweep.grid import LOWER_IS_BETTER
+    from ...sweep.grid import DDIM_TABLE, LOWER_IS_BETTER, table_axes
     from ...sweep.pictures import cells_by_setting, colour
 
-    grid = sweep["grid"]
-    p, scale, sched = panel if isinstance(panel, tuple) else (panel, 1.0, "constant")
+    grid, axes = sweep["grid"], table_axes(sweep)
+    if not isinstance(panel, tuple):
+        panel = (panel,) if axes is DDIM_TABLE else (panel, 1.0, "constant")
     cells = cells_by_setting(sweep)
     vals = [c[metric] for c in cells.values() if c.get(metric) is not None]
     lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
     best = (sweep.get("best") or {}).get("key")
     rows, at = [], {}
-    for ri, t in enumerate(grid["temperature"]):
+    for ri, t in enumerate(grid[axes.row]):
         texts = []
-        for ci, k in enumerate(grid["top_k"]):
-            c = cells.get((t, k, p, scale, sched))
+        for ci, k in enumerate(grid[axes.col]):
+            c = cells.get((t, k, *panel))
             v = None if c is None else c.get(metric)
             if c is not None:
                 at[(ri, ci)] = c
@@ -50,7 +56,7 @@ def heat_rows(sweep: dict, metric: str, panel) -> tuple[list[str], list[tuple[fl
             style = f"bold black on rgb({r},{g},{b})" + (" underline" if is_best else "")
             texts.append(Text(f"{'★' if is_best else ' '}{v:.3f}", style=style, justify="center"))
         rows.append((t, texts))
-    return [k_label(k) for k in grid["top_k"]], rows, at
+    return [axes.col_label(k) for k in grid[axes.col]], rows, at
 
 
 def summary(sweep: dict) -> str:
@@ -59,7 +65,10 @@ def summary(sweep: dict) -> str:
             f"{sweep.get('n_generated', '?')} vs {sweep.get('n_reference', '?')} images per cell"]
     b = sweep.get("best")
     line = "  ·  ".join(bits)
-    if b:
+    if b and "steps" in b:
+        line += (f"\n[b]★ best[/b]: {b['steps']} DDIM steps, eta {b['eta']:g}, cfg {b['cfg']:g} "
+                 f"(1-NNA {b['nna']:.3f}, acc {b['classifier_accuracy']:.3f})\nrule: {sweep.get('rule', '')}")
+    elif b:
         guided = f", cfg {b['cfg']:g}" if b.get("cfg", 1.0) != 1.0 else ""
         line += (f"\n[b]★ best[/b]: T {b['temperature']:g}, top-k {k_label(b['top_k'])}, top-p {b['top_p']:g}{guided} "
                  f"(1-NNA {b['nna']:.3f}, acc {b['classifier_accuracy']:.3f})\nrule: {sweep.get('rule', '')}")
@@ -72,7 +81,7 @@ class SweepPanel(Vertical):
     def compose(self) -> ComposeResult:
         from ...sweep.grid import LABELS, METRICS
 
-        yield Static("Sweep: T rows × top-k columns · h, enter: Generate", classes="panel-title")
+        yield Static(TITLE_GPT, classes="panel-title", id="sweep-title")
         with Horizontal(id="sweep-pick"):
             yield Label("metric")
             yield Select([(LABELS[m], m) for m in METRICS], value="nna", allow_blank=False, id="sweep-metric",
@@ -140,6 +149,7 @@ class SweepPanel(Vertical):
                 sel.value = keep
             for w in ("#sweep-topp", "#sweep-topp-label"):
                 self.query_one(w).display = len(ps) > 1
+            self.query_one("#sweep-title", Static).update(TITLE_DIFFUSION if "steps" in sweep["grid"] else TITLE_GPT)
         self.render_table(to_best=first)
 
     def render_table(self, to_best: bool = False) -> None:
@@ -160,9 +170,12 @@ class SweepPanel(Vertical):
             return
         from ...sweep.grid import LABELS, LOWER_IS_BETTER
 
+        from ...sweep.grid import table_axes
+
+        axes = table_axes(self.sweep)
         titles, rows, self.at = heat_rows(self.sweep, self.metric, self.top_p)
-        table.add_column("T \\ top-k", key="t", width=9)
-        for title, k in zip(titles, self.sweep["grid"]["top_k"]):
+        table.add_column(axes.corner, key="t", width=9)
+        for title, k in zip(titles, self.sweep["grid"][axes.col]):
             table.add_column(Text(title, justify="center"), key=f"k{k}", width=7)
         for t, texts in rows:
             table.add_row(Text(f"{t:g}", justify="right"), *texts, key=f"{t:g}")

@@ -1,0 +1,54 @@
+"""The sweep grid of a diffusion run: DDIM steps × eta × guidance scale, one cell per combination.
+
+A diffusion cell is keyed `s50-e0-g2` (steps, eta, cfg, always all three): GPT keys start with `t`, so both kinds'
+cells can share one sweep.json folder without a collision, and a cell is found again by its settings alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import UserError
+from .grid import _parse
+
+DEFAULT_GUIDED_CFGS = (1.0, 1.5, 2.0, 3.0)  # a model trained with the null class: sweep the guidance scale
+
+
+@dataclass(frozen=True)
+class DiffusionSetting:
+    steps: int  # DDIM steps (1..diffusion.timesteps)
+    eta: float  # DDIM noise (0 = deterministic)
+    cfg: float = 1.0  # classifier-free guidance scale on the predicted x0 (1 = off)
+
+    @property
+    def key(self) -> str:
+        return f"s{int(self.steps)}-e{float(self.eta):g}-g{float(self.cfg):g}"
+
+    def as_dict(self) -> dict:
+        return {"steps": self.steps, "eta": self.eta, "cfg": self.cfg}
+
+    @staticmethod
+    def best_entry(cell: dict) -> dict:
+        """The `best` record of sweep.json: the setting and its scores."""
+        return {k: cell[k] for k in ("key", "steps", "eta", "cfg", "nna", "mmd", "cov", "classifier_accuracy",
+                                     "memorization_rate") if k in cell}
+
+
+def parse_ddim_grid(cfgs, steps, etas, timesteps: int) -> list[DiffusionSetting]:
+    """Every combination in grid order (steps, eta, cfg), after checking each value against the run's schedule."""
+    ns = _parse(steps, int, "steps")
+    es = _parse(etas, float, "eta")
+    gs = _parse(cfgs, float, "cfg")
+    if any(not 1 <= n <= timesteps for n in ns):
+        raise UserError(f"--steps values must be in 1..{timesteps} (diffusion.timesteps), got {ns}")
+    if any(not 0.0 <= e <= 1.0 for e in es):
+        raise UserError(f"--eta values must be in [0, 1] (0 = deterministic DDIM), got {es}")
+    if any(g < 0 for g in gs):
+        raise UserError(f"--cfg values must be >= 0 (1 = no guidance), got {gs}")
+    return [DiffusionSetting(n, e, g) for n in ns for e in es for g in gs]
+
+
+def ddim_label(cell: dict) -> str:
+    """`50 steps g2` (and ` eta0.5` when the sampler adds noise): what a front picture prints beside a point."""
+    label = f"{cell['steps']} steps g{cell.get('cfg', 1.0):g}"
+    return label + (f" eta{cell['eta']:g}" if cell.get("eta", 0.0) != 0.0 else "")
