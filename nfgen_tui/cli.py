@@ -388,20 +388,20 @@ def pipeline(run: str, preset: str = typer.Option("quick", "--preset", help="Use
 @handle_errors
 def sweep(run: str,
           temperature: Optional[str] = typer.Option(None, "--temperature", help="GPT runs: comma-separated "
-                                                    "temperatures [default: 0.6,0.8,1.0,1.2]."),
+                                                    "temperatures (default 0.6,0.8,1.0,1.2)."),
           top_k: Optional[str] = typer.Option(None, "--top-k", help="GPT runs: comma-separated top-k values (0 = off) "
                                               "[default: 1,3,5,10,0]."),
           top_p: Optional[str] = typer.Option(None, "--top-p", help="GPT runs: comma-separated top-p values (1.0 = off) "
                                               "[default: 1.0]."),
           cfg: Optional[str] = typer.Option(None, "--cfg", help="Comma-separated guidance scales (1 = off; others need "
-                                            "a run trained with train.class_dropout > 0) [default: 1; diffusion runs "
-                                            "trained with it: 1,1.5,2,3]."),
+                                            "a run trained with train.class_dropout > 0) (default 1; diffusion runs "
+                                            "trained with it: 1,1.5,2,3)."),
           cfg_schedule: Optional[str] = typer.Option(None, "--cfg-schedule", help="GPT runs: comma-separated guidance "
-                                                     "schedules: constant | linear | first:N [default: constant]."),
+                                                     "schedules: constant | linear | first:N (default constant)."),
           steps: Optional[str] = typer.Option(None, "--steps", help="Diffusion runs: comma-separated DDIM step counts "
-                                              "(1..diffusion.timesteps) [default: sample.steps]."),
+                                              "(1..diffusion.timesteps) (default sample.steps)."),
           eta: Optional[str] = typer.Option(None, "--eta", help="Diffusion runs: comma-separated DDIM eta values in "
-                                            "[0, 1] [default: sample.eta]."),
+                                            "[0, 1] (default sample.eta)."),
           n_per_class: Optional[int] = typer.Option(None, "--n-per-class",
                                                     help="Samples per class per cell (default sample.n_per_class)."),
           seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed, the same for every cell."),
