@@ -390,9 +390,9 @@ def sweep(run: str,
           temperature: Optional[str] = typer.Option(None, "--temperature", help="GPT runs: comma-separated "
                                                     "temperatures (default 0.6,0.8,1.0,1.2)."),
           top_k: Optional[str] = typer.Option(None, "--top-k", help="GPT runs: comma-separated top-k values (0 = off) "
-                                              "[default: 1,3,5,10,0]."),
+                                              "(default 1,3,5,10,0)."),
           top_p: Optional[str] = typer.Option(None, "--top-p", help="GPT runs: comma-separated top-p values (1.0 = off) "
-                                              "[default: 1.0]."),
+                                              "(default 1.0)."),
           cfg: Optional[str] = typer.Option(None, "--cfg", help="Comma-separated guidance scales (1 = off; others need "
                                             "a run trained with train.class_dropout > 0) (default 1; diffusion runs "
                                             "trained with it: 1,1.5,2,3)."),
