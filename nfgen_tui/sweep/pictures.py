@@ -25,6 +25,11 @@ BG = (255, 255, 255)
 
 
 def _font(size: int = 12):
+    """DejaVu Sans where the system has it (clear word spaces at small sizes), else Pillow's bundled font."""
+    try:
+        return ImageFont.truetype("DejaVuSans.ttf", size)
+    except OSError:
+        pass
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # a Pillow without FreeType: the fixed bitmap font
