@@ -184,13 +184,18 @@ async def test_a_meshes_dataset_shows_its_shapes_skipped_files_and_usable_counts
         assert "not sampled yet" not in hint
 
 
+async def open_new_run_form(app, pilot):
+    """Settle the app on its first screen, press n, return the new-run form."""
+    await settle(app, pilot)
+    await pilot.press("n")
+    await pilot.pause()
+    return app.screen
+
+
 async def test_new_run_form_creates_the_run_with_its_overrides(fixed_ws):
     app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("n")
-        await pilot.pause()
-        form = app.screen
+        form = await open_new_run_form(app, pilot)
         form.query_one("#nr-name", Input).value = "gamma"
         form.query_one("#nr-train-iters", Input).value = "30"
         form.query_one("#nr-extra", Input).value = "model.n_head=2"
@@ -207,10 +212,7 @@ async def test_new_run_form_creates_the_run_with_its_overrides(fixed_ws):
 async def test_new_run_form_chooses_the_generator(fixed_ws):
     app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("n")
-        await pilot.pause()
-        form = app.screen
+        form = await open_new_run_form(app, pilot)
         form.query_one("#nr-name", Input).value = "delta"
         form.query_one("#nr-model-kind", Select).value = "diffusion"
         await pilot.press("ctrl+s")
@@ -222,10 +224,7 @@ async def test_new_run_form_chooses_the_generator(fixed_ws):
 async def test_new_run_form_switches_to_the_3d_preset_for_shapes_and_back(fixed_ws):
     app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("n")
-        await pilot.pause()
-        form = app.screen
+        form = await open_new_run_form(app, pilot)
         form.query_one("#nr-dataset", Select).value = "shapes"
         await pilot.pause()
         assert form.query_one("#nr-preset", Select).value == "quick3d"
@@ -254,10 +253,7 @@ async def test_new_run_form_switches_to_the_3d_preset_for_shapes_and_back(fixed_
 async def test_at_80x24_the_new_run_form_fits_and_keeps_its_buttons_in_view(fixed_ws):
     app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await pilot.press("n")
-        await pilot.pause()
-        form = app.screen
+        form = await open_new_run_form(app, pilot)
         for wid in ("#nr-name", "#nr-preset", "#nr-dataset", "#nr-create", "#nr-cancel"):
             r = form.query_one(wid).region
             assert r.width > 0 and r.right <= 80 and r.bottom <= 24, (wid, r)
