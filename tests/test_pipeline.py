@@ -58,15 +58,20 @@ def wait_for_event(run_dir, pred, proc, timeout=240.0) -> None:
     raise AssertionError("the event never came")
 
 
+def finished_pipeline(tmp_path_factory, run_pipeline, folder: str):
+    """(workspace, --json result) of one uninterrupted pipeline `run_pipeline(ws)` in a fresh workspace."""
+    from nfgen_tui.workspace import Workspace
+
+    ws = Workspace(tmp_path_factory.mktemp(folder) / "w")
+    r = run_pipeline(ws)
+    assert r.exit_code == 0, r.output
+    return ws, json.loads(r.stdout)
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     """One uninterrupted tiny pipeline, shared by the tests that compare against it."""
-    from nfgen_tui.workspace import Workspace
-
-    ws = Workspace(tmp_path_factory.mktemp("ws") / "w")
-    r = pipeline(ws)
-    assert r.exit_code == 0, r.output
-    return ws, json.loads(r.stdout)
+    return finished_pipeline(tmp_path_factory, pipeline, "ws")
 
 
 def test_pipeline_runs_every_stage_and_is_idempotent(finished):

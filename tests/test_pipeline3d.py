@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from test_pipeline import pipeline_args, runner, spawn_pipeline, wait_for_event
+from test_pipeline import finished_pipeline, pipeline_args, runner, spawn_pipeline, wait_for_event
 from nfgen_tui.cli import app
 
 TINY3D = ["data.limit=24", "data.holdout=0.25", "fields.steps=30", "fields.hidden=[8,8]", "fields.chunk_size=8",
@@ -35,12 +35,7 @@ def spawn3d(ws, run="s3"):
 
 @pytest.fixture(scope="module")
 def finished3d(tmp_path_factory):
-    from nfgen_tui.workspace import Workspace
-
-    ws = Workspace(tmp_path_factory.mktemp("ws3d") / "w")
-    r = pipeline3d(ws)
-    assert r.exit_code == 0, r.output
-    return ws, json.loads(r.stdout)
+    return finished_pipeline(tmp_path_factory, pipeline3d, "ws3d")
 
 
 def test_a_3d_run_goes_through_every_stage(finished3d):

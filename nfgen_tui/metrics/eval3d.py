@@ -67,6 +67,7 @@ def evaluate(run, cfg, sample_dir: Path, dev: torch.device, progress, steps, loa
     from ..geometry.surface import normalize_points  # noqa: F401  (fail early if geometry is missing)
     from .chamfer import chamfer_pairs
     from .classifier3d import score3d, train_classifier3d
+    from .stage import per_class_rows
 
     t0 = time.perf_counter()
     ec, seed = cfg.eval, cfg.seed
@@ -125,7 +126,9 @@ def evaluate(run, cfg, sample_dir: Path, dev: torch.device, progress, steps, loa
         rows[name] = {**set_metrics(d), **score3d(model, c[:k], lab[:k].numpy(), dev), **_memo(near, threshold),
                       "empty": empty}
         if name == "generated":
-            per_class = _per_class(d, lab[:k], ref_l[:k], c[:k], model, near, threshold, data.classes, dev)
+            per_class = per_class_rows(d, lab[:k], ref_l[:k], data.classes,
+                                       lambda g: {**score3d(model, c[g], lab[g].numpy(), dev),
+                                                  **_memo(near[g], threshold)})
         steps(f"{name}: distances")
 
     return {**rows.pop("generated"), "per_class": per_class, "baselines": rows, "reference_published": PUBLISHED,
@@ -149,20 +152,3 @@ def _memo(near: torch.Tensor, threshold: float | None) -> dict:
         return {"memorization_rate": None, "memorization_quantiles": None}
     return {"memorization_rate": float((v < threshold).mean()) if threshold is not None else None,
             "memorization_quantiles": {k: float(np.quantile(v, q)) for k, q in QUANTILES.items()}}
-
-
-def _per_class(d: Distances, gen_l, ref_l, c: np.ndarray, model, near, threshold, classes, dev) -> dict:
-    from .classifier3d import score3d
-
-    out = {}
-    for cl in sorted(set(gen_l.tolist()) & set(ref_l.tolist())):
-        g = np.flatnonzero(gen_l.numpy() == cl)
-        r = np.flatnonzero(ref_l.numpy() == cl)
-        k = min(len(g), len(r))
-        if k < 2:
-            continue
-        g, r = g[:k], r[:k]
-        out[classes[cl] if cl < len(classes) else str(cl)] = {**set_metrics(d.subset(g, r)),
-                                                              **score3d(model, c[g], gen_l[g].numpy(), dev),
-                                                              **_memo(near[g], threshold)}
-    return out

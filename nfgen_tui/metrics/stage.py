@@ -153,7 +153,9 @@ def _evaluate(run: Run, cfg, sample_dir: Path, dev: torch.device, progress: Prog
                                     dev, step=lambda what, name=name: steps(f"{name}: {what}"))
         rows[name] = row
         if name == "generated":
-            per_class = _per_class(d, lab, ref_l, imgs, model, nearest, ec.memorization_threshold, ds.classes, dev)
+            per_class = per_class_rows(d, lab, ref_l, ds.classes,
+                                       lambda g: {**score(model, imgs[g], lab[g], dev),
+                                                  **summarize(nearest[g], ec.memorization_threshold)})
 
     result = {**rows.pop("generated"), "per_class": per_class, "baselines": rows, "reference_published": PUBLISHED,
               "ssim": mode, "set_size": ec.set_size, "n_train_images": int(len(train_images)),
@@ -209,9 +211,9 @@ def _distances_to_reference(imgs: np.ndarray, ref_images: np.ndarray, rr: torch.
     return distances(imgs[:k], ref_images[:k], mode, dev, rr=rr[:k, :k])
 
 
-def _per_class(d: Distances, gen_l: torch.Tensor, ref_l: torch.Tensor, imgs: np.ndarray, model, nearest: torch.Tensor,
-               threshold: float, classes: list[str], dev: torch.device) -> dict:
-    """The overall sets restricted to one class at a time (equal sizes: the smaller count of the two)."""
+def per_class_rows(d: Distances, gen_l: torch.Tensor, ref_l: torch.Tensor, classes: list[str], scores) -> dict:
+    """The overall sets restricted to one class at a time (equal sizes: the smaller count of the two); `scores(g)`
+    adds the class score and memorization of the generated indices g (images or shapes, each modality its own)."""
     out = {}
     for c in sorted(set(gen_l.tolist()) & set(ref_l.tolist())):
         g = np.flatnonzero(gen_l.numpy() == c)
@@ -221,6 +223,5 @@ def _per_class(d: Distances, gen_l: torch.Tensor, ref_l: torch.Tensor, imgs: np.
             continue
         g, r = g[:k], r[:k]
         name = classes[c] if c < len(classes) else str(c)
-        out[name] = {**set_metrics(d.subset(g, r)), **score(model, imgs[g], gen_l[g], dev),
-                     **summarize(nearest[g], threshold)}
+        out[name] = {**set_metrics(d.subset(g, r)), **scores(g)}
     return out
