@@ -1,5 +1,6 @@
 """All-pairs Chamfer distance of n × n point clouds (2,048 points each, HyperDiffusion's size): nfgen's
-`chamfer_pairs` (k-d trees built once per cloud on the CPU, chunked batched brute force on CUDA) vs a loop over pairs
+`chamfer_pairs` (on the CPU k-d trees built once per cloud for large clouds and chunked batched brute force for
+small ones; brute force on CUDA) vs a loop over pairs
 (torch.cdist per pair, the straightforward way to write it).
 
 Same clouds, same device. The loop is timed on a subset of pairs and extrapolated to pairs/s; the two are timed
@@ -19,7 +20,7 @@ import torch
 from scipy.spatial import cKDTree
 
 from nfgen_tui.device import resolve
-from nfgen_tui.metrics.chamfer import chamfer_pairs
+from nfgen_tui.metrics.chamfer import auto_method, chamfer_pairs
 
 
 def loop_chamfer(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -74,7 +75,7 @@ def main() -> None:
 
     print(f"all-pairs Chamfer of {args.n} x {args.n} clouds of {args.points} points on {dev} "
           f"(torch threads {torch.get_num_threads()}, load average {load0:.1f} -> {os.getloadavg()[0]:.1f})")
-    method = "kdtree" if dev.type == "cpu" else "brute"
+    method = auto_method(args.points, args.points, dev)
     print(f"  nfgen {method:<8} : {ours_rate:10,.1f} pairs/s  (best {min(ours_s):.2f} s of {args.rounds} for "
           f"{args.n * args.n:,} pairs)")
     print(f"  per-pair loop  : {loop_rate:10,.1f} pairs/s  (best {min(loop_s):.2f} s of {args.rounds} for {k * k:,} "
