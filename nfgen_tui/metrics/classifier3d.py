@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..device import one_cpu_thread
+from ..errors import UserError
 from ..geometry.surface import normalize_points
 from ..progress import ProgressFn, null_progress
 from ..workspace import Workspace
@@ -134,3 +135,20 @@ def get_classifier3d(workspace: Workspace, dataset: str, points: np.ndarray, lab
               "n_classes": n_classes, "n_train": int(len(labels)), "n_test": int(len(held[1])) if held else 0,
               "accuracy": accuracy, "seconds": round(time.perf_counter() - t0, 2), "dir": str(folder)}
     return model, save_cached(folder, model, report)
+
+
+def get_dataset_classifier3d(workspace: Workspace, dataset: str, epochs: int, seed: int, holdout: float = 0.1,
+                             device: torch.device | str | None = None, force: bool = False,
+                             progress: ProgressFn = null_progress) -> tuple[PointNetLite, dict]:
+    """`nfgen classifier train` on a shape dataset: the classifier of a run on all of `dataset` with this seed and
+    holdout (the config defaults), i.e. the very cache entry such a run's eval will load."""
+    from ..data.shapeset import load_shapes
+    from ..fields.occupancy3d import select_shapes
+
+    if epochs < 1:
+        raise UserError(f"--epochs must be >= 1, got {epochs}")
+    data = select_shapes(load_shapes(dataset, workspace.datasets_dir), 0, holdout, seed)
+    train = data.split == 0
+    return get_classifier3d(workspace, dataset, data.surface[train], data.labels[train], len(data.classes), epochs,
+                            seed, held=(data.surface[~train], data.labels[~train]), device=device, force=force,
+                            progress=progress)
