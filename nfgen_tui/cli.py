@@ -450,15 +450,30 @@ def metrics(gen: Path, ref: Path, as_json: bool = typer.Option(False, "--json"),
 @classifier_app.command("train")
 @handle_errors
 def classifier_train(dataset: str = typer.Option("mnist-5k", "--dataset"),
-                     epochs: int = typer.Option(3, "--epochs"), seed: int = typer.Option(0, "--seed"),
+                     epochs: Optional[int] = typer.Option(None, "--epochs",
+                                                          help="Default: the quick preset's (quick3d's for shapes)."),
+                     seed: int = typer.Option(0, "--seed"),
                      force: bool = typer.Option(False, "--force"), as_json: bool = typer.Option(False, "--json")):
-    """Train (or load from the workspace cache) the CNN that scores generated images."""
+    """Train (or load from the workspace cache) the network that scores generated samples: the CNN for images, the
+    point classifier for a shape dataset (`shapes`, `meshes:PATH`; the one a run on all of it with this seed uses)."""
+    from .config import preset
+    from .data.shapeset import is_shape_dataset
     from .device import resolve
-    from .metrics.classifier import get_classifier
 
+    three_d = is_shape_dataset(dataset)
+    if epochs is None:
+        epochs = preset("quick3d" if three_d else "quick").eval.classifier_epochs
     with rich_progress("classifier") as progress:
-        _, report = get_classifier(state.workspace, dataset, epochs=epochs, seed=seed, force=force,
-                                   device=resolve(state.device or "auto"), progress=progress)
+        if three_d:
+            from .metrics.classifier3d import get_dataset_classifier3d
+
+            _, report = get_dataset_classifier3d(state.workspace, dataset, epochs, seed, device=resolve(
+                state.device or "auto"), force=force, progress=progress)
+        else:
+            from .metrics.classifier import get_classifier
+
+            _, report = get_classifier(state.workspace, dataset, epochs=epochs, seed=seed, force=force,
+                                       device=resolve(state.device or "auto"), progress=progress)
     emit(report, as_json)
 
 

@@ -153,3 +153,23 @@ def test_data_prepare_caches_a_meshes_folder_so_loading_samples_nothing(folder, 
     monkeypatch.setattr(meshes, "mesh_samples", lambda *a: pytest.fail("prepared samples must come from the cache"))
     again = load_shapes(f"meshes:{folder}", workspace.datasets_dir)
     assert again.class_counts() == [2, 1] and len(again.skipped) == 4
+
+
+def test_classifier_train_on_a_meshes_folder_trains_the_3d_classifier_once(folder, workspace):
+    """`nfgen classifier train --dataset meshes:PATH` trains the point classifier a run on the whole folder uses,
+    then finds it in the workspace cache."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from nfgen_tui.cli import app
+
+    args = ["--workspace", str(workspace.root), "classifier", "train", "--dataset", f"meshes:{folder}",
+            "--epochs", "2", "--json"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    first = json.loads(r.stdout)
+    assert first["cached"] is False and first["n_classes"] == 2 and first["n_train"] + first["n_test"] == 3
+    assert first["arch"].startswith("pointnet") and "classifier3d" in first["dir"]
+    again = json.loads(CliRunner().invoke(app, args).stdout)
+    assert again["cached"] is True and again["dir"] == first["dir"]

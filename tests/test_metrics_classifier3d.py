@@ -3,13 +3,17 @@ tiny data, and is reproducible by seed."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 import trimesh
 
 from nfgen_tui.geometry.surface import sample_surface
-from nfgen_tui.metrics.classifier3d import classify3d, score3d, train_classifier3d
+from nfgen_tui.errors import UserError
+from nfgen_tui.metrics.classifier3d import classify3d, get_classifier3d, score3d, train_classifier3d
+from nfgen_tui.workspace import Workspace
 
 
 def shapes(n: int, seed: int, points: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -59,3 +63,26 @@ def test_training_is_reproducible_by_seed():
 def test_bad_shape_is_refused(trained):
     with pytest.raises(ValueError, match=r"\[N, S, 3\]"):
         classify3d(trained, np.zeros((2, 10)))
+
+
+def test_cached_per_training_set_and_epochs(tmp_path):
+    """Trained once per (training clouds, labels, epochs, seed); the cache returns the same network; other labels
+    get their own entry; a damaged cache file is a user error naming the way out."""
+    ws = Workspace(tmp_path / "ws")
+    x, y = shapes(4, seed=3, points=64)
+    held = shapes(2, seed=4, points=64)
+    first, rep = get_classifier3d(ws, "shapes", x, y, 2, epochs=2, seed=5, held=held)
+    assert rep["cached"] is False and rep["n_train"] == 8 and rep["n_test"] == 4 and 0 <= rep["accuracy"] <= 1
+    again, rep2 = get_classifier3d(ws, "shapes", x, y, 2, epochs=2, seed=5, held=held)
+    assert rep2["cached"] is True and rep2["dir"] == rep["dir"] and rep2["accuracy"] == rep["accuracy"]
+    assert torch.equal(classify3d(first, x), classify3d(again, x))
+    _, other = get_classifier3d(ws, "shapes", x, 1 - y, 2, epochs=2, seed=5)
+    assert other["cached"] is False and other["dir"] != rep["dir"]
+    _, more = get_classifier3d(ws, "shapes", x, y, 2, epochs=3, seed=5)
+    assert more["cached"] is False and more["epochs"] == 3
+    (Path(more["dir"]) / "model.safetensors").write_bytes(b"junk")
+    with pytest.raises(UserError, match="--force"):
+        get_classifier3d(ws, "shapes", x, y, 2, epochs=3, seed=5)
+    _, forced = get_classifier3d(ws, "shapes", x, y, 2, epochs=3, seed=5, force=True)
+    assert forced["cached"] is False
+    assert get_classifier3d(ws, "shapes", x, y, 2, epochs=3, seed=5)[1]["cached"] is True

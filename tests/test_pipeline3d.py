@@ -97,6 +97,10 @@ def test_a_3d_diffusion_run_writes_meshes_and_scores_them(finished3d):
     # the baselines depend on the fields and codebook only, so they equal the GPT run's
     for name, row in ev["baselines"].items():
         assert row["mmd"] == pytest.approx(gpt["eval"]["baselines"][name]["mmd"], rel=1e-6)
+    # the same training shapes: the GPT run's eval trained the 3D classifier, this one loads it from the workspace
+    assert gpt["eval"]["classifier"]["cached"] is False and ev["classifier"]["cached"] is True
+    assert ev["classifier"]["dir"] == gpt["eval"]["classifier"]["dir"]
+    assert ev["classifier"]["accuracy"] == gpt["eval"]["classifier"]["accuracy"]
 
 
 @pytest.mark.parametrize("stage, when", [

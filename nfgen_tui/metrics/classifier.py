@@ -8,22 +8,20 @@ on generated images means little without it.
 
 from __future__ import annotations
 
-import hashlib
-import re
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..data import Dataset, load_dataset, stratified_split
+from ..device import one_cpu_thread
 from ..errors import UserError
 from ..progress import ProgressFn, null_progress
-from ..workspace import Workspace, atomic_path, atomic_write_json, read_json
-from ..device import one_cpu_thread
+from ..workspace import Workspace
+from .classifier_cache import load_cached, safe_name, save_cached
 
 SIDE = 28
 HOLDOUT = 0.1  # share of each class kept out of training to measure the classifier's own accuracy
@@ -49,11 +47,8 @@ class DigitCNN(nn.Module):
 
 
 def cache_dir(workspace: Workspace, dataset: str, seed: int) -> Path:
-    """`<dataset>-<seed>`, with a folder dataset's path turned into a safe name plus a short hash."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset).strip("._") or "dataset"
-    if safe != dataset:
-        safe = f"{safe[-40:]}-{hashlib.sha1(dataset.encode()).hexdigest()[:8]}"
-    return workspace.cache_dir / "classifier" / f"{safe}-{seed}"
+    """`<dataset>-<seed>`, the dataset's name made safe for a folder (`classifier_cache.safe_name`)."""
+    return workspace.cache_dir / "classifier" / f"{safe_name(dataset)}-{seed}"
 
 
 def _as_28(images) -> torch.Tensor:
@@ -130,16 +125,10 @@ def get_classifier(workspace: Workspace, dataset: str, epochs: int = 3, seed: in
         raise UserError(f"--epochs must be >= 1, got {epochs}")
     device = torch.device(device) if device is not None else torch.device("cpu")
     folder = cache_dir(workspace, dataset, seed)
-    weights_path, report_path = folder / "model.safetensors", folder / "report.json"
-    if not force and report_path.exists() and weights_path.exists():
-        report = read_json(report_path)
-        if report.get("epochs") == epochs and report.get("arch") == ARCH:
-            model = DigitCNN(int(report["n_classes"]))
-            try:
-                model.load_state_dict(load_file(str(weights_path)))
-            except Exception as e:  # a damaged cache file: say so and how to fix it
-                raise UserError(f"cached classifier {weights_path} is unreadable ({e}); retrain with --force") from None
-            return model.to(device).eval(), {**report, "cached": True}
+    if not force:
+        cached = load_cached(folder, {"epochs": epochs, "arch": ARCH}, lambda r: DigitCNN(int(r["n_classes"])), device)
+        if cached is not None:
+            return cached
 
     t0 = time.perf_counter()
     ds = loaded if loaded is not None else load_dataset(dataset, root if root is not None else workspace.datasets_dir)
@@ -150,7 +139,4 @@ def get_classifier(workspace: Workspace, dataset: str, epochs: int = 3, seed: in
     report = {"dataset": dataset, "seed": seed, "epochs": epochs, "arch": ARCH, "n_classes": len(ds.classes),
               "classes": ds.classes, "n_train": int(train.sum()), "n_test": int(held.sum()),
               "accuracy": accuracy, "seconds": round(time.perf_counter() - t0, 2), "dir": str(folder)}
-    with atomic_path(weights_path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    atomic_write_json(report_path, report)  # written last: the cache entry is complete
-    return model, {**report, "cached": False}
+    return model, save_cached(folder, model, report)

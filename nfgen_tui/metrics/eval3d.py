@@ -10,7 +10,7 @@ real shape (it is counted, not dropped: `empty` per set).
 Memorization: each shape's Chamfer distance to the nearest training shape's true surface (MEMO_POINTS points per
 cloud, to keep the all-pairs cost down); the rate counts shapes nearer than the 5th percentile of the held-out real
 shapes' own nearest-training distances — closer to a training shape than almost any genuinely new shape comes.
-Class score: `metrics.classifier3d`, trained on the training split's true surfaces.
+Class score: `metrics.classifier3d`, trained on the training split's true surfaces (cached in the workspace).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def _subsample(c: np.ndarray, k: int) -> np.ndarray:
 def evaluate(run, cfg, sample_dir: Path, dev: torch.device, progress, steps, load_generated) -> dict:
     from ..geometry.surface import normalize_points  # noqa: F401  (fail early if geometry is missing)
     from .chamfer import chamfer_pairs
-    from .classifier3d import score3d, train_classifier3d
+    from .classifier3d import get_classifier3d, score3d
     from .stage import per_class_rows
 
     t0 = time.perf_counter()
@@ -101,10 +101,10 @@ def evaluate(run, cfg, sample_dir: Path, dev: torch.device, progress, steps, loa
 
     train_np = split.numpy() == 0
     true_train = data.surface[train_np]
-    model = train_classifier3d(true_train, labels[split == 0].numpy(), epochs=ec.classifier_epochs, seed=seed,
-                               n_classes=len(data.classes), device=dev)
     held_true = data.surface[~train_np]
-    clf_test = score3d(model, held_true, labels[split != 0].numpy(), dev) if len(held_true) else {}
+    model, clf = get_classifier3d(run.workspace, cfg.data.dataset, true_train, labels[split == 0].numpy(),
+                                  len(data.classes), ec.classifier_epochs, seed,
+                                  held=(held_true, labels[split != 0].numpy()), device=dev)
     steps("classifier")
 
     memo_train = _norm(_subsample(true_train, MEMO_POINTS))
@@ -138,9 +138,8 @@ def evaluate(run, cfg, sample_dir: Path, dev: torch.device, progress, steps, loa
             "memorization_threshold": threshold, "memorization_rule": f"Chamfer to the nearest training shape below "
             f"the {MEMO_QUANTILE:.0%} quantile of held-out real shapes' ({MEMO_POINTS} points)",
             "noise_std_mean": float(noise.mean()),
-            "classifier": {"dataset": cfg.data.dataset, "seed": seed, "epochs": ec.classifier_epochs,
-                           "accuracy": clf_test.get("classifier_accuracy"), "n_train": int(train_np.sum()),
-                           "n_test": int((~train_np).sum()), "kind": "classifier3d on true surfaces"},
+            "classifier": {**{k: clf.get(k) for k in ("dataset", "seed", "epochs", "accuracy", "n_train", "n_test",
+                                                      "dir", "cached")}, "kind": "classifier3d on true surfaces"},
             "sample_id": sample_dir.name, "sample_dir": str(sample_dir), "n_generated_available": int(len(gen_l)),
             "eval_config": cfg.eval.__dict__, "seed": seed, "device": str(dev), "modality": "occupancy3d",
             "seconds": round(time.perf_counter() - t0, 2)}

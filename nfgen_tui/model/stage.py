@@ -280,15 +280,14 @@ def sweep_settings(run: Run, cfg, axes: dict) -> list:
     """The GPT's sweep grid (temperature × top-k × top-p × cfg × schedule), the sweep's defaults for the axes not
     given; refused before any cell when the run has no trained GPT or a guided cell meets a model without the null
     class."""
-    from ..sweep import stage as sweep_stage
-    from ..sweep.grid import parse_grid
+    from ..sweep import grid
 
     def pick(name, default):
         return default if axes.get(name) is None else axes[name]
 
-    settings = parse_grid(pick("temperatures", sweep_stage.DEFAULT_TEMPERATURES),
-                          pick("top_ks", sweep_stage.DEFAULT_TOP_KS), pick("top_ps", sweep_stage.DEFAULT_TOP_PS),
-                          pick("cfgs", sweep_stage.DEFAULT_CFGS), pick("cfg_schedules", sweep_stage.DEFAULT_SCHEDULES))
+    settings = grid.parse_grid(pick("temperatures", grid.DEFAULT_TEMPERATURES), pick("top_ks", grid.DEFAULT_TOP_KS),
+                               pick("top_ps", grid.DEFAULT_TOP_PS), pick("cfgs", grid.DEFAULT_CFGS),
+                               pick("cfg_schedules", grid.DEFAULT_SCHEDULES))
     where = ckpt.find(run.stage_dir("train") / "ckpt")
     if where is None:
         raise UserError(f"run {run.name!r} has no trained transformer: run `nfgen train {run.name}` first")

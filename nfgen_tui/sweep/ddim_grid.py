@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import UserError
-from .grid import _parse
+from .grid import _parse, parse_cfgs
 
 DEFAULT_GUIDED_CFGS = (1.0, 1.5, 2.0, 3.0)  # a model trained with the null class: sweep the guidance scale
 
@@ -38,13 +38,11 @@ def parse_ddim_grid(cfgs, steps, etas, timesteps: int) -> list[DiffusionSetting]
     """Every combination in grid order (steps, eta, cfg), after checking each value against the run's schedule."""
     ns = _parse(steps, int, "steps")
     es = _parse(etas, float, "eta")
-    gs = _parse(cfgs, float, "cfg")
+    gs = parse_cfgs(cfgs)
     if any(not 1 <= n <= timesteps for n in ns):
         raise UserError(f"--steps values must be in 1..{timesteps} (diffusion.timesteps), got {ns}")
     if any(not 0.0 <= e <= 1.0 for e in es):
         raise UserError(f"--eta values must be in [0, 1] (0 = deterministic DDIM), got {es}")
-    if any(g < 0 for g in gs):
-        raise UserError(f"--cfg values must be >= 0 (1 = no guidance), got {gs}")
     return [DiffusionSetting(n, e, g) for n in ns for e in es for g in gs]
 
 

@@ -15,6 +15,12 @@ METRICS = ("nna", "mmd", "cov", "classifier_accuracy", "memorization_rate")
 LOWER_IS_BETTER = {"nna": True, "mmd": True, "cov": False, "classifier_accuracy": False, "memorization_rate": True}
 LABELS = {"nna": "1-NNA", "mmd": "MMD", "cov": "COV", "classifier_accuracy": "classifier accuracy",
           "memorization_rate": "memorization rate"}
+# the GPT's grid where `nfgen sweep` is not given an axis
+DEFAULT_TEMPERATURES = (0.6, 0.8, 1.0, 1.2)
+DEFAULT_TOP_KS = (1, 3, 5, 10, 0)
+DEFAULT_TOP_PS = (1.0,)
+DEFAULT_CFGS = (1.0,)
+DEFAULT_SCHEDULES = ("constant",)
 ACCURACY_TOLERANCE = 0.05
 RULE = (f"lowest 1-NNA among cells whose classifier accuracy is within {ACCURACY_TOLERANCE} of the best "
         f"(ties: higher accuracy, then lower MMD, then grid order)")
@@ -89,6 +95,14 @@ def _parse(text: str | list, conv, name: str) -> list:
     return out
 
 
+def parse_cfgs(cfgs) -> list[float]:
+    """The guidance axis of either generator's grid."""
+    gs = _parse(cfgs, float, "cfg")
+    if any(g < 0 for g in gs):
+        raise UserError(f"--cfg values must be >= 0 (1 = no guidance), got {gs}")
+    return gs
+
+
 def parse_grid(temperatures, top_ks, top_ps, cfgs=(1.0,), schedules=("constant",)) -> list[Setting]:
     """Every combination, in grid order (temperature, top-k, top-p, cfg, schedule), after checking each value."""
     from ..config import cfg_schedule_ok
@@ -96,10 +110,8 @@ def parse_grid(temperatures, top_ks, top_ps, cfgs=(1.0,), schedules=("constant",
     ts = _parse(temperatures, float, "temperature")
     ks = _parse(top_ks, int, "top-k")
     ps = _parse(top_ps, float, "top-p")
-    gs = _parse(cfgs, float, "cfg")
+    gs = parse_cfgs(cfgs)
     ss = _parse(schedules, str, "cfg-schedule")
-    if any(g < 0 for g in gs):
-        raise UserError(f"--cfg values must be >= 0 (1 = no guidance), got {gs}")
     if any(not cfg_schedule_ok(x) for x in ss):
         raise UserError(f"--cfg-schedule values: constant | linear | first:N (N > 0), got {ss}")
     if any(t <= 0 for t in ts):

@@ -28,11 +28,6 @@ from ..progress import ProgressFn, null_progress
 from ..workspace import Run, atomic_path, atomic_write_json, read_json, read_tensors
 from .grid import RULE, best_cell, grid_axes
 
-DEFAULT_TEMPERATURES = (0.6, 0.8, 1.0, 1.2)
-DEFAULT_TOP_KS = (1, 3, 5, 10, 0)
-DEFAULT_TOP_PS = (1.0,)
-DEFAULT_CFGS = (1.0,)
-DEFAULT_SCHEDULES = ("constant",)
 LOCK = "sweep"  # a lock name of its own: a sweep may run beside `nfgen sample` and `nfgen eval`
 
 
