@@ -88,6 +88,24 @@ def test_pair_mode_round_trips_and_declares_its_ids():
         assert r.distortion < vecs.square().sum(1).mean() / 4
 
 
+def test_a_unit_off_in_every_field_does_not_blow_up_when_decoded():
+    """Its incoming weights move no pixel (sensitivity 0); decoding divides their code error by the position's scale,
+    so without a floor on the scale that error returned ×1000 (seen on quick3d: most shapes came back empty)."""
+    lay = layout()
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(200, lay.n_params, generator=g) * 0.3
+    w0, b0, _ = lay.offsets()[0]
+    n_in, unit = lay.layers[0].n_in, 3
+    rows = slice(w0 + unit * n_in, w0 + (unit + 1) * n_in)
+    w[:, b0 + unit] = -50.0  # off at every pixel of every field
+    assert pixel_sensitivity(w[:4], lay, 28)[:, rows].abs().max() == 0
+    cc = cfgmod.preset("quick").codebook
+    cc.mode, cc.size, cc.iters = "group:4", 16, 5
+    tok, _ = fit_tokenizer(w, lay, cc, 10, seed=0)
+    err = (tok.decode(tok.encode(w)) - w).abs()
+    assert err[:, rows].max() < 5 * w[:, rows].std()  # 1e-3 as the floor: 78 (the spread is 0.3)
+
+
 def test_neighbour_search_lloyd_gives_the_full_search_answer():
     g = torch.Generator().manual_seed(1)
     x = torch.randn(20_000, 2, generator=g) ** 3
