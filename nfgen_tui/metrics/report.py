@@ -61,7 +61,9 @@ def print_eval(result: dict, console: Console | None = None) -> None:
     clf = result.get("classifier") or {}
     if clf.get("accuracy") is not None:
         console.print(f"classifier: {clf.get('dataset')} seed {clf.get('seed')}, {clf.get('epochs')} epochs, "
-                      f"held-out accuracy {clf['accuracy']:.4f} on {clf.get('n_test')} images")
+                      f"held-out accuracy {clf['accuracy']:.4f} on {clf.get('n_test')} "
+                      f"{'shapes' if result.get('modality') == 'occupancy3d' else 'images'}"
+                      f"{' (cached)' if clf.get('cached') else ''}")
     for p in pubs:
         console.print(f"{p.get('name', 'published ref')}: {p.get('note', '')}", style="dim")
     if result.get("seconds") is not None:
