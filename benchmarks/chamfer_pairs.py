@@ -7,6 +7,7 @@ Same clouds, same device. The loop is timed on a subset of pairs and extrapolate
 alternately for a few rounds and each side's best counts (the CPU is shared). The max absolute difference is taken
 over that subset against scipy's k-d tree in float64 (an independent, exact nearest-neighbour search).
 Usage: .venv/bin/python benchmarks/chamfer_pairs.py [--n 64] [--points 2048] [--subset 8] [--device cpu]
+       [--method auto|brute|kdtree]   (auto: what nfgen picks for that cloud size and device)
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=2048)
     ap.add_argument("--subset", type=int, default=8, help="the per-pair loop runs on subset × subset pairs")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--method", default="auto", choices=("auto", "brute", "kdtree"))
     ap.add_argument("--rounds", type=int, default=3, help="alternating timing rounds; the best of each side counts")
     args = ap.parse_args()
     dev = resolve(args.device)
@@ -58,10 +60,10 @@ def main() -> None:
 
     ours_s, loop_s = [], []
     for _ in range(args.rounds):  # alternate, keep each side's best: the shared CPU's load changes by the second
-        chamfer_pairs(xt[:2], yt[:2], dev)  # warm-up (allocator, kernels)
+        chamfer_pairs(xt[:2], yt[:2], dev, method=args.method)  # warm-up (allocator, kernels)
         sync()
         t = time.perf_counter()
-        d = chamfer_pairs(xt, yt, dev)
+        d = chamfer_pairs(xt, yt, dev, method=args.method)
         sync()
         ours_s.append(time.perf_counter() - t)
         t = time.perf_counter()
@@ -75,7 +77,7 @@ def main() -> None:
 
     print(f"all-pairs Chamfer of {args.n} x {args.n} clouds of {args.points} points on {dev} "
           f"(torch threads {torch.get_num_threads()}, load average {load0:.1f} -> {os.getloadavg()[0]:.1f})")
-    method = auto_method(args.points, args.points, dev)
+    method = auto_method(args.points, args.points, dev) if args.method == "auto" else args.method
     print(f"  nfgen {method:<8} : {ours_rate:10,.1f} pairs/s  (best {min(ours_s):.2f} s of {args.rounds} for "
           f"{args.n * args.n:,} pairs)")
     print(f"  per-pair loop  : {loop_rate:10,.1f} pairs/s  (best {min(loop_s):.2f} s of {args.rounds} for {k * k:,} "

@@ -1,7 +1,7 @@
 """Training-step throughput of the GPT: tokens/s and achieved FLOP/s against this machine's fp32 matmul rate.
 
 Usage: python benchmarks/train_throughput.py [--steps 3] [--sizes quick,paper] [--device cpu|cuda] [--block 562]
-       [--batch N] [--matmul 2048]   (small --block/--batch/--matmul: a quick check that it still runs)
+       [--batch N] [--matmul 2048] [--dropout P]   (small --block/--batch/--matmul: a quick check that it still runs)
 For each size (quick = config defaults, paper = 240/12/12), untied and tied output head, times full training steps
 (forward, backward, clip, AdamW) at context 562 (561-weight fields) and prints tokens/s, achieved FLOP/s by
 nanoGPT's count (6N + 12·L·C·T per token) and that as a fraction of a large fp32 (bf16 on CUDA) matmul measured
@@ -74,6 +74,7 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=BLOCK, help="sequence length (smaller: a quick check)")
     ap.add_argument("--batch", type=int, default=0, help="batch size (default: the preset's on a GPU, 32/8 on a CPU)")
     ap.add_argument("--matmul", type=int, default=2048, help="side of the square matmul that sets the peak rate")
+    ap.add_argument("--dropout", type=float, default=0.0, help="model dropout (its masks cost CPU time; FLOPs unchanged)")
     args = ap.parse_args()
     device = torch.device(args.device)
     peak = matmul_rate(device, args.matmul)
@@ -83,7 +84,7 @@ def main() -> None:
         batch = args.batch or (preset(size).train.batch_size if device.type == "cuda" else (32 if size == "quick" else 8))
         for tie in (False, True):
             cfg = GPTConfig(vocab_size=VOCAB, block_size=args.block, n_layer=m.n_layer, n_head=m.n_head, n_embd=m.n_embd,
-                            tie_head=tie)
+                            tie_head=tie, dropout=args.dropout)
             dt = step_time(cfg, batch, args.steps, device)
             tok_s = batch * args.block / dt
             flops = GPT(cfg).flops_per_token() * tok_s

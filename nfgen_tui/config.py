@@ -269,8 +269,8 @@ def _quick3d() -> Config:
     1,889 weights, 200 steps: 0.73). group:4 tokens keep sequences at 175 tokens (quantized IoU 0.60; pair: 0.73 at
     347 tokens). All 2,400 shapes, 800 GPT steps: on 600 shapes the quick GPT overfitted from step ~200 (validation
     loss 3.88 → 7.80 at step 800 while the training loss fell to 0.39); on 2,400 its validation loss still falls at
-    step 800, with dropout 0.1 (3.165) or without (3.157), and without it a step costs 0.56 s instead of 0.84 (2 CPU
-    threads; the random masks in attention alone cost 0.24 s), so the preset has none (README,
+    step 800, with dropout 0.1 (3.165) or without (3.157), and without it a step costs 0.57 s instead of 0.87 (2 CPU
+    threads, `benchmarks/train_throughput.py --dropout`: the random masks), so the preset has none (README,
     "3D shapes"). The point classifier trains 10 epochs: 0.98 on held-out true surfaces (3 epochs: 0.85), ~2 min once,
     then cached in the workspace.
     """
