@@ -463,17 +463,18 @@ def classifier_train(dataset: str = typer.Option("mnist-5k", "--dataset"),
     three_d = is_shape_dataset(dataset)
     if epochs is None:
         epochs = preset("quick3d" if three_d else "quick").eval.classifier_epochs
+    device = resolve(state.device or "auto")
     with rich_progress("classifier") as progress:
         if three_d:
             from .metrics.classifier3d import get_dataset_classifier3d
 
-            _, report = get_dataset_classifier3d(state.workspace, dataset, epochs, seed, device=resolve(
-                state.device or "auto"), force=force, progress=progress)
+            _, report = get_dataset_classifier3d(state.workspace, dataset, epochs, seed, device=device, force=force,
+                                                 progress=progress)
         else:
             from .metrics.classifier import get_classifier
 
             _, report = get_classifier(state.workspace, dataset, epochs=epochs, seed=seed, force=force,
-                                       device=resolve(state.device or "auto"), progress=progress)
+                                       device=device, progress=progress)
     emit(report, as_json)
 
 

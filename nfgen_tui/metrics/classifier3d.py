@@ -119,9 +119,13 @@ def get_classifier3d(workspace: Workspace, dataset: str, points: np.ndarray, lab
                      progress: ProgressFn = null_progress) -> tuple[PointNetLite, dict]:
     """The cached classifier trained on these clouds and labels (trained first when missing, forced, or cached with
     other epochs); its accuracy on `held` (clouds, labels), the held-out true surfaces, goes in the report."""
+    if epochs < 1:
+        raise UserError(f"--epochs must be >= 1, got {epochs}")
     device = torch.device(device) if device is not None else torch.device("cpu")
     points, labels = np.ascontiguousarray(points, dtype=np.float32), np.ascontiguousarray(labels, dtype=np.int64)
-    digest = hashlib.sha1(points.tobytes() + labels.tobytes()).hexdigest()[:12]
+    sha = hashlib.sha1(points)  # fed in place: the clouds are ~50 MB, no concatenated copy
+    sha.update(labels)
+    digest = sha.hexdigest()[:12]
     folder = workspace.cache_dir / "classifier3d" / f"{safe_name(dataset)}-{seed}-{digest}"
     if not force:
         cached = load_cached(folder, {"epochs": epochs, "arch": ARCH, "digest": digest, "n_classes": n_classes},
@@ -137,16 +141,16 @@ def get_classifier3d(workspace: Workspace, dataset: str, points: np.ndarray, lab
     return model, save_cached(folder, model, report)
 
 
-def get_dataset_classifier3d(workspace: Workspace, dataset: str, epochs: int, seed: int, holdout: float = 0.1,
+def get_dataset_classifier3d(workspace: Workspace, dataset: str, epochs: int, seed: int, holdout: float | None = None,
                              device: torch.device | str | None = None, force: bool = False,
                              progress: ProgressFn = null_progress) -> tuple[PointNetLite, dict]:
     """`nfgen classifier train` on a shape dataset: the classifier of a run on all of `dataset` with this seed and
-    holdout (the config defaults), i.e. the very cache entry such a run's eval will load."""
+    holdout (default: the config's `data.holdout`), i.e. the very cache entry such a run's eval will load."""
+    from ..config import DataConfig
     from ..data.shapeset import load_shapes
     from ..fields.occupancy3d import select_shapes
 
-    if epochs < 1:
-        raise UserError(f"--epochs must be >= 1, got {epochs}")
+    holdout = DataConfig().holdout if holdout is None else holdout
     data = select_shapes(load_shapes(dataset, workspace.datasets_dir), 0, holdout, seed)
     train = data.split == 0
     return get_classifier3d(workspace, dataset, data.surface[train], data.labels[train], len(data.classes), epochs,
