@@ -212,9 +212,10 @@ SECTIONS = ("data", "fields", "codebook", "model", "diffusion", "train", "sample
 
 
 def _quick() -> Config:
-    """Sized for 2 CPU cores: the whole pipeline on mnist-5k within `make demo`'s 15 minutes.
+    """Sized for 2 CPU cores: the whole pipeline on mnist-5k in `make demo` (~12 minutes at ~110 GFLOP/s).
 
-    Chosen by measurement (README, "How the quick preset was chosen"): 8-8 fields (217 weights, sequences of 219
+    Chosen by measurement (README, "How the quick preset was chosen"). The GPT settings (used with model.kind = gpt):
+    8-8 fields (217 weights, sequences of 219
     tokens) let the GPT see ~2.6x more sequences per minute than 561-weight fields; 1,400 steps of batch 32 reached
     val loss 3.22 (700 steps: 3.30); and nucleus sampling at T = 1.0, top-p 0.9 beat the reference's T = 0.8,
     top-k = 3 on 1-NNA (0.73 vs 0.90) and COV (0.45 vs 0.23) on that model, where top-k = 3 collapsed the variety.
@@ -231,10 +232,11 @@ def _quick() -> Config:
     c.sample.top_k = 0
     c.sample.top_p = 0.9
     c.sample.cfg = 1.5
-    # model.kind = diffusion: the same 128/4/4 width and depth over 19 tokens (17 neurons + timestep + class) instead
-    # of 219. One step of batch 64 cost 0.16 of a quick GPT step in CPU time on one thread, 0.36 in wall time on two
-    # (measured interleaved in one process on the loaded machine: small matrices use the second core less well), so
-    # 5,000 steps of 64 sit between 0.56 and 1.3 of the GPT's 1,400 × 32. DDIM 50 of the 500 steps, eta 0.
+    # The generator is the weight-space denoiser: the same 128/4/4 width and depth over 19 tokens (17 neurons +
+    # timestep + class) instead of 219. Against the GPT above (model.kind = gpt) it scored the better 1-NNA and
+    # classifier accuracy on every seed measured, and its 5,000 steps of 64 take 543 s of `make demo` where the GPT's
+    # 1,400 × 32 took 975 s (README, "Results"). DDIM 50 of the 500 steps, eta 0, guidance 1.5 (chosen on seeds 3, 4).
+    c.model.kind = "diffusion"
     c.diffusion.iters = 5000
     c.diffusion.batch_size = 64
     return c
@@ -275,6 +277,7 @@ def _quick3d() -> Config:
     then cached in the workspace.
     """
     c = _quick()
+    c.model.kind = "gpt"  # measured end to end on three seeds; the denoiser on one (README, "3D shapes")
     c.data.dataset = "shapes"
     c.data.limit = 0  # all 2,400: 600 shapes (540 training sequences) were memorised by the GPT
     c.fields.hidden = [16, 16]

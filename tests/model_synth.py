@@ -46,7 +46,7 @@ def make_run(workspace, name: str = "m", overrides: list[str] | None = None, n_p
     from nfgen_tui import config as cfgmod
 
     c = cfgmod.preset("quick")
-    cfgmod.apply_overrides(c, ["model.n_layer=2", "model.n_head=2", "model.n_embd=32", "train.batch_size=8",
+    cfgmod.apply_overrides(c, ["model.kind=gpt", "model.n_layer=2", "model.n_head=2", "model.n_embd=32", "train.batch_size=8",
                                "train.warmup=5", "train.iters=60", "train.eval_every=20", "train.eval_iters=2",
                                "train.ckpt_every=20", "train.log_every=1", "model.position_kind=true", "device=cpu",
                                *(overrides or [])])

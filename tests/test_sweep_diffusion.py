@@ -155,6 +155,7 @@ def test_diffusion_defaults_and_bad_axes(dswept, tmp_path):
     assert keys == ["s7-e0.25-g1", "s7-e0.25-g1.5", "s7-e0.25-g2", "s7-e0.25-g3"]
     # a GPT run refuses the diffusion axes before anything is loaded
     c = cfgmod.preset("quick")
+    c.model.kind = "gpt"
     gpt = Workspace(tmp_path / "ws").create_run("g", c)
     for args in (("--steps", "5"), ("--eta", "0.5", "--steps", "5")):
         res = cli(gpt.workspace, "sweep", "g", *args)

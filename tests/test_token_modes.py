@@ -151,9 +151,9 @@ def ws(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pair_run(ws):
-    c = cfgmod.apply_overrides(cfgmod.preset("quick"), ["data.limit=30", "fields.steps=40", "fields.hidden=[16,16]",
-                                                        "codebook.mode=pair", "codebook.size=256",
-                                                        "codebook.iters=8", "device=cpu"])
+    c = cfgmod.apply_overrides(cfgmod.preset("quick"), ["model.kind=gpt", "data.limit=30", "fields.steps=40",
+                                                        "fields.hidden=[16,16]", "codebook.mode=pair",
+                                                        "codebook.size=256", "codebook.iters=8", "device=cpu"])
     run = ws.create_run("pairs", c)
     run_fit(run, device="cpu")
     return run, run_codebook(run, device="cpu")

@@ -197,14 +197,17 @@ async def test_new_run_form_creates_the_run_with_its_overrides(fixed_ws):
     async with app.run_test(size=SIZE) as pilot:
         form = await open_new_run_form(app, pilot)
         form.query_one("#nr-name", Input).value = "gamma"
-        form.query_one("#nr-train-iters", Input).value = "30"
-        form.query_one("#nr-extra", Input).value = "model.n_head=2"
+        form.query_one("#nr-iters", Input).value = "30"
+        form.query_one("#nr-extra", Input).value = "diffusion.n_head=2"
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert type(app.screen).__name__ == "RunsScreen"
         c = fixed_ws.run("gamma").config()
-        # typed values override, untouched ones keep the preset's
-        assert (c.train.iters, c.model.n_head, c.fields.steps) == (30, 2, cfgmod.preset("quick").fields.steps)
+        # typed values override, untouched ones keep the preset's; the generator is the preset's (the denoiser)
+        quick = cfgmod.preset("quick")
+        assert c.model.kind == quick.model.kind == "diffusion"
+        assert (c.diffusion.iters, c.diffusion.n_head, c.fields.steps) == (30, 2, quick.fields.steps)
+        assert c.train == quick.train
         table = app.screen.query_one("#runs-table", DataTable)
         assert [str(k.value) for k in table.rows] == ["alpha", "beta", "gamma"]
 
@@ -214,11 +217,18 @@ async def test_new_run_form_chooses_the_generator(fixed_ws):
     async with app.run_test(size=SIZE) as pilot:
         form = await open_new_run_form(app, pilot)
         form.query_one("#nr-name", Input).value = "delta"
-        form.query_one("#nr-model-kind", Select).value = "diffusion"
+        assert "denoiser layers" in str(form.query_one("#nr-layers-label").render())
+        form.query_one("#nr-model-kind", Select).value = "gpt"
+        quick = cfgmod.preset("quick")
+        # the four size inputs now show the GPT's keys, filled from the preset
+        assert await wait_for(pilot, lambda: form.query_one("#nr-iters", Input).value == str(quick.train.iters))
+        assert "GPT layers" in str(form.query_one("#nr-layers-label").render())
+        form.query_one("#nr-layers", Input).value = "2"
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         c = fixed_ws.run("delta").config()
-        assert c.model.kind == "diffusion" and c.diffusion == cfgmod.preset("quick").diffusion
+        assert c.model.kind == "gpt" and c.model.n_layer == 2 and c.train == quick.train
+        assert c.diffusion == quick.diffusion
 
 
 async def test_new_run_form_switches_to_the_3d_preset_for_shapes_and_back(fixed_ws):
@@ -236,6 +246,7 @@ async def test_new_run_form_switches_to_the_3d_preset_for_shapes_and_back(fixed_
         await settle(app, pilot)
         c = fixed_ws.run("solid").config()
         assert (c.data.dataset, c.codebook.mode, c.fields.hidden) == ("shapes", "group:4", [16, 16])
+        assert c.model.kind == "gpt"  # quick3d's generator came along with the preset
         # and a 2D dataset under a 3D preset goes back to the 2D twin, keeping the dataset picked
         await pilot.press("n")
         await pilot.pause()
@@ -269,11 +280,11 @@ async def test_new_run_form_shows_a_bad_value_and_creates_nothing(fixed_ws):
         await pilot.press("n")
         await pilot.pause()
         app.screen.query_one("#nr-name", Input).value = "bad"
-        app.screen.query_one("#nr-train-iters", Input).value = "-5"
+        app.screen.query_one("#nr-iters", Input).value = "-5"
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert type(app.screen).__name__ == "NewRunScreen"
-        assert "train.iters" in str(app.screen.query_one("#nr-error").render())
+        assert "diffusion.iters" in str(app.screen.query_one("#nr-error").render())
         assert not fixed_ws.run("bad").exists()
 
 
@@ -361,7 +372,7 @@ def trained_ws(tmp_path_factory):
     from nfgen_tui.workspace import Workspace
 
     ws = Workspace(tmp_path_factory.mktemp("trained") / "ws")
-    trained_run(ws, ["data.limit=20", "fields.steps=10", "fields.init=random", "codebook.size=16", "codebook.iters=2",
+    trained_run(ws, ["model.kind=gpt", "data.limit=20", "fields.steps=10", "fields.init=random", "codebook.size=16", "codebook.iters=2",
                      "model.n_layer=1", "model.n_head=2", "model.n_embd=32", "train.iters=2", "train.eval_every=2",
                      "train.eval_iters=1", "train.batch_size=4", "device=cpu"])
     return ws

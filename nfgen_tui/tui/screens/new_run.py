@@ -1,6 +1,9 @@
 """The new-run form: a name, a preset, a dataset, the generator (model.kind) and the settings people change most,
 as `--set` overrides.
 
+The generator starts at the preset's and its four size fields (layers, width, iterations, batch) show the chosen
+generator's own keys: `model.*` / `train.*` for the GPT, `diffusion.*` for the denoiser.
+
 The dataset list holds the built-in 2D and 3D sets and the folder / meshes datasets the workspace knows. A preset
 is sized for one kind of data, so picking a 3D dataset under a 2D preset switches to its 3D twin (quick → quick3d,
 paper → paper3d) and back: a 2D preset's fields and codebook would fit 12-class shapes badly."""
@@ -25,13 +28,16 @@ KEY_SETTINGS = [
     ("fields.steps", "field steps"),
     ("codebook.mode", "codebook mode"),
     ("codebook.size", "codes"),
-    ("model.n_layer", "GPT layers"),
-    ("model.n_embd", "GPT width"),
-    ("train.iters", "train iters"),
-    ("train.batch_size", "batch size"),
 ]
 DATASETS = [*BUILT_IN, *BUILT_IN_3D]
 GENERATORS = [("GPT over VQ tokens", "gpt"), ("weight-space diffusion", "diffusion")]  # model.kind
+# slot → (config key, label) per generator: the same four inputs, relabelled when the generator changes
+GENERATOR_SETTINGS = {
+    "gpt": {"layers": ("model.n_layer", "GPT layers"), "width": ("model.n_embd", "GPT width"),
+            "iters": ("train.iters", "train iters"), "batch": ("train.batch_size", "batch size")},
+    "diffusion": {"layers": ("diffusion.n_layer", "denoiser layers"), "width": ("diffusion.n_embd", "denoiser width"),
+                  "iters": ("diffusion.iters", "train iters"), "batch": ("diffusion.batch_size", "batch size")},
+}
 
 
 def preset_value(preset: str, key: str) -> str:
@@ -82,10 +88,14 @@ class NewRunScreen(ModalScreen[str | None]):
                 yield Select([(short_name(d, 30), d) for d in (*DATASETS, *known)], value="mnist-5k",
                              allow_blank=False, id="nr-dataset")
                 yield Label("generator")
-                yield Select(GENERATORS, value="gpt", allow_blank=False, id="nr-model-kind")
+                kind = preset_value("quick", "model.kind")
+                yield Select(GENERATORS, value=kind, allow_blank=False, id="nr-model-kind")
                 for key, label in KEY_SETTINGS:
                     yield Label(label, id="nr-" + key.replace(".", "-") + "-label")
                     yield Input(preset_value("quick", key), id="nr-" + key.replace(".", "-"))
+                for slot, (key, label) in GENERATOR_SETTINGS[kind].items():
+                    yield Label(label, id=f"nr-{slot}-label")
+                    yield Input(preset_value("quick", key), id=f"nr-{slot}")
                 yield Label("more --set")
                 yield Input(placeholder="section.key=value …", id="nr-extra")
             yield Static("", id="nr-error", classes="error")
@@ -100,10 +110,15 @@ class NewRunScreen(ModalScreen[str | None]):
         if event.select.id == "nr-preset" and isinstance(event.value, str):
             for key, _ in KEY_SETTINGS:
                 self.query_one("#nr-" + key.replace(".", "-"), Input).value = preset_value(event.value, key)
+            kind = preset_value(event.value, "model.kind")
+            self.query_one("#nr-model-kind", Select).value = kind
+            self.show_generator_settings(event.value, kind)
             dataset = preset_value(event.value, "data.dataset")  # a 3D preset brings its dataset along, and back
             picked = self.query_one("#nr-dataset", Select)
             if is_shape_dataset(dataset) != is_shape_dataset(str(picked.value)):
                 picked.value = dataset
+        elif event.select.id == "nr-model-kind" and isinstance(event.value, str):
+            self.show_generator_settings(str(self.query_one("#nr-preset", Select).value), event.value)
         elif event.select.id == "nr-dataset" and isinstance(event.value, str):
             self.query_one("#nr-data-limit-label", Label).update(
                 f"{'shapes' if is_shape_dataset(event.value) else 'images'} (0 = all)")
@@ -113,6 +128,12 @@ class NewRunScreen(ModalScreen[str | None]):
                 preset.value = twin
                 self.notify(f"preset {twin}: sized for {'3D shapes' if is_shape_dataset(event.value) else 'images'}",
                             timeout=4)
+
+    def show_generator_settings(self, preset: str, kind: str) -> None:
+        """Relabel the four size inputs for generator `kind` and fill them with `preset`'s values."""
+        for slot, (key, label) in GENERATOR_SETTINGS[kind].items():
+            self.query_one(f"#nr-{slot}-label", Label).update(label)
+            self.query_one(f"#nr-{slot}", Input).value = preset_value(preset, key)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "nr-create":
@@ -131,7 +152,10 @@ class NewRunScreen(ModalScreen[str | None]):
         preset = str(self.query_one("#nr-preset", Select).value)
         dataset = str(self.query_one("#nr-dataset", Select).value)
         settings = {k: self.query_one("#nr-" + k.replace(".", "-"), Input).value for k, _ in KEY_SETTINGS}
-        settings["model.kind"] = str(self.query_one("#nr-model-kind", Select).value)
+        kind = str(self.query_one("#nr-model-kind", Select).value)
+        settings.update({key: self.query_one(f"#nr-{slot}", Input).value
+                         for slot, (key, _) in GENERATOR_SETTINGS[kind].items()})
+        settings["model.kind"] = kind
         extra = self.query_one("#nr-extra", Input).value
         try:
             if not name:
