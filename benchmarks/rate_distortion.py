@@ -90,9 +90,11 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in rows:
-        label = f"{r['mode']} ({r['codes']}" + (f", refine {r['refine']})" if r.get("refine") is not None else ")")
-        p = ax.scatter(r["tokens"], r["psnr_quantized_train"], s=40, label=label)
+    colours = plt.get_cmap("tab20").colors  # more rows than tab10 has colours: no two rows may share one
+    for i, r in enumerate(rows):
+        label = f"{r['run']}: {r['mode']} ({r['codes']}" + (
+            f", refine {r['refine']})" if r.get("refine") is not None else ")")
+        p = ax.scatter(r["tokens"], r["psnr_quantized_train"], s=40, label=label, color=colours[i % len(colours)])
         if r["psnr_quantized_heldout"] is not None:
             ax.scatter(r["tokens"], r["psnr_quantized_heldout"], s=40, facecolors="none",
                        edgecolors=p.get_facecolor())
