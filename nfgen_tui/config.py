@@ -212,15 +212,16 @@ SECTIONS = ("data", "fields", "codebook", "model", "diffusion", "train", "sample
 
 
 def _quick() -> Config:
-    """Sized for 2 CPU cores: the whole pipeline on mnist-5k in `make demo` (~12 minutes at ~110 GFLOP/s).
+    """Sized for 2 CPU cores: the whole pipeline on mnist-5k in `make demo` (12 min 23 s at 118 GFLOP/s).
 
-    Chosen by measurement (README, "How the quick preset was chosen"). 8-8 fields (217 weights, sequences of 219
-    tokens for the GPT settings below, used with model.kind = gpt) let the GPT see ~2.6x more sequences per minute than 561-weight fields; 1,400 steps of batch 32 reached
-    val loss 3.22 (700 steps: 3.30); and nucleus sampling at T = 1.0, top-p 0.9 beat the reference's T = 0.8,
-    top-k = 3 on 1-NNA (0.73 vs 0.90) and COV (0.45 vs 0.23) on that model, where top-k = 3 collapsed the variety.
-    Classifier-free guidance (the null class in 10 % of training rows, LlamaGen's rate; same steps, same cost) at
-    scale 1.5 raised classifier accuracy by 0.11–0.13 at unchanged COV (README: a prototype on seed 0, a
-    mid-training checkpoint on seed 3); sampling costs two rows per digit.
+    Chosen by measurement (README, "How the quick preset was chosen"). The GPT settings below are used with
+    model.kind = gpt: 8-8 fields (217 weights, sequences of 219 tokens) let the GPT see ~2.6x more sequences per
+    minute than 561-weight fields; 1,400 steps of batch 32 reached val loss 3.22 (700 steps: 3.30); and nucleus
+    sampling at T = 1.0, top-p 0.9 beat the reference's T = 0.8, top-k = 3 on 1-NNA (0.73 vs 0.90) and COV (0.45
+    vs 0.23) on that model, where top-k = 3 collapsed the variety. Classifier-free guidance (the null class in 10 %
+    of training rows, LlamaGen's rate; same steps, same cost) at scale 1.5 raised classifier accuracy by 0.11–0.13 at
+    unchanged COV (README: a prototype on seed 0, a mid-training checkpoint on seed 3); sampling costs two rows per
+    digit. No guidance schedule beat the constant scale on seeds 0–4 (README).
     """
     c = Config()
     c.fields.hidden = [8, 8]
