@@ -99,6 +99,9 @@ def pca_start(deltas: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]
     mu = deltas.mean(0)
     x = (deltas - mu).double()
     _, s, vt = torch.linalg.svd(x, full_matrices=False)
+    # a principal direction's sign is arbitrary, and LAPACK picks it by its own float order (thread count, CPU):
+    # fix it (largest entry positive) so every process and machine starts the joint fit from the same B
+    vt = vt * torch.sign(vt.gather(1, vt.abs().argmax(1, keepdim=True)))
     r = min(k, vt.shape[0])
     basis = torch.zeros(deltas.shape[1], k, dtype=torch.float64)
     basis[:, :r] = vt[:r].T * (s[:r] / math.sqrt(max(x.shape[0] - 1, 1)))[None, :]
