@@ -81,9 +81,14 @@ class DiffusionConfig:
     Its training loop reads `train.*` except the four sizes below, which replace train.iters / batch_size / lr /
     min_lr (a denoiser over ~20 tokens wants other sizes than a GPT over ~220)."""
     split: str = "neuron"  # one token per: neuron (its incoming weights + bias) | layer (per layer tensor) | chunk:N
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
+    # what is denoised: weights (the flat field weights) | codes (the k coordinates c of fields fitted with
+    # fields.subspace = k; samples are decoded to w0 + μ + B·c)
+    target: str = "weights"
+    net: str = "transformer"  # transformer (over `split` tokens) | mlp (a residual MLP over the whole vector)
+    n_layer: int = 4  # transformer blocks, or residual MLP blocks
+    n_head: int = 4  # transformer only
+    n_embd: int = 128  # transformer width, or the residual MLP's width
+    ema: float = 0.0  # decay of an exponential moving average of the weights, sampled instead of them (0 = off)
     timesteps: int = 500  # diffusion steps T of training (HyperDiffusion: 500)
     beta_start: float = 1e-4  # linear betas (HyperDiffusion: 1e-4 → 2e-2)
     beta_end: float = 2e-2
@@ -94,6 +99,8 @@ class DiffusionConfig:
 
 
 DIFFUSION_SPLITS = "neuron | layer | chunk:N (N > 0)"
+DIFFUSION_TARGETS = ("weights", "codes")
+DIFFUSION_NETS = ("transformer", "mlp")
 
 
 def diffusion_split_ok(text: str) -> bool:
@@ -232,13 +239,20 @@ def _quick() -> Config:
     c.sample.top_k = 0
     c.sample.top_p = 0.9
     c.sample.cfg = 1.5
-    # The generator is the weight-space denoiser: the same 128/4/4 width and depth over 19 tokens (17 neurons +
-    # timestep + class) instead of 219. Against the GPT above (model.kind = gpt) it scored the better 1-NNA and
-    # classifier accuracy on every seed measured, and its 5,000 steps of 64 take 543 s of `make demo` where the GPT's
-    # 1,400 × 32 took 975 s (README, "Results"). DDIM 50 of the 500 steps, eta 0, guidance 1.5 (chosen on seeds 3, 4).
+    # The generator denoises codes, not weights: 16-16 fields fitted in a shared 128-dim subspace (w = w0 + μ + B·c;
+    # fields/subspace.py) and a residual-MLP denoiser over the 128 normalised coordinates of c, x0-prediction, EMA
+    # of its weights, guided by the null class (README, "Results"). The GPT keys above are used with
+    # model.kind = gpt (on these 561-weight fields; add codebook.mode = subspace for 130-token sequences of c).
+    c.fields.hidden = [16, 16]
+    c.fields.subspace = 128
     c.model.kind = "diffusion"
+    c.diffusion.target = "codes"
+    c.diffusion.net = "mlp"
+    c.diffusion.n_layer = 4
+    c.diffusion.n_embd = 512
+    c.diffusion.ema = 0.999
     c.diffusion.iters = 5000
-    c.diffusion.batch_size = 64
+    c.diffusion.batch_size = 128
     return c
 
 
@@ -278,6 +292,7 @@ def _quick3d() -> Config:
     """
     c = _quick()
     c.model.kind = "gpt"  # measured end to end on three seeds; the denoiser on one (README, "3D shapes")
+    c.fields.subspace = 0  # 3D fields are fitted freely (the shared subspace is for images only)
     c.data.dataset = "shapes"
     c.data.limit = 0  # all 2,400: 600 shapes (540 training sequences) were memorised by the GPT
     c.fields.hidden = [16, 16]
@@ -287,7 +302,8 @@ def _quick3d() -> Config:
     c.codebook.mode = "group:4"
     c.codebook.size = 256
     c.train.iters = 800
-    c.diffusion.iters = 2000  # model.kind = diffusion: 33 neuron tokens of 25 weights; the run README measured
+    # model.kind = diffusion: a transformer over 33 neuron tokens of 25 weights; the run README measured
+    c.diffusion = DiffusionConfig(iters=2000, batch_size=64)
     c.sample.n_per_class = 8
     c.sample.size = 48  # occupancy grid per side for marching cubes
     c.eval.set_size = 96
@@ -371,6 +387,11 @@ def validate(c: Config) -> Config:
     _check(c.model.kind in MODEL_KINDS, "model.kind", f"unknown generator {c.model.kind!r} ({' | '.join(MODEL_KINDS)})")
     d = c.diffusion
     _check(diffusion_split_ok(d.split), "diffusion.split", DIFFUSION_SPLITS)
+    _check(d.target in DIFFUSION_TARGETS, "diffusion.target", " | ".join(DIFFUSION_TARGETS))
+    _check(d.net in DIFFUSION_NETS, "diffusion.net", " | ".join(DIFFUSION_NETS))
+    _check(0.0 <= d.ema < 1.0, "diffusion.ema", "must be in [0, 1) (0 = no moving average)")
+    _check(c.model.kind != "diffusion" or d.target != "codes" or c.fields.subspace > 0, "diffusion.target",
+           "codes needs fields fitted in a subspace: set fields.subspace (e.g. 128)")
     _check(d.n_layer > 0 and d.n_head > 0, "diffusion", "n_layer and n_head must be > 0")
     _check(d.n_embd > 0 and d.n_embd % d.n_head == 0, "diffusion.n_embd", "must be > 0 and divisible by diffusion.n_head")
     _check(d.timesteps >= 2, "diffusion.timesteps", "must be >= 2")

@@ -25,7 +25,8 @@ from nfgen_tui.model.train import warmup_cosine_lr
 from tiny_runs import TINY_TRAINED, trained_run
 
 TINY_DIFFUSION = ["model.kind=diffusion", "data.limit=150", "data.holdout=0.2", "fields.steps=20",
-                  "fields.hidden=[8,8]", "diffusion.n_layer=1", "diffusion.n_head=2", "diffusion.n_embd=32",
+                  "fields.hidden=[8,8]", "fields.subspace=0", "diffusion.target=weights", "diffusion.net=transformer",
+                  "diffusion.ema=0", "diffusion.n_layer=1", "diffusion.n_head=2", "diffusion.n_embd=32",
                   "diffusion.iters=20", "diffusion.batch_size=16", "train.warmup=5", "train.eval_every=10",
                   "train.ckpt_every=10", "train.log_every=1", "sample.steps=10", "device=cpu"]
 

@@ -3,6 +3,9 @@
 - held-out real: fields fitted to held-out images — what a perfect generator (new digits of the same quality) scores;
 - marginal: every weight token drawn independently, per position and class, from the training sequences' histogram
   — no structure between weights; a transformer has to beat this;
+- marginal codes (code runs, `fields.subspace` = k): every coordinate of the code c drawn independently, per class,
+  from the training codes — the honest floor for a generator of codes, whose coordinates are nearly independent
+  already (directions of one shared basis), so per-coordinate histograms alone draw passable fields;
 - train + noise: training fields plus Gaussian weight noise — the memorization baseline of the weight-generation
   literature; it scores well on MMD / COV while copying the training set.
 """
@@ -25,7 +28,8 @@ def held_out(weights: torch.Tensor, labels: torch.Tensor, split: torch.Tensor, n
 def marginal_tokens(tokens: torch.Tensor, labels: torch.Tensor, split: torch.Tensor, want: np.ndarray,
                     seed: int) -> torch.Tensor:
     """Sequences [len(want), L] for the classes in `want`: each position's token copied from an independently drawn
-    training sequence of the same class, i.e. a draw from that position's class-conditional histogram."""
+    training sequence of the same class, i.e. a draw from that position's class-conditional histogram. Any [N, L]
+    tensor works: code coordinates too (`marginal codes`)."""
     rng = np.random.default_rng(seed)
     train_tokens, train_labels = tokens[split == 0], labels[split == 0].numpy()
     out = torch.empty(len(want), tokens.shape[1], dtype=tokens.dtype)

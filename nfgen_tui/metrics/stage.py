@@ -30,6 +30,7 @@ EVAL_SIZE = 28  # every set is rendered at the training images' size
 PUBLISHED = {"name": "reference (published)", "mmd": 0.2162, "cov": 0.2773, "nna": 0.84,
              "note": "one digit, reference drawn with replacement; T = 0.8, top-k = 3"}
 BASELINES = ("held-out real", "marginal", "train + noise")
+CODE_BASELINE = "marginal codes"  # code runs only (fields.subspace > 0)
 
 
 def default_sample_dir(run: Run, cfg) -> Path:
@@ -107,7 +108,8 @@ def _evaluate(run: Run, cfg, sample_dir: Path, dev: torch.device, progress: Prog
         return result
     t0 = time.perf_counter()
     ec, seed, mode = cfg.eval, cfg.seed, cfg.eval.ssim
-    steps = _Steps(run, progress, 4 + 3 * (1 + len(BASELINES)))
+    codes = code_marginal(run)
+    steps = _Steps(run, progress, 4 + 3 * (1 + len(BASELINES) + (codes is not None)))
 
     weights, labels, split, layout = load_fields(run)
     gen_w, gen_l = _load_generated(run, sample_dir)
@@ -136,6 +138,8 @@ def _evaluate(run: Run, cfg, sample_dir: Path, dev: torch.device, progress: Prog
     want = ref_l.numpy()
     marginal = baselines.marginal_tokens(tokens, tok_labels, tok_split, want, seed + 3)
     sets["marginal"] = (draw(decode_tokens(run, marginal).float()), torch.as_tensor(want))
+    if codes is not None:
+        sets[CODE_BASELINE] = (draw(codes(want, seed + 5)), torch.as_tensor(want))
     nw, nl, noise = baselines.train_plus_noise(weights, labels, split, n, seed + 4, ec.noise_std)
     sets["train + noise"] = (draw(nw), nl)
     steps("render baselines")
@@ -169,6 +173,24 @@ def _evaluate(run: Run, cfg, sample_dir: Path, dev: torch.device, progress: Prog
     run.log_event("eval", mmd=result["mmd"], cov=result["cov"], nna=result["nna"],
                   classifier_accuracy=result["classifier_accuracy"], memorization_rate=result["memorization_rate"])
     return result
+
+
+def code_marginal(run: Run):
+    """For a code run, `draw(want, seed)` → weights of the code-space marginal baseline for the classes `want`;
+    None for fields fitted freely."""
+    from ..fields.subspace import SUBSPACE_FILE, flat_weights, load_subspace
+    from ..tokens.stage import load_fields
+
+    if not (run.stage_dir("fit") / SUBSPACE_FILE).exists():
+        return None
+    sub = load_subspace(run)
+    _, labels, split, _ = load_fields(run)
+
+    def draw(want: np.ndarray, seed: int) -> torch.Tensor:
+        c = baselines.marginal_tokens(sub["c"].float(), labels, split, want, seed)
+        return flat_weights(c, sub["basis"].float(), sub["mu"].float(), sub["w0"].float())
+
+    return draw
 
 
 def render_for_eval(weights: torch.Tensor, layout, dev: torch.device) -> np.ndarray:

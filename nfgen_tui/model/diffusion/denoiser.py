@@ -20,12 +20,15 @@ from .tokens import from_tokens, to_tokens
 
 @dataclass
 class DenoiserConfig:
-    n_params: int  # P, weights per field
+    n_params: int  # numbers denoised per field: P weights, or the code's k coordinates (target = codes)
     n_tokens: int  # K
     width: int  # D, weights per token (padded)
     n_classes: int  # the null class is index n_classes
     split: str = "neuron"
     n_layer: int = 4
+    net: str = "transformer"  # transformer | mlp (mlp.py)
+    target: str = "weights"  # weights | codes (space.py); n_params is then the code length k
+    ema: float = 0.0  # decay of the weights' moving average (ema.py; 0 = none)
     n_head: int = 4
     n_embd: int = 128
 

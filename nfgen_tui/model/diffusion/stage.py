@@ -28,10 +28,13 @@ from ..sample_files import write_sample_files
 from ..stage import train_stage
 from ..train import make_optimizer
 from ..train_session import resume_checkpoint, retrain_hint, train_session
+from . import ema
 from .denoiser import Denoiser, DenoiserConfig
+from .mlp import MLPDenoiser
 from .sample import ddim_sample
 from .schedule import Schedule
-from .tokens import token_index
+from .space import decoder, load_space
+from .tokens import chunk_index, token_index
 from .train import train_loop
 
 KIND = "diffusion"
@@ -52,11 +55,32 @@ def effective_train(cfg):
 
 
 def denoiser_setup(cfg, layout, n_classes: int) -> tuple[DenoiserConfig, torch.Tensor]:
+    """The denoiser's shape: over the flat weights (P numbers in `split` tokens) or over codes (k numbers; a
+    transformer then reads them in chunk:N tokens, an MLP whole)."""
     d = cfg.diffusion
-    index = token_index(layout, d.split)
-    dcfg = DenoiserConfig(n_params=layout.n_params, n_tokens=index.shape[0], width=index.shape[1],
-                          n_classes=n_classes, split=d.split, n_layer=d.n_layer, n_head=d.n_head, n_embd=d.n_embd)
+    n = cfg.fields.subspace if d.target == "codes" else layout.n_params
+    if d.net == "mlp":
+        index = torch.arange(n).unsqueeze(0)
+    elif d.target == "codes":
+        index = chunk_index(n, d.split)
+    else:
+        index = token_index(layout, d.split)
+    dcfg = DenoiserConfig(n_params=n, n_tokens=index.shape[0], width=index.shape[1], n_classes=n_classes,
+                          split=d.split, n_layer=d.n_layer, n_head=d.n_head, n_embd=d.n_embd, net=d.net,
+                          target=d.target, ema=d.ema)
     return dcfg, index
+
+
+def make_denoiser(dcfg: DenoiserConfig, index: torch.Tensor, mean: torch.Tensor, std: torch.Tensor):
+    """The network `diffusion.net` names, with its weights' moving average attached when `diffusion.ema` > 0."""
+    model = MLPDenoiser(dcfg, mean, std) if dcfg.net == "mlp" else Denoiser(dcfg, index, mean, std)
+    if dcfg.ema > 0:
+        ema.attach(model)
+    return model
+
+
+# A checkpoint from before a key existed was made with that key's default (old runs resume and sample as before).
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(DenoiserConfig) if f.default is not dataclasses.MISSING}
 
 
 def identity(dcfg: DenoiserConfig, cfg) -> dict:
@@ -67,26 +91,11 @@ def identity(dcfg: DenoiserConfig, cfg) -> dict:
 
 def check_compatible(state: dict, want: dict, where: Path, fix: str) -> None:
     theirs = state.get("model") or {}
-    diff = [f"{k} {theirs.get(k)!r} → {v!r}" for k, v in want.items() if theirs.get(k) != v]
+    diff = [f"{k} {theirs.get(k, _DEFAULTS.get(k))!r} → {v!r}" for k, v in want.items()
+            if theirs.get(k, _DEFAULTS.get(k)) != v]
     if diff:
         raise UserError(f"checkpoint {where} was made for another denoiser ({'; '.join(diff)}): the config or the "
                         f"fields changed since; {fix}")
-
-
-def training_fields(run: Run) -> dict:
-    """Fitted weights split into train / held-out, the per-position statistics of the training ones, and the hash."""
-    from ...tokens.stage import load_fields
-
-    weights, labels, split, layout = load_fields(run)
-    train = split == 0
-    if not bool(train.any()):
-        raise UserError("no training fields (every field is held out): lower data.holdout")
-    w = weights[train]
-    mean = w.mean(0)
-    std = w.std(0, unbiased=False).clamp_min(1e-5)
-    return {"weights": weights, "labels": labels, "train": train, "layout": layout, "mean": mean, "std": std,
-            "n_classes": int(labels.max()) + 1,
-            "sha": file_sha256(run.stage_dir("fit") / "weights.safetensors")}
 
 
 def class_count(run: Run) -> int | None:
@@ -113,11 +122,13 @@ def load_trained(run: Run, device: torch.device) -> tuple[Denoiser, Schedule, di
     n_classes = int((state.get("model") or {}).get("n_classes", 0))
     dcfg, index = denoiser_setup(cfg, load_layout(run), n_classes)
     check_compatible(state, identity(dcfg, cfg), where, fix)
-    model = Denoiser(dcfg, index, torch.zeros(dcfg.n_params), torch.ones(dcfg.n_params))
+    model = make_denoiser(dcfg, index, torch.zeros(dcfg.n_params), torch.ones(dcfg.n_params))
     try:
         model.load_state_dict(model_t)
     except RuntimeError as e:
         raise UserError(f"checkpoint {where} does not fit the denoiser: {str(e).splitlines()[0]}; {fix}") from None
+    if dcfg.ema > 0:
+        ema.use_average(model)
     return model.to(device).eval(), schedule_of(cfg), state
 
 
@@ -136,33 +147,35 @@ def run_train(run: Run, progress: ProgressFn = null_progress, device: str | None
 
 
 def _train(run: Run, cfg, tc, target: int, dev: torch.device, d: Ranks, progress: ProgressFn) -> dict:
+    from ...fields.stage import load_layout
+
     out = run.stage_dir("train")
-    data = training_fields(run)
-    dcfg, index = denoiser_setup(cfg, data["layout"], data["n_classes"])
+    data = load_space(run, cfg.diffusion.target)
+    dcfg, index = denoiser_setup(cfg, load_layout(run), data.n_classes)
     want = identity(dcfg, cfg)
     devmod.seed_everything(cfg.seed)
-    model = Denoiser(dcfg, index, data["mean"], data["std"]).to(dev)
+    model = make_denoiser(dcfg, index, data.mean, data.std).to(dev)
     opt = make_optimizer(model, tc.lr, tc.weight_decay, dev)
 
     def check(state, where, fix):
         check_compatible(state, want, where, fix)
-        if state.get("fields_sha256") != data["sha"]:
+        if state.get("fields_sha256") != data.sha:
             raise UserError(f"checkpoint {where} was trained on other fields (they were refitted); {fix}")
 
     resume, state = resume_checkpoint(run, out, model, opt, KIND, tc.class_dropout, d, check, "denoiser")
     if resume.step >= target:
         return {"step": resume.step, "loss": state.get("loss"), "val_loss": resume.val_loss,
                 "n_params": model.n_params()}
-    x = ((data["weights"] - data["mean"]) / data["std"]).float()
-    train = data["train"]
-    train_x, train_y = x[train].contiguous(), data["labels"][train].contiguous()
-    val_x, val_y = x[~train].contiguous(), data["labels"][~train].contiguous()
+    x = ((data.x - data.mean) / data.std).float()
+    train = data.train
+    train_x, train_y = x[train].contiguous(), data.labels[train].contiguous()
+    val_x, val_y = x[~train].contiguous(), data.labels[~train].contiguous()
 
     def loop(net, hooks, at):
         return train_loop(net, model, opt, schedule_of(cfg), train_x, train_y, val_x, val_y, tc, cfg.seed, at, target,
                           dev, d, hooks)
 
-    meta = {"model": want, "seed": cfg.seed, "fields_sha256": data["sha"]}
+    meta = {"model": want, "seed": cfg.seed, "fields_sha256": data.sha}
     return train_session(run, out, model, opt, tc, KIND, meta, dev, d, progress, resume, loop,
                          {"n_train": int(train_x.shape[0]), "n_val": int(val_x.shape[0])})
 
@@ -221,8 +234,9 @@ def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | Non
 
 
 def sample_weights(model: Denoiser, schedule: Schedule, labels: torch.Tensor, steps: int, eta: float, cfg: float,
-                   seed: int, batch_size: int, progress: ProgressFn = null_progress) -> torch.Tensor:
-    """Weights [N, P] for `labels`, in batches seeded seed·1_000_003 + b, as the GPT's sample_sequences."""
+                   seed: int, batch_size: int, progress: ProgressFn = null_progress, decode=None) -> torch.Tensor:
+    """Weights [N, P] for `labels`, in batches seeded seed·1_000_003 + b, as the GPT's sample_sequences; `decode`
+    turns what the denoiser drew into weights (a code run's w0 + μ + B·c; None: it drew weights)."""
     parts, total = [], labels.shape[0]
     for b, chunk in enumerate(torch.split(labels, batch_size)):
         done = b * batch_size
@@ -231,7 +245,8 @@ def sample_weights(model: Denoiser, schedule: Schedule, labels: torch.Tensor, st
             progress(done + m * i / n_steps, total)
 
         parts.append(ddim_sample(model, schedule, chunk, steps, eta, cfg, seed * 1_000_003 + b, step_progress))
-    return torch.cat(parts)
+    drawn = torch.cat(parts)
+    return drawn if decode is None else decode(drawn)
 
 
 def _sample(run: Run, model: Denoiser, schedule: Schedule, state: dict, out: Path, sid: str, digit: int | None,
@@ -244,7 +259,8 @@ def _sample(run: Run, model: Denoiser, schedule: Schedule, state: dict, out: Pat
     labels = torch.tensor([c for c in classes for _ in range(n)], dtype=torch.long)
     total = labels.shape[0]
     t0 = time.time()
-    weights = sample_weights(model, schedule, labels, sc.steps, sc.eta, sc.cfg, seed, sc.batch_size, progress)
+    weights = sample_weights(model, schedule, labels, sc.steps, sc.eta, sc.cfg, seed, sc.batch_size, progress,
+                             decoder(run, model.cfg.target))
     seconds = time.time() - t0
     meta = {"id": sid, "kind": KIND, "digit": digit, "labels": labels.tolist(), "n": total, "n_per_class": n,
             "steps": sc.steps, "eta": sc.eta, "cfg": sc.cfg, "seed": seed, "size": size,
@@ -292,8 +308,9 @@ def sweep_sampler(run: Run, device: torch.device):
     from ..generator import SweepSampler
 
     model, schedule, state = load_trained(run, device)
+    decode = decoder(run, model.cfg.target)
 
     def weights(s, labels, seed, batch_size, progress):
-        return sample_weights(model, schedule, labels, s.steps, s.eta, s.cfg, seed, batch_size, progress)
+        return sample_weights(model, schedule, labels, s.steps, s.eta, s.cfg, seed, batch_size, progress, decode)
 
     return SweepSampler(weights, state, model.cfg.n_classes, {"kind": KIND})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...errors import UserError
 from ...fields.layout import Layout
 
 
@@ -24,10 +25,22 @@ def token_index(layout: Layout, split: str) -> torch.Tensor:
     elif split == "layer":
         rows = [np.arange(w0, end) for w0, _, end in layout.offsets()]
     elif split.startswith("chunk:"):
-        n = int(split.split(":", 1)[1])
-        rows = [np.arange(i, min(i + n, P)) for i in range(0, P, n)]
+        return chunk_index(P, split)
     else:
         raise ValueError(f"unknown diffusion.split {split!r}")
+    return _plan(rows, P)
+
+
+def chunk_index(P: int, split: str) -> torch.Tensor:
+    """`chunk:N` over any vector of P numbers (a code has no layers or neurons: chunk is its only split)."""
+    if not split.startswith("chunk:"):
+        raise UserError(f"config diffusion.split: {split!r} splits a field's weights; codes (diffusion.target = "
+                        f"codes) are split with chunk:N, or denoised whole with diffusion.net = mlp")
+    n = int(split.split(":", 1)[1])
+    return _plan([np.arange(i, min(i + n, P)) for i in range(0, P, n)], P)
+
+
+def _plan(rows: list, P: int) -> torch.Tensor:
     width = max(len(r) for r in rows)
     index = torch.full((len(rows), width), P, dtype=torch.long)
     for k, r in enumerate(rows):

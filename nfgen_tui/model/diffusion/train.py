@@ -17,6 +17,7 @@ from ...device import autocast
 from ...distributed import Ranks
 from ...errors import UserError
 from ..train import LoopHooks, LoopResult, Objective, Resume, batch_rows, dropped_classes, run_loop
+from . import ema
 from .schedule import Schedule
 
 
@@ -86,5 +87,6 @@ def train_loop(model, raw_model, opt, schedule: Schedule, train_x: torch.Tensor,
 
     objective = Objective(
         step_loss, lambda: val_loss(raw_model, schedule, val_x, val_y, seed, tc.batch_size, tc.eval_iters, device, d),
-        tc.batch_size * (raw_model.cfg.n_tokens + 2), lr_key="diffusion.lr")
+        tc.batch_size * (raw_model.cfg.n_tokens + 2), lr_key="diffusion.lr",
+        after_step=(lambda: ema.update(raw_model, raw_model.cfg.ema)) if raw_model.cfg.ema > 0 else None)
     return run_loop(model, opt, tc, objective, resume, until, device, d, hooks)
