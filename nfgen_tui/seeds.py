@@ -42,15 +42,24 @@ def spread(values: list[float]) -> dict:
             "min": min(values), "max": max(values), "n": len(values)}
 
 
+MARGINALS = ("marginal", "marginal codes")  # the baselines a generator must beat on every metric, where present
+
+
+def worst(values: dict[int, float], metric: str) -> dict:
+    """The worst seed's value of `metric` (highest where lower is better): a preset is as good as its worst seed."""
+    s = (max if LOWER_IS_BETTER[metric] else min)(values, key=lambda k: values[k])
+    return {"worst": values[s], "worst_seed": s}
+
+
 def summarize(evals: dict[int, dict]) -> dict:
-    """seed → eval result (metrics.json) ⟶ per metric: the generated set's and each baseline's spread over seeds,
-    and per seed whether the generated set beat its own marginal baseline."""
+    """seed → eval result (metrics.json) ⟶ per metric: the generated set's and each baseline's spread over seeds
+    (the generated set's worst seed too), and per seed whether the generated set beat each marginal baseline."""
     seeds = sorted(evals)
     out: dict = {"seeds": seeds, "generated": {}, "baselines": {}, "per_seed": {}, "beats_marginal": {}}
     for m in METRICS:
         vals = [evals[s].get(m) for s in seeds]
         if all(v is not None for v in vals):
-            out["generated"][m] = spread(vals)
+            out["generated"][m] = spread(vals) | worst(dict(zip(seeds, vals)), m)
     names = sorted(set.intersection(*(set(evals[s].get("baselines", {})) for s in seeds))) if seeds else []
     for b in names:
         out["baselines"][b] = {m: spread([evals[s]["baselines"][b][m] for s in seeds]) for m in METRICS
@@ -58,10 +67,14 @@ def summarize(evals: dict[int, dict]) -> dict:
     for s in seeds:
         ev = evals[s]
         out["per_seed"][str(s)] = {m: ev.get(m) for m in METRICS} | {"sample_id": ev.get("sample_id")}
-        marginal = ev.get("baselines", {}).get("marginal", {})
-        out["beats_marginal"][str(s)] = {
-            m: (ev[m] < marginal[m] if LOWER_IS_BETTER[m] else ev[m] > marginal[m])
-            for m in METRICS if ev.get(m) is not None and marginal.get(m) is not None and m != "memorization_rate"}
+        for b in MARGINALS:
+            marginal = ev.get("baselines", {}).get(b)
+            if marginal is None:
+                continue
+            key = "beats_" + b.replace(" ", "_")
+            out.setdefault(key, {})[str(s)] = {
+                m: (ev[m] < marginal[m] if LOWER_IS_BETTER[m] else ev[m] > marginal[m])
+                for m in METRICS if ev.get(m) is not None and marginal.get(m) is not None and m != "memorization_rate"}
     return out
 
 
@@ -103,6 +116,9 @@ def print_summary(summary: dict, console=None) -> None:
         return [f"{stats[m]['mean']:.3f} ± {stats[m]['std']:.3f}" if m in stats else "-" for m in METRICS]
 
     t.add_row("generated", *cells(summary["generated"]))
+    g = summary["generated"]
+    t.add_row("generated, worst seed", *(f"{g[m]['worst']:.3f} (seed {g[m]['worst_seed']})" if "worst" in g.get(m, {})
+                                         else "-" for m in METRICS))
     for b, stats in summary["baselines"].items():
         t.add_row(b, *cells(stats))
     console.print(t)
@@ -110,12 +126,14 @@ def print_summary(summary: dict, console=None) -> None:
     per.add_column("seed")
     for m in METRICS:
         per.add_column(LABELS[m], justify="right")
-    per.add_column("beats its marginal on")
+    beats = [(b, summary["beats_" + b.replace(" ", "_")]) for b in MARGINALS if "beats_" + b.replace(" ", "_") in summary]
+    for b, _ in beats:
+        per.add_column(f"beats {b} on")
     for s in seeds:
         row = summary["per_seed"][str(s)]
-        wins = summary["beats_marginal"].get(str(s), {})
         per.add_row(str(s), *(f"{row[m]:.3f}" if row.get(m) is not None else "-" for m in METRICS),
-                    ", ".join(LABELS[m] for m, ok in wins.items() if ok) or "none")
+                    *(", ".join(LABELS[m] for m, ok in wins.get(str(s), {}).items() if ok) or "none"
+                      for _, wins in beats))
     console.print(per)
     if summary.get("summary"):
         console.print(f"summary: {summary['summary']}")

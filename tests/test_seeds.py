@@ -29,6 +29,16 @@ def test_summary_means_spreads_and_wins_against_each_seeds_marginal():
     assert out["baselines"]["marginal"]["nna"]["std"] == 0.0
     assert out["beats_marginal"]["0"] == {"mmd": True, "cov": True, "nna": True, "classifier_accuracy": True}
     assert out["beats_marginal"]["1"]["cov"] is False and out["beats_marginal"]["2"]["mmd"] is False
+    # a preset is as good as its worst seed: the highest MMD / 1-NNA, the lowest COV / accuracy
+    assert (g["mmd"]["worst"], g["mmd"]["worst_seed"]) == (0.29, 2) and (g["cov"]["worst"], g["cov"]["worst_seed"]) == (0.40, 1)
+    assert (g["nna"]["worst"], g["classifier_accuracy"]["worst_seed"]) == (0.74, 1)
+    assert "beats_marginal_codes" not in out  # free fields: no code marginal
+    evals[0]["baselines"]["marginal codes"] = {"mmd": 0.24, "cov": 0.6, "nna": 0.6, "classifier_accuracy": 0.95}
+    for s in (1, 2):
+        evals[s]["baselines"]["marginal codes"] = evals[s]["baselines"]["marginal"]
+    codes = summarize(evals)["beats_marginal_codes"]
+    assert codes["0"] == {"mmd": False, "cov": False, "nna": False, "classifier_accuracy": False}
+    assert codes["1"] == summarize(evals)["beats_marginal"]["1"]
 
 
 def test_pipeline_seeds_runs_each_seed_whole_and_writes_one_summary(workspace):
@@ -57,7 +67,7 @@ def test_pipeline_seeds_runs_each_seed_whole_and_writes_one_summary(workspace):
     again = runner.invoke(app, args)  # finished runs: the same summary, nothing recomputed
     assert again.exit_code == 0 and json.loads(again.stdout)["generated"] == out["generated"]
     text = runner.invoke(app, args[:-1])
-    assert text.exit_code == 0 and "mean ± std over seeds 1, 2" in text.output
+    assert text.exit_code == 0 and "mean ± std over seeds 1, 2" in text.output and "worst seed" in text.output
 
     for bad in (["--seeds", "1,x"], ["--seeds", "1,1"], ["--seeds", "1", "--set", "seed=4"]):
         r = runner.invoke(app, ["--workspace", str(workspace.root), "pipeline", "other", *bad])
