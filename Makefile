@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
-	# torch/torchvision pinned exactly (the build README's figures were measured with); pip fetches them like any package
+	# torch/torchvision pinned exactly (the build the CPU figures in docs/results.md were measured with); pip fetches them like any package
 	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)

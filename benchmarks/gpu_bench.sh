@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU figures in README, from one CUDA machine: field fitting at MNIST scale, GPT training throughput (MFU)
+# The GPU figures in docs/results.md, from one CUDA machine: field fitting at MNIST scale, GPT training throughput (MFU)
 # and its profile, KV-cache sampling, SSIM pairs (part "bench", ~2 min on an H200), then the paper-sized pipeline
 # on mnist-5k and the test suite with CUDA visible, so every "auto" device resolves to the GPU (part "pipeline",
 # ~4 min).

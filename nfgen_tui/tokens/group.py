@@ -36,7 +36,7 @@ MAX_GROUP = 8
 # field) has scale ~0, and decoding divides the code's error by the scale: at 1e-3 that error came back ×1000, revived
 # the dead unit and emptied most quick3d shapes at seeds 1 and 2 (quantized IoU 0.27 and 0.38 instead of ~0.59).
 # 0.1 and 0.3 both fixed it; 0.3 had the lower weight error on all three seeds, and on 2D fields the two floors and
-# 1e-3 gave the same PSNR within 0.05 dB (README, "3D shapes").
+# 1e-3 gave the same PSNR within 0.05 dB (docs/results.md, 2026-11-30, "3D").
 _SCALE_FLOOR = 0.3
 
 
