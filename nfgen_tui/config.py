@@ -391,7 +391,8 @@ def validate(c: Config) -> Config:
     _check(d.net in DIFFUSION_NETS, "diffusion.net", " | ".join(DIFFUSION_NETS))
     _check(0.0 <= d.ema < 1.0, "diffusion.ema", "must be in [0, 1) (0 = no moving average)")
     _check(c.model.kind != "diffusion" or d.target != "codes" or c.fields.subspace > 0, "diffusion.target",
-           "codes needs fields fitted in a subspace: set fields.subspace (e.g. 128)")
+           "codes needs fields fitted in a subspace: set fields.subspace (e.g. 128), or "
+           "diffusion.target=weights to denoise free fields' weights")
     _check(d.n_layer > 0 and d.n_head > 0, "diffusion", "n_layer and n_head must be > 0")
     _check(d.n_embd > 0 and d.n_embd % d.n_head == 0, "diffusion.n_embd", "must be > 0 and divisible by diffusion.n_head")
     _check(d.timesteps >= 2, "diffusion.timesteps", "must be >= 2")

@@ -21,7 +21,7 @@ def test_presets_differ_where_the_reference_sizes_apply():
 
 
 def test_set_overrides_are_typed():
-    c = cfg.apply_overrides(cfg.preset("quick"), ["train.lr=0.01", "fields.hidden=[8, 8]", "fields.subspace=0", "model.tie_head=true",
+    c = cfg.apply_overrides(cfg.preset("quick"), ["train.lr=0.01", "fields.hidden=[8, 8]", "fields.subspace=0", "diffusion.target=weights", "model.tie_head=true",
                                                  "seed=7", "data.dataset=mnist"])
     assert c.train.lr == 0.01 and c.fields.hidden == [8, 8] and c.model.tie_head is True
     assert c.seed == 7 and c.data.dataset == "mnist"

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from float_bounds import assert_adam_twins
 from nfgen_tui.config import FieldsConfig
 from nfgen_tui.errors import UserError
 from nfgen_tui.fields import Layout, layout_from_config, modality
@@ -102,7 +103,8 @@ def test_batched_fit_equals_a_per_shape_loop(fitted):
     for i in (0, 4):
         alone, _ = fit_occupancy(data.points[i:i + 1, cols], data.occupancy[i:i + 1, cols], init[i:i + 1], lay,
                                  steps=FC.steps, lr=FC.lr, schedule="constant", points_per_step=256, seed=3)
-        assert torch.allclose(alone[0], w[i], atol=2e-4), (alone[0] - w[i]).abs().max()
+        # one shape's matmuls round in another order than a batch's (bounds: tests/float_bounds.py)
+        assert_adam_twins({"w": alone[0]}, {"w": w[i]}, FC.steps * FC.lr)
 
 
 def test_iou_counts_inside_points():

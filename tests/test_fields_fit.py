@@ -5,7 +5,9 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
+from float_bounds import assert_adam_twins, lr_total
 from nfgen_tui.config import FieldsConfig
+from nfgen_tui.fields.fit import field_lr
 from nfgen_tui.data import load_dataset, select
 from nfgen_tui.fields import fit_fields, layout_from_config, render, weight_spread
 from nfgen_tui.fields.init import chunk_init, seeded_init
@@ -59,7 +61,9 @@ def test_batched_and_one_at_a_time_fitting_agree(digits):
     together, psnr, _ = fit_fields(images[:4], init, lay, steps=40, lr=DEFAULTS.lr, schedule="cosine")
     for i in range(4):
         alone, p, _ = fit_fields(images[i:i + 1], init[i:i + 1], lay, steps=40, lr=DEFAULTS.lr, schedule="cosine")
-        assert torch.allclose(alone[0], together[i], atol=1e-4), (alone[0] - together[i]).abs().max()
+        # one field's matmuls round in another order than a batch's (bounds: tests/float_bounds.py)
+        assert_adam_twins({"w": alone[0]}, {"w": together[i]},
+                          lr_total(lambda s: field_lr(s, 40, DEFAULTS.lr, "cosine"), 40))
         assert abs(float(p[0] - psnr[i])) < 1e-2
     assert not torch.allclose(together, init, atol=1e-3)  # it did move
 

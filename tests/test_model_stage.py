@@ -22,7 +22,7 @@ def test_train_and_sample_on_real_tokens(workspace):
     from nfgen_tui.tokens.stage import run_codebook
 
     c = cfgmod.preset("quick")
-    cfgmod.apply_overrides(c, ["model.kind=gpt", "data.limit=40", "fields.steps=30", "fields.hidden=[8,8]", "fields.subspace=0", "model.n_layer=1", "model.n_head=2",
+    cfgmod.apply_overrides(c, ["model.kind=gpt", "data.limit=40", "fields.steps=30", "fields.hidden=[8,8]", "fields.subspace=0", "diffusion.target=weights", "model.n_layer=1", "model.n_head=2",
                                "model.n_embd=32", "train.iters=40", "train.batch_size=8", "train.warmup=5",
                                "train.eval_every=20", "train.ckpt_every=20", "train.log_every=1", "device=cpu"])
     run = workspace.create_run("real", c)

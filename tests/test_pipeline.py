@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from nfgen_tui.cli import app
 
-TINY = ["model.kind=gpt", "data.limit=120", "data.holdout=0.2", "fields.steps=30", "fields.hidden=[8,8]", "fields.subspace=0", "fields.chunk_size=40",
+TINY = ["model.kind=gpt", "data.limit=120", "data.holdout=0.2", "fields.steps=30", "fields.hidden=[8,8]", "fields.subspace=0", "diffusion.target=weights", "fields.chunk_size=40",
         "codebook.size=16", "codebook.iters=3", "model.n_layer=1", "model.n_head=2", "model.n_embd=32",
         "train.iters=40", "train.eval_every=10", "train.ckpt_every=5", "train.log_every=5",
         "sample.n_per_class=3", "eval.set_size=30", "eval.classifier_epochs=1", "device=cpu"]

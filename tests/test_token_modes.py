@@ -153,7 +153,7 @@ def ws(tmp_path_factory):
 @pytest.fixture(scope="module")
 def pair_run(ws):
     c = cfgmod.apply_overrides(cfgmod.preset("quick"), ["model.kind=gpt", "data.limit=30", "fields.steps=40",
-                                                        "fields.hidden=[16,16]", "codebook.mode=pair",
+                                                        "fields.hidden=[16,16]", "fields.subspace=0", "diffusion.target=weights", "codebook.mode=pair",
                                                         "codebook.size=256", "codebook.iters=8", "device=cpu"])
     run = ws.create_run("pairs", c)
     run_fit(run, device="cpu")
@@ -261,6 +261,7 @@ def test_subspace_codebook_on_ordinary_fields_is_refused(pair_run):
     run, _ = pair_run
     res = runner.invoke(app, ["--workspace", str(run.workspace.root), "init", "plainsub", "--set", "data.limit=30",
                               "--set", "fields.steps=40", "--set", "fields.hidden=[16,16]",
+                              "--set", "fields.subspace=0", "--set", "diffusion.target=weights",
                               "--set", "codebook.mode=subspace"])
     assert res.exit_code == 0, res.output
     import shutil

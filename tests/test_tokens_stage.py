@@ -26,7 +26,7 @@ MIN_SCALAR_PSNR = 20.0
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
     ws = Workspace(tmp_path_factory.mktemp("ws"))
-    c = cfgmod.apply_overrides(cfgmod.preset("quick"), [f"data.limit={N_FIELDS}", "fields.steps=100", "fields.hidden=[16,16]", "device=cpu"])
+    c = cfgmod.apply_overrides(cfgmod.preset("quick"), [f"data.limit={N_FIELDS}", "fields.steps=100", "fields.hidden=[16,16]", "fields.subspace=0", "diffusion.target=weights", "device=cpu"])
     run = ws.create_run("digits", c)
     run_fit(run, lambda *a, **k: None, None)
     return ws, run

@@ -5,7 +5,7 @@ from __future__ import annotations
 from nfgen_tui import config as cfgmod
 
 # sizes that make every stage take a second or two; the results are blobs, fine for the machinery
-TINY_TRAINED = ["model.kind=gpt", "data.limit=150", "data.holdout=0.2", "fields.steps=20", "fields.hidden=[8,8]", "fields.subspace=0", "codebook.size=16",
+TINY_TRAINED = ["model.kind=gpt", "data.limit=150", "data.holdout=0.2", "fields.steps=20", "fields.hidden=[8,8]", "fields.subspace=0", "diffusion.target=weights", "codebook.size=16",
                 "codebook.iters=3", "model.n_layer=1", "model.n_head=2", "model.n_embd=32", "train.iters=10",
                 "train.eval_every=5", "train.ckpt_every=5", "device=cpu"]
 

@@ -56,7 +56,7 @@ def metrics(shift: float) -> dict:
 def fixed_config() -> cfgmod.Config:
     """The quick preset with every value the screens show pinned: a preset change must not move a snapshot."""
     c = cfgmod.preset("quick")
-    cfgmod.apply_overrides(c, ["model.kind=gpt", "data.dataset=mnist-5k", "data.limit=0", "fields.arch=relu-pe", "fields.hidden=16,16", "fields.subspace=0",
+    cfgmod.apply_overrides(c, ["model.kind=gpt", "data.dataset=mnist-5k", "data.limit=0", "fields.arch=relu-pe", "fields.hidden=16,16", "fields.subspace=0", "diffusion.target=weights",
                                "fields.steps=500", "codebook.mode=scalar", "codebook.size=245", "model.n_layer=4",
                                "model.n_head=4", "model.n_embd=128", "train.iters=400", "train.batch_size=32",
                                "sample.temperature=0.8", "sample.top_k=3", "sample.top_p=1.0",
