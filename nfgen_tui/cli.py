@@ -68,6 +68,9 @@ def _error(message: str, code: int = 2) -> int:
 
 
 SETTINGS = {"help_option_names": ["-h", "--help"]}
+PRESET_HELP = "quick | paper | quick3d | paper3d (default: quick, or quick3d for a 3D dataset)"
+DATASET_HELP = "mnist-5k | mnist | fashion-mnist | folder:PATH | shapes | meshes:PATH"
+RUN = typer.Argument(..., metavar="RUN", help="The run's name (its folder under WORKSPACE/runs).")
 JSON = typer.Option(False, "--json", help="One JSON object on stdout (progress and logs on stderr).")
 
 
@@ -151,7 +154,7 @@ def main_callback(
     ctx: typer.Context,
     workspace: Optional[Path] = typer.Option(None, "--workspace", "-w", envvar="NFGEN_WORKSPACE",
                                              help="Workspace folder (default ./workspace)."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda[:N] (overrides the run's config)."),
+    device: Optional[str] = typer.Option(None, "--device", metavar="DEVICE", help="auto | cpu | cuda[:N] (overrides the run's config)."),
     job_stage: bool = typer.Option(False, "--job-stage", hidden=True, help="Run as a background job's stage."),
     version: bool = typer.Option(False, "--version", is_eager=True, callback=_version, expose_value=False,
                                  help="Print nfgen's, torch's and the CUDA device's versions and exit."),
@@ -207,7 +210,7 @@ def data_list(as_json: bool = JSON):
 
 
 @data_app.command("show")
-def data_show(name: str = typer.Argument("mnist-5k"), n: int = typer.Option(20, "--n", help="Images (or shapes) to draw."),
+def data_show(name: str = typer.Argument("mnist-5k", metavar="NAME", help=DATASET_HELP), n: int = typer.Option(20, "--n", help="Images (or shapes) to draw."),
               root: Optional[Path] = typer.Option(None, "--root", help="Folder with torchvision's files.")):
     """Class counts and a few images (or shaded shapes) drawn in the terminal."""
     import numpy as np
@@ -237,7 +240,7 @@ def data_show(name: str = typer.Argument("mnist-5k"), n: int = typer.Option(20, 
 
 
 @data_app.command("prepare")
-def data_prepare(name: str, download: bool = typer.Option(False, "--download", help="Fetch it (needs network)."),
+def data_prepare(name: str = typer.Argument(..., metavar="NAME", help=DATASET_HELP), download: bool = typer.Option(False, "--download", help="Fetch it (needs network)."),
                  root: Optional[Path] = typer.Option(None, "--root", help="Where the files live or go.")):
     """Make a dataset available (torchvision download or check existing files; for shapes and meshes:PATH, compute
     and cache their occupancy samples)."""
@@ -259,18 +262,14 @@ def data_prepare(name: str, download: bool = typer.Option(False, "--download", h
 # ---------------------------------------------------------------------------------------------------------------
 # runs
 
-PRESET_HELP = "quick | paper | quick3d | paper3d (default: quick, or quick3d for a 3D dataset)"
-DATASET_HELP = "mnist-5k | mnist | fashion-mnist | folder:PATH | shapes | meshes:PATH"
-
-
 def _note(text: str) -> None:
     typer.echo(f"nfgen: {text}", err=True)
 
 
 @app.command()
-def init(run: str, preset: Optional[str] = typer.Option(None, "--preset", help=PRESET_HELP),
-         dataset: Optional[str] = typer.Option(None, "--dataset", help=DATASET_HELP),
-         set_: list[str] = typer.Option([], "--set", help="section.key=value (repeatable)"),
+def init(run: str = RUN, preset: Optional[str] = typer.Option(None, "--preset", metavar="PRESET", help=PRESET_HELP),
+         dataset: Optional[str] = typer.Option(None, "--dataset", metavar="NAME", help=DATASET_HELP),
+         set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="section.key=value (repeatable)"),
          as_json: bool = JSON):
     """Create a run folder with its full resolved config (the dataset is checked first)."""
     from .newrun import create
@@ -282,14 +281,14 @@ def init(run: str, preset: Optional[str] = typer.Option(None, "--preset", help=P
 
 
 @app.command("config")
-def config_(run: str, as_json: bool = typer.Option(False, "--json", help="JSON instead of TOML.")):
+def config_(run: str = RUN, as_json: bool = typer.Option(False, "--json", help="JSON instead of TOML.")):
     """Print a run's resolved config (TOML, as in its config.toml)."""
     c = state.workspace.run(run).config()
     typer.echo(json.dumps(c.to_dict()) if as_json else cfgmod.dumps(c), nl=as_json)
 
 
 @app.command()
-def status(run: Optional[str] = typer.Argument(None), as_json: bool = JSON):
+def status(run: Optional[str] = typer.Argument(None, metavar="RUN", help="One run (default: all of them)."), as_json: bool = JSON):
     """Runs, the state of each stage, and running jobs."""
     from . import jobs
 
@@ -340,7 +339,7 @@ def _stage_command(label: str, fn: Callable[..., dict], run: str, **kwargs) -> d
 
 
 @app.command()
-def fit(run: str, as_json: bool = JSON,
+def fit(run: str = RUN, as_json: bool = JSON,
         force: bool = typer.Option(False, "--force", help="Start over: refit every field.")):
     """Stage 1: fit one neural field per image from a shared initialization (resumable)."""
     from .fields.stage import run_fit
@@ -349,7 +348,7 @@ def fit(run: str, as_json: bool = JSON,
 
 
 @app.command()
-def codebook(run: str, as_json: bool = JSON,
+def codebook(run: str = RUN, as_json: bool = JSON,
              force: bool = typer.Option(False, "--force", help="Start over: relearn the codebook.")):
     """Stage 2: learn the VQ codebook and tokenize every field."""
     from .tokens.stage import run_codebook
@@ -359,7 +358,7 @@ def codebook(run: str, as_json: bool = JSON,
 
 
 @app.command()
-def train(run: str, as_json: bool = JSON,
+def train(run: str = RUN, as_json: bool = JSON,
           iters: Optional[int] = typer.Option(None, "--iters", help="Train up to this step (default: train.iters; "
                                                                     "diffusion.iters for a diffusion run)."),
           force: bool = typer.Option(False, "--force", help="Start over: remove the checkpoint and report first.")):
@@ -380,7 +379,7 @@ def _parse_digit(digit: str) -> int | None:
 
 
 @app.command()
-def sample(run: str, digit: str = typer.Option("all", "--digit", help="Class index (0-9 for digits, 0-11 for "
+def sample(run: str = RUN, digit: str = typer.Option("all", "--digit", metavar="D|all", help="Class index (0-9 for digits, 0-11 for "
                                                                    "shapes) or 'all'."),
            n: Optional[int] = typer.Option(None, "--n", help="Samples per class (default sample.n_per_class)."),
            temperature: Optional[float] = typer.Option(None, "--temperature", help="GPT runs: softmax temperature."),
@@ -404,7 +403,7 @@ def sample(run: str, digit: str = typer.Option("all", "--digit", help="Class ind
 
 
 @app.command("eval")
-def eval_(run: str, as_json: bool = JSON,
+def eval_(run: str = RUN, as_json: bool = JSON,
           force: bool = typer.Option(False, "--force", help="Recompute the metrics of the latest samples.")):
     """Stage 5: MMD / COV / 1-NNA, classifier score, memorization, with baselines."""
     from .metrics.report import print_eval
@@ -415,13 +414,13 @@ def eval_(run: str, as_json: bool = JSON,
 
 
 @app.command()
-def pipeline(run: str, preset: Optional[str] = typer.Option(None, "--preset", help="A new run's preset: " + PRESET_HELP),
-             dataset: Optional[str] = typer.Option(None, "--dataset", help="A new run's dataset: " + DATASET_HELP),
-             set_: list[str] = typer.Option([], "--set", help="section.key=value (repeatable); an existing run "
+def pipeline(run: str = RUN, preset: Optional[str] = typer.Option(None, "--preset", metavar="PRESET", help="A new run's preset: " + PRESET_HELP),
+             dataset: Optional[str] = typer.Option(None, "--dataset", metavar="NAME", help="A new run's dataset: " + DATASET_HELP),
+             set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="section.key=value (repeatable); an existing run "
                                             "refuses flags that would change its config."),
              force: bool = typer.Option(False, "--force", help="An existing run whose config these flags change is "
                                         "deleted and started over."),
-             seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds: one whole run per "
+             seeds: Optional[str] = typer.Option(None, "--seeds", metavar="LIST", help="Comma-separated seeds: one whole run per "
                                                  "seed (RUN-s<seed>) and a mean ± std summary."),
              as_json: bool = JSON):
     """All remaining stages (fit, codebook, train, sample, eval), resuming; a finished run just reports."""
@@ -448,21 +447,21 @@ def pipeline(run: str, preset: Optional[str] = typer.Option(None, "--preset", he
 
 
 @app.command()
-def sweep(run: str,
-          temperature: Optional[str] = typer.Option(None, "--temperature", help="GPT runs: comma-separated "
+def sweep(run: str = RUN,
+          temperature: Optional[str] = typer.Option(None, "--temperature", metavar="LIST", help="GPT runs: comma-separated "
                                                     "temperatures (default 0.6,0.8,1.0,1.2)."),
-          top_k: Optional[str] = typer.Option(None, "--top-k", help="GPT runs: comma-separated top-k values (0 = off) "
+          top_k: Optional[str] = typer.Option(None, "--top-k", metavar="LIST", help="GPT runs: comma-separated top-k values (0 = off) "
                                               "(default 1,3,5,10,0)."),
-          top_p: Optional[str] = typer.Option(None, "--top-p", help="GPT runs: comma-separated top-p values (1.0 = off) "
+          top_p: Optional[str] = typer.Option(None, "--top-p", metavar="LIST", help="GPT runs: comma-separated top-p values (1.0 = off) "
                                               "(default 1.0)."),
-          cfg: Optional[str] = typer.Option(None, "--cfg", help="Comma-separated guidance scales (1 = off; others need "
+          cfg: Optional[str] = typer.Option(None, "--cfg", metavar="LIST", help="Comma-separated guidance scales (1 = off; others need "
                                             "a run trained with train.class_dropout > 0) (default 1; diffusion runs "
                                             "trained with it: 1,1.5,2,3)."),
-          cfg_schedule: Optional[str] = typer.Option(None, "--cfg-schedule", help="GPT runs: comma-separated guidance "
+          cfg_schedule: Optional[str] = typer.Option(None, "--cfg-schedule", metavar="LIST", help="GPT runs: comma-separated guidance "
                                                      "schedules: constant | linear | first:N (default constant)."),
-          steps: Optional[str] = typer.Option(None, "--steps", help="Diffusion runs: comma-separated DDIM step counts "
+          steps: Optional[str] = typer.Option(None, "--steps", metavar="LIST", help="Diffusion runs: comma-separated DDIM step counts "
                                               "(1..diffusion.timesteps) (default sample.steps)."),
-          eta: Optional[str] = typer.Option(None, "--eta", help="Diffusion runs: comma-separated DDIM eta values in "
+          eta: Optional[str] = typer.Option(None, "--eta", metavar="LIST", help="Diffusion runs: comma-separated DDIM eta values in "
                                             "[0, 1] (default sample.eta)."),
           n_per_class: Optional[int] = typer.Option(None, "--n-per-class",
                                                     help="Samples per class per cell (default sample.n_per_class)."),
@@ -498,7 +497,8 @@ def sweep(run: str,
 
 
 @app.command()
-def metrics(gen: Path, ref: Path, as_json: bool = JSON,
+def metrics(gen: Path = typer.Argument(..., metavar="GEN.npy", help="Generated images."),
+            ref: Path = typer.Argument(..., metavar="REF.npy", help="Reference images."), as_json: bool = JSON,
             ssim: str = typer.Option("gaussian", "--ssim", help="gaussian | uniform")):
     """MMD / COV / 1-NNA between two image arrays (.npy, N×H×W floats in [0, 1])."""
     from .device import resolve
@@ -509,7 +509,7 @@ def metrics(gen: Path, ref: Path, as_json: bool = JSON,
 
 
 @classifier_app.command("train")
-def classifier_train(dataset: str = typer.Option("mnist-5k", "--dataset", help=DATASET_HELP),
+def classifier_train(dataset: str = typer.Option("mnist-5k", "--dataset", metavar="NAME", help=DATASET_HELP),
                      epochs: Optional[int] = typer.Option(None, "--epochs",
                                                           help="Default: the quick preset's (quick3d's for shapes)."),
                      seed: int = typer.Option(0, "--seed", help="Training seed (a run uses its own seed)."),
