@@ -53,7 +53,7 @@ def test_user_errors_exit_2_with_one_line(workspace):
         (("data", "show", "cifar"), "folder:PATH, shapes or meshes:PATH"),
         (("sample", "r", "--top-k", "abc"), "'--top-k'"),  # a parse error: Click's, without its box
         (("sample", "r", "--top-k", "abc"), "(try 'nfgen sample -h')"),
-        (("init",), "Missing argument 'run'"),
+        (("init",), "Missing argument 'RUN'"),
         (("nope",), "No such command"),
     ]
     for args, fragment in cases:
