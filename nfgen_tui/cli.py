@@ -499,7 +499,7 @@ def sweep(run: str = RUN,
 @app.command()
 def metrics(gen: Path = typer.Argument(..., metavar="GEN.npy", help="Generated images."),
             ref: Path = typer.Argument(..., metavar="REF.npy", help="Reference images."), as_json: bool = JSON,
-            ssim: str = typer.Option("gaussian", "--ssim", help="gaussian | uniform")):
+            ssim: str = typer.Option("gaussian", "--ssim", metavar="gaussian|uniform", help="SSIM window.")):
     """MMD / COV / 1-NNA between two image arrays (.npy, N×H×W floats in [0, 1])."""
     from .device import resolve
     from .metrics.generative import compare_files
