@@ -435,7 +435,7 @@ async def test_footer_names_each_screen_once(fixed_ws):
         await settle(app, pilot)
         shown = [b.binding.description for b in app.screen.active_bindings.values()
                  if b.binding.show and b.enabled]
-        assert shown.count("Generate") == 1 and {"Datasets", "Runs", "Metrics"} <= set(shown)
+        assert shown.count("Generate") == 1 and {"Data", "Runs", "Metrics"} <= set(shown)
         await pilot.press("r")
         await pilot.pause()
         shown = [b.binding.description for b in app.screen.active_bindings.values() if b.binding.show and b.enabled]
