@@ -154,7 +154,8 @@ def main_callback(
     ctx: typer.Context,
     workspace: Optional[Path] = typer.Option(None, "--workspace", "-w", envvar="NFGEN_WORKSPACE",
                                              help="Workspace folder (default ./workspace)."),
-    device: Optional[str] = typer.Option(None, "--device", metavar="DEVICE", help="auto | cpu | cuda[:N] (overrides the run's config)."),
+    device: Optional[str] = typer.Option(None, "--device", metavar="DEVICE",
+                                         help="auto | cpu | cuda[:N] (overrides the run's config)."),
     job_stage: bool = typer.Option(False, "--job-stage", hidden=True, help="Run as a background job's stage."),
     version: bool = typer.Option(False, "--version", is_eager=True, callback=_version, expose_value=False,
                                  help="Print nfgen's, torch's and the CUDA device's versions and exit."),
@@ -210,7 +211,8 @@ def data_list(as_json: bool = JSON):
 
 
 @data_app.command("show")
-def data_show(name: str = typer.Argument("mnist-5k", metavar="NAME", help=DATASET_HELP), n: int = typer.Option(20, "--n", help="Images (or shapes) to draw."),
+def data_show(name: str = typer.Argument("mnist-5k", metavar="NAME", help=DATASET_HELP),
+              n: int = typer.Option(20, "--n", help="Images (or shapes) to draw."),
               root: Optional[Path] = typer.Option(None, "--root", help="Folder with torchvision's files.")):
     """Class counts and a few images (or shaded shapes) drawn in the terminal."""
     import numpy as np
@@ -240,7 +242,8 @@ def data_show(name: str = typer.Argument("mnist-5k", metavar="NAME", help=DATASE
 
 
 @data_app.command("prepare")
-def data_prepare(name: str = typer.Argument(..., metavar="NAME", help=DATASET_HELP), download: bool = typer.Option(False, "--download", help="Fetch it (needs network)."),
+def data_prepare(name: str = typer.Argument(..., metavar="NAME", help=DATASET_HELP),
+                 download: bool = typer.Option(False, "--download", help="Fetch it (needs network)."),
                  root: Optional[Path] = typer.Option(None, "--root", help="Where the files live or go.")):
     """Make a dataset available (torchvision download or check existing files; for shapes and meshes:PATH, compute
     and cache their occupancy samples)."""
@@ -288,7 +291,8 @@ def config_(run: str = RUN, as_json: bool = typer.Option(False, "--json", help="
 
 
 @app.command()
-def status(run: Optional[str] = typer.Argument(None, metavar="RUN", help="One run (default: all of them)."), as_json: bool = JSON):
+def status(run: Optional[str] = typer.Argument(None, metavar="RUN", help="One run (default: all of them)."),
+           as_json: bool = JSON):
     """Runs, the state of each stage, and running jobs."""
     from . import jobs
 
@@ -379,10 +383,12 @@ def _parse_digit(digit: str) -> int | None:
 
 
 @app.command()
-def sample(run: str = RUN, digit: str = typer.Option("all", "--digit", metavar="D|all", help="Class index (0-9 for digits, 0-11 for "
-                                                                   "shapes) or 'all'."),
+def sample(run: str = RUN,
+           digit: str = typer.Option("all", "--digit", metavar="D|all",
+                                     help="Class index (0-9 for digits, 0-11 for shapes) or 'all'."),
            n: Optional[int] = typer.Option(None, "--n", help="Samples per class (default sample.n_per_class)."),
-           temperature: Optional[float] = typer.Option(None, "--temperature", help="GPT runs: softmax temperature."),
+           temperature: Optional[float] = typer.Option(None, "--temperature",
+                                                       help="GPT runs: softmax temperature."),
            top_k: Optional[int] = typer.Option(None, "--top-k", help="0 = off"),
            top_p: Optional[float] = typer.Option(None, "--top-p", help="1.0 = off"),
            seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed (default: the run's seed)."),
@@ -414,14 +420,17 @@ def eval_(run: str = RUN, as_json: bool = JSON,
 
 
 @app.command()
-def pipeline(run: str = RUN, preset: Optional[str] = typer.Option(None, "--preset", metavar="PRESET", help="A new run's preset: " + PRESET_HELP),
-             dataset: Optional[str] = typer.Option(None, "--dataset", metavar="NAME", help="A new run's dataset: " + DATASET_HELP),
-             set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="section.key=value (repeatable); an existing run "
-                                            "refuses flags that would change its config."),
+def pipeline(run: str = RUN,
+             preset: Optional[str] = typer.Option(None, "--preset", metavar="PRESET",
+                                                  help="A new run's preset: " + PRESET_HELP),
+             dataset: Optional[str] = typer.Option(None, "--dataset", metavar="NAME",
+                                                   help="A new run's dataset: " + DATASET_HELP),
+             set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="section.key=value (repeatable); "
+                                            "an existing run refuses flags that would change its config."),
              force: bool = typer.Option(False, "--force", help="An existing run whose config these flags change is "
                                         "deleted and started over."),
-             seeds: Optional[str] = typer.Option(None, "--seeds", metavar="LIST", help="Comma-separated seeds: one whole run per "
-                                                 "seed (RUN-s<seed>) and a mean ± std summary."),
+             seeds: Optional[str] = typer.Option(None, "--seeds", metavar="LIST", help="Comma-separated seeds: one "
+                                                 "whole run per seed (RUN-s<seed>) and a mean ± std summary."),
              as_json: bool = JSON):
     """All remaining stages (fit, codebook, train, sample, eval), resuming; a finished run just reports."""
     from .pipeline import run_pipeline
@@ -446,23 +455,28 @@ def pipeline(run: str = RUN, preset: Optional[str] = typer.Option(None, "--prese
     emit(result, as_json, human)
 
 
+def _values(flag: str, help: str):
+    """A sweep axis: comma-separated values."""
+    return typer.Option(None, flag, metavar="LIST", help=help)
+
+
 @app.command()
 def sweep(run: str = RUN,
-          temperature: Optional[str] = typer.Option(None, "--temperature", metavar="LIST", help="GPT runs: comma-separated "
-                                                    "temperatures (default 0.6,0.8,1.0,1.2)."),
-          top_k: Optional[str] = typer.Option(None, "--top-k", metavar="LIST", help="GPT runs: comma-separated top-k values (0 = off) "
-                                              "(default 1,3,5,10,0)."),
-          top_p: Optional[str] = typer.Option(None, "--top-p", metavar="LIST", help="GPT runs: comma-separated top-p values (1.0 = off) "
-                                              "(default 1.0)."),
-          cfg: Optional[str] = typer.Option(None, "--cfg", metavar="LIST", help="Comma-separated guidance scales (1 = off; others need "
-                                            "a run trained with train.class_dropout > 0) (default 1; diffusion runs "
-                                            "trained with it: 1,1.5,2,3)."),
-          cfg_schedule: Optional[str] = typer.Option(None, "--cfg-schedule", metavar="LIST", help="GPT runs: comma-separated guidance "
-                                                     "schedules: constant | linear | first:N (default constant)."),
-          steps: Optional[str] = typer.Option(None, "--steps", metavar="LIST", help="Diffusion runs: comma-separated DDIM step counts "
-                                              "(1..diffusion.timesteps) (default sample.steps)."),
-          eta: Optional[str] = typer.Option(None, "--eta", metavar="LIST", help="Diffusion runs: comma-separated DDIM eta values in "
-                                            "[0, 1] (default sample.eta)."),
+          temperature: Optional[str] = _values("--temperature", "GPT runs: comma-separated temperatures "
+                                               "(default 0.6,0.8,1.0,1.2)."),
+          top_k: Optional[str] = _values("--top-k", "GPT runs: comma-separated top-k values (0 = off) "
+                                         "(default 1,3,5,10,0)."),
+          top_p: Optional[str] = _values("--top-p", "GPT runs: comma-separated top-p values (1.0 = off) "
+                                         "(default 1.0)."),
+          cfg: Optional[str] = _values("--cfg", "Comma-separated guidance scales (1 = off; others need a run "
+                                       "trained with train.class_dropout > 0) (default 1; diffusion runs trained "
+                                       "with it: 1,1.5,2,3)."),
+          cfg_schedule: Optional[str] = _values("--cfg-schedule", "GPT runs: comma-separated guidance schedules: "
+                                                "constant | linear | first:N (default constant)."),
+          steps: Optional[str] = _values("--steps", "Diffusion runs: comma-separated DDIM step counts "
+                                         "(1..diffusion.timesteps) (default sample.steps)."),
+          eta: Optional[str] = _values("--eta", "Diffusion runs: comma-separated DDIM eta values in [0, 1] "
+                                       "(default sample.eta)."),
           n_per_class: Optional[int] = typer.Option(None, "--n-per-class",
                                                     help="Samples per class per cell (default sample.n_per_class)."),
           seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed, the same for every cell."),
@@ -513,7 +527,8 @@ def classifier_train(dataset: str = typer.Option("mnist-5k", "--dataset", metava
                      epochs: Optional[int] = typer.Option(None, "--epochs",
                                                           help="Default: the quick preset's (quick3d's for shapes)."),
                      seed: int = typer.Option(0, "--seed", help="Training seed (a run uses its own seed)."),
-                     force: bool = typer.Option(False, "--force", help="Retrain instead of loading the cached one."), as_json: bool = JSON):
+                     force: bool = typer.Option(False, "--force", help="Retrain instead of loading the cached one."),
+                     as_json: bool = JSON):
     """Train (or load from the workspace cache) the network that scores generated samples: the CNN for images, the
     point classifier for a shape dataset (`shapes`, `meshes:PATH`; the one a run on all of it with this seed uses)."""
     from .config import preset
