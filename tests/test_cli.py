@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -120,8 +121,9 @@ def test_version_help_and_flags(workspace):
         r = runner.invoke(app, args)
         assert r.exit_code == 0 and "Usage: nfgen" in r.stdout and "-h, --help" in r.stdout, (args, r.output)
         assert "<bool>" not in r.stdout, (args, r.stdout)  # a flag takes no value
-    assert "--install-completion" in runner.invoke(app, ["-h"]).stdout
-    assert "--json " not in runner.invoke(app, ["status", "-h"]).stdout.replace("--json  ", "")
+    assert re.search(r"^  --json {2,}One JSON object", runner.invoke(app, ["status", "-h"]).stdout, re.M)
+    r = runner.invoke(app, ["--show-completion", "bash"])  # shell completion is on
+    assert r.exit_code == 0 and "_nfgen_completion" in r.stdout, r.output
 
 
 def test_config_prints_the_resolved_config(workspace):
