@@ -8,14 +8,9 @@ from pathlib import Path
 from typing import Callable
 
 from . import config as cfgmod
+from .data.shapeset import is_shape_dataset as _is_3d
 from .errors import UserError
 from .workspace import STAGE_ORDER, Run, Workspace
-
-
-def _is_3d(dataset: str) -> bool:
-    from .data.shapeset import is_shape_dataset
-
-    return is_shape_dataset(dataset)
 
 
 def _kind(dataset: str) -> str:
