@@ -6,7 +6,6 @@ Contract: results on stdout (`--json`: exactly one JSON object), progress and lo
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -14,18 +13,17 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from . import config as cfgmod
 from .errors import UserError
 from .progress import rich_progress
 from .workspace import STAGE_ORDER, Workspace
 
-app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
-                  help="Generate neural fields by sampling their weights from a transformer.")
-data_app = typer.Typer(help="Datasets: list, show, prepare.", pretty_exceptions_enable=False)
-classifier_app = typer.Typer(help="The MNIST classifier used to score generated digits.", pretty_exceptions_enable=False)
-app.add_typer(data_app, name="data")
-app.add_typer(classifier_app, name="classifier")
+try:  # typer >= 0.2x carries its own copy of Click
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - older typer depends on click
+    from click.exceptions import ClickException, UsageError
 
 
 class State:
@@ -36,21 +34,58 @@ class State:
 state = State()
 
 
-def handle_errors(fn: Callable) -> Callable:
-    """A UserError becomes one line on stderr and exit code 2 (no traceback)."""
+class OneLineErrors(TyperGroup):
+    """Every user error (a bad flag, a `UserError`, a workspace that cannot be written) ends as one line on stderr
+    and exit 2: no usage box, no traceback. Anything else is a bug: exit 1 with its traceback."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
-            return fn(*args, **kwargs)
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = code if isinstance(code, int) else 0
+            if code == 130:
+                typer.echo("nfgen: interrupted", err=True)
+        except UsageError as e:
+            code = _error(e.format_message() + (f" (try '{e.ctx.command_path} -h')" if e.ctx else ""))
+        except ClickException as e:
+            code = _error(e.format_message(), e.exit_code)
         except UserError as e:
-            typer.echo(f"nfgen: error: {e}", err=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            typer.echo("nfgen: interrupted", err=True)
-            raise typer.Exit(130) from None
+            code = _error(str(e))
+        except typer.Abort:
+            code = _error("aborted", 1)
+        except OSError as e:
+            problem = state.workspace.write_problem(e)
+            if problem is None:
+                raise
+            code = _error(problem)
+        if not standalone_mode:
+            return code
+        sys.exit(code)
 
-    return wrapper
+
+def _error(message: str, code: int = 2) -> int:
+    typer.echo("nfgen: error: " + " ".join(message.split()), err=True)
+    return code
+
+
+SETTINGS = {"help_option_names": ["-h", "--help"]}
+PRESET_HELP = "quick | paper | quick3d | paper3d (default: quick, or quick3d for a 3D dataset)"
+DATASET_HELP = "mnist-5k | mnist | fashion-mnist | folder:PATH | shapes | meshes:PATH"
+RUN = typer.Argument(..., metavar="RUN", help="The run's name (its folder under WORKSPACE/runs).")
+JSON = typer.Option(False, "--json", help="One JSON object on stdout (progress and logs on stderr).")
+
+
+def _typer(help: str, **kw) -> typer.Typer:
+    """Plain Click help (rich's boxes show a `<bool>` value after flags that take none) and `-h`."""
+    return typer.Typer(help=help, rich_markup_mode=None, pretty_exceptions_enable=False, context_settings=SETTINGS,
+                       **kw)
+
+
+app = _typer("Generate neural fields by sampling their weights from a transformer.", name="nfgen", cls=OneLineErrors,
+             add_completion=True, no_args_is_help=False)
+data_app = _typer("Datasets: list, show, prepare.")
+classifier_app = _typer("The classifiers that score generated samples: digits and images, and 3D shapes.")
+app.add_typer(data_app, name="data")
+app.add_typer(classifier_app, name="classifier")
 
 
 def emit(result: dict, as_json: bool, human: Callable[[dict], None] | None = None) -> None:
@@ -93,15 +128,39 @@ def _fmt_value(v: Any) -> str:
     return str(v)
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit()
+
+
+def version_text() -> str:
+    """nfgen's, torch's and the CUDA device's names: what a bug report needs first."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    try:
+        mine = version("nfgen")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree without installing
+        mine = "(not installed)"
+    cuda = (f"CUDA {torch.version.cuda} on {torch.cuda.get_device_name(0)}" if torch.cuda.is_available()
+            else "no CUDA device")
+    return f"nfgen {mine}, torch {torch.__version__}, {cuda}"
+
+
 @app.callback(invoke_without_command=True)
 def main_callback(
     ctx: typer.Context,
     workspace: Optional[Path] = typer.Option(None, "--workspace", "-w", envvar="NFGEN_WORKSPACE",
                                              help="Workspace folder (default ./workspace)."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda[:N] (overrides the run's config)."),
+    device: Optional[str] = typer.Option(None, "--device", metavar="DEVICE",
+                                         help="auto | cpu | cuda[:N] (overrides the run's config)."),
     job_stage: bool = typer.Option(False, "--job-stage", hidden=True, help="Run as a background job's stage."),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version, expose_value=False,
+                                 help="Print nfgen's, torch's and the CUDA device's versions and exit."),
 ):
-    state.workspace = Workspace(workspace if workspace is not None else Path("./workspace"))
+    state.workspace = Workspace(workspace if workspace is not None else Path("./workspace")).check()
     state.device = device
     if job_stage:
         from .jobs import become_stage_process
@@ -118,7 +177,6 @@ def _open_tui() -> None:
 
 
 @app.command()
-@handle_errors
 def tui():
     """Open the terminal UI on the workspace (same as `nfgen` alone)."""
     _open_tui()
@@ -128,8 +186,7 @@ def tui():
 # data
 
 @data_app.command("list")
-@handle_errors
-def data_list(as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout.")):
+def data_list(as_json: bool = JSON):
     """Datasets with availability, size and per-class counts."""
     from .data import list_datasets
     from .data.datasets import skipped_text
@@ -154,8 +211,8 @@ def data_list(as_json: bool = typer.Option(False, "--json", help="One JSON objec
 
 
 @data_app.command("show")
-@handle_errors
-def data_show(name: str = typer.Argument("mnist-5k"), n: int = typer.Option(20, "--n", help="Digits to draw."),
+def data_show(name: str = typer.Argument("mnist-5k", metavar="NAME", help=DATASET_HELP),
+              n: int = typer.Option(20, "--n", help="Images (or shapes) to draw."),
               root: Optional[Path] = typer.Option(None, "--root", help="Folder with torchvision's files.")):
     """Class counts and a few images (or shaded shapes) drawn in the terminal."""
     import numpy as np
@@ -185,8 +242,8 @@ def data_show(name: str = typer.Argument("mnist-5k"), n: int = typer.Option(20, 
 
 
 @data_app.command("prepare")
-@handle_errors
-def data_prepare(name: str, download: bool = typer.Option(False, "--download", help="Fetch it (needs network)."),
+def data_prepare(name: str = typer.Argument(..., metavar="NAME", help=DATASET_HELP),
+                 download: bool = typer.Option(False, "--download", help="Fetch it (needs network)."),
                  root: Optional[Path] = typer.Option(None, "--root", help="Where the files live or go.")):
     """Make a dataset available (torchvision download or check existing files; for shapes and meshes:PATH, compute
     and cache their occupancy samples)."""
@@ -208,26 +265,34 @@ def data_prepare(name: str, download: bool = typer.Option(False, "--download", h
 # ---------------------------------------------------------------------------------------------------------------
 # runs
 
-@app.command()
-@handle_errors
-def init(run: str, preset: str = typer.Option("quick", "--preset", help="quick | paper | quick3d | paper3d"),
-         dataset: Optional[str] = typer.Option(None, "--dataset", help="mnist-5k | mnist | fashion-mnist | folder:PATH "
-                                                                  "| shapes | meshes:PATH"),
-         set_: list[str] = typer.Option([], "--set", help="section.key=value (repeatable)"),
-         as_json: bool = typer.Option(False, "--json")):
-    """Create a run folder with its full resolved config."""
-    c = cfgmod.preset(preset)
-    if dataset:
-        c.data.dataset = dataset
-    cfgmod.apply_overrides(c, set_)
-    r = state.workspace.create_run(run, c)
-    emit({"run": r.name, "dir": str(r.dir), "preset": preset, "dataset": c.data.dataset}, as_json,
-         lambda res: typer.echo(f"created run {res['run']} at {res['dir']} ({preset}, {c.data.dataset})"))
+def _note(text: str) -> None:
+    typer.echo(f"nfgen: {text}", err=True)
 
 
 @app.command()
-@handle_errors
-def status(run: Optional[str] = typer.Argument(None), as_json: bool = typer.Option(False, "--json")):
+def init(run: str = RUN, preset: Optional[str] = typer.Option(None, "--preset", metavar="PRESET", help=PRESET_HELP),
+         dataset: Optional[str] = typer.Option(None, "--dataset", metavar="NAME", help=DATASET_HELP),
+         set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="section.key=value (repeatable)"),
+         as_json: bool = JSON):
+    """Create a run folder with its full resolved config (the dataset is checked first)."""
+    from .newrun import create
+
+    r, used = create(state.workspace, run, preset, dataset, set_, note=_note)
+    c = r.config()
+    emit({"run": r.name, "dir": str(r.dir), "preset": used, "dataset": c.data.dataset}, as_json,
+         lambda res: typer.echo(f"created run {res['run']} at {res['dir']} ({used}, {c.data.dataset})"))
+
+
+@app.command("config")
+def config_(run: str = RUN, as_json: bool = typer.Option(False, "--json", help="JSON instead of TOML.")):
+    """Print a run's resolved config (TOML, as in its config.toml)."""
+    c = state.workspace.run(run).config()
+    typer.echo(json.dumps(c.to_dict()) if as_json else cfgmod.dumps(c), nl=as_json)
+
+
+@app.command()
+def status(run: Optional[str] = typer.Argument(None, metavar="RUN", help="One run (default: all of them)."),
+           as_json: bool = JSON):
     """Runs, the state of each stage, and running jobs."""
     from . import jobs
 
@@ -278,8 +343,8 @@ def _stage_command(label: str, fn: Callable[..., dict], run: str, **kwargs) -> d
 
 
 @app.command()
-@handle_errors
-def fit(run: str, as_json: bool = typer.Option(False, "--json"), force: bool = typer.Option(False, "--force")):
+def fit(run: str = RUN, as_json: bool = JSON,
+        force: bool = typer.Option(False, "--force", help="Start over: refit every field.")):
     """Stage 1: fit one neural field per image from a shared initialization (resumable)."""
     from .fields.stage import run_fit
 
@@ -287,8 +352,8 @@ def fit(run: str, as_json: bool = typer.Option(False, "--json"), force: bool = t
 
 
 @app.command()
-@handle_errors
-def codebook(run: str, as_json: bool = typer.Option(False, "--json"), force: bool = typer.Option(False, "--force")):
+def codebook(run: str = RUN, as_json: bool = JSON,
+             force: bool = typer.Option(False, "--force", help="Start over: relearn the codebook.")):
     """Stage 2: learn the VQ codebook and tokenize every field."""
     from .tokens.stage import run_codebook
     from .tokens.table import print_codebook
@@ -297,8 +362,7 @@ def codebook(run: str, as_json: bool = typer.Option(False, "--json"), force: boo
 
 
 @app.command()
-@handle_errors
-def train(run: str, as_json: bool = typer.Option(False, "--json"),
+def train(run: str = RUN, as_json: bool = JSON,
           iters: Optional[int] = typer.Option(None, "--iters", help="Train up to this step (default: train.iters; "
                                                                     "diffusion.iters for a diffusion run)."),
           force: bool = typer.Option(False, "--force", help="Start over: remove the checkpoint and report first.")):
@@ -319,20 +383,22 @@ def _parse_digit(digit: str) -> int | None:
 
 
 @app.command()
-@handle_errors
-def sample(run: str, digit: str = typer.Option("all", "--digit", help="Class index (0-9) or 'all'."),
+def sample(run: str = RUN,
+           digit: str = typer.Option("all", "--digit", metavar="D|all",
+                                     help="Class index (0-9 for digits, 0-11 for shapes) or 'all'."),
            n: Optional[int] = typer.Option(None, "--n", help="Samples per class (default sample.n_per_class)."),
-           temperature: Optional[float] = typer.Option(None, "--temperature"),
+           temperature: Optional[float] = typer.Option(None, "--temperature",
+                                                       help="GPT runs: softmax temperature."),
            top_k: Optional[int] = typer.Option(None, "--top-k", help="0 = off"),
            top_p: Optional[float] = typer.Option(None, "--top-p", help="1.0 = off"),
-           seed: Optional[int] = typer.Option(None, "--seed"),
+           seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed (default: the run's seed)."),
            size: Optional[int] = typer.Option(None, "--size", help="Render size in pixels."),
            cfg: Optional[float] = typer.Option(None, "--cfg", help="Classifier-free guidance scale (1 = off; "
                                                                    "needs train.class_dropout > 0)."),
            steps: Optional[int] = typer.Option(None, "--steps", help="Diffusion runs: DDIM steps (default "
                                                                      "sample.steps)."),
            eta: Optional[float] = typer.Option(None, "--eta", help="Diffusion runs: DDIM noise, 0 = deterministic."),
-           as_json: bool = typer.Option(False, "--json")):
+           as_json: bool = JSON):
     """Stage 4: sample new fields for a digit and render them."""
     from .model.generator import run_sample
 
@@ -343,8 +409,8 @@ def sample(run: str, digit: str = typer.Option("all", "--digit", help="Class ind
 
 
 @app.command("eval")
-@handle_errors
-def eval_(run: str, as_json: bool = typer.Option(False, "--json"), force: bool = typer.Option(False, "--force")):
+def eval_(run: str = RUN, as_json: bool = JSON,
+          force: bool = typer.Option(False, "--force", help="Recompute the metrics of the latest samples.")):
     """Stage 5: MMD / COV / 1-NNA, classifier score, memorization, with baselines."""
     from .metrics.report import print_eval
     from .metrics.stage import run_eval
@@ -354,13 +420,18 @@ def eval_(run: str, as_json: bool = typer.Option(False, "--json"), force: bool =
 
 
 @app.command()
-@handle_errors
-def pipeline(run: str, preset: str = typer.Option("quick", "--preset", help="Used when the run is created."),
-             dataset: Optional[str] = typer.Option(None, "--dataset"),
-             set_: list[str] = typer.Option([], "--set", help="section.key=value, when the run is created"),
-             seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds: one whole run per "
-                                                 "seed (RUN-s<seed>) and a mean ± std summary."),
-             as_json: bool = typer.Option(False, "--json")):
+def pipeline(run: str = RUN,
+             preset: Optional[str] = typer.Option(None, "--preset", metavar="PRESET",
+                                                  help="A new run's preset: " + PRESET_HELP),
+             dataset: Optional[str] = typer.Option(None, "--dataset", metavar="NAME",
+                                                   help="A new run's dataset: " + DATASET_HELP),
+             set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="section.key=value (repeatable); "
+                                            "an existing run refuses flags that would change its config."),
+             force: bool = typer.Option(False, "--force", help="An existing run whose config these flags change is "
+                                        "deleted and started over."),
+             seeds: Optional[str] = typer.Option(None, "--seeds", metavar="LIST", help="Comma-separated seeds: one "
+                                                 "whole run per seed (RUN-s<seed>) and a mean ± std summary."),
+             as_json: bool = JSON):
     """All remaining stages (fit, codebook, train, sample, eval), resuming; a finished run just reports."""
     from .pipeline import run_pipeline
 
@@ -368,11 +439,11 @@ def pipeline(run: str, preset: str = typer.Option("quick", "--preset", help="Use
         from .seeds import parse_seeds, print_summary, run_seeds
 
         emit(run_seeds(state.workspace, run, parse_seeds(seeds), preset=preset, dataset=dataset, overrides=set_,
-                       device=state.device, show_progress=True), as_json, print_summary)
+                       device=state.device, show_progress=True, force=force, note=_note), as_json, print_summary)
         return
 
     result = run_pipeline(state.workspace, run, preset=preset, dataset=dataset, overrides=set_, device=state.device,
-                          show_progress=True)
+                          show_progress=True, force=force, note=_note)
     from .metrics.report import print_eval
 
     def human(res):
@@ -384,31 +455,35 @@ def pipeline(run: str, preset: str = typer.Option("quick", "--preset", help="Use
     emit(result, as_json, human)
 
 
+def _values(flag: str, help: str):
+    """A sweep axis: comma-separated values."""
+    return typer.Option(None, flag, metavar="LIST", help=help)
+
+
 @app.command()
-@handle_errors
-def sweep(run: str,
-          temperature: Optional[str] = typer.Option(None, "--temperature", help="GPT runs: comma-separated "
-                                                    "temperatures (default 0.6,0.8,1.0,1.2)."),
-          top_k: Optional[str] = typer.Option(None, "--top-k", help="GPT runs: comma-separated top-k values (0 = off) "
-                                              "(default 1,3,5,10,0)."),
-          top_p: Optional[str] = typer.Option(None, "--top-p", help="GPT runs: comma-separated top-p values (1.0 = off) "
-                                              "(default 1.0)."),
-          cfg: Optional[str] = typer.Option(None, "--cfg", help="Comma-separated guidance scales (1 = off; others need "
-                                            "a run trained with train.class_dropout > 0) (default 1; diffusion runs "
-                                            "trained with it: 1,1.5,2,3)."),
-          cfg_schedule: Optional[str] = typer.Option(None, "--cfg-schedule", help="GPT runs: comma-separated guidance "
-                                                     "schedules: constant | linear | first:N (default constant)."),
-          steps: Optional[str] = typer.Option(None, "--steps", help="Diffusion runs: comma-separated DDIM step counts "
-                                              "(1..diffusion.timesteps) (default sample.steps)."),
-          eta: Optional[str] = typer.Option(None, "--eta", help="Diffusion runs: comma-separated DDIM eta values in "
-                                            "[0, 1] (default sample.eta)."),
+def sweep(run: str = RUN,
+          temperature: Optional[str] = _values("--temperature", "GPT runs: comma-separated temperatures "
+                                               "(default 0.6,0.8,1.0,1.2)."),
+          top_k: Optional[str] = _values("--top-k", "GPT runs: comma-separated top-k values (0 = off) "
+                                         "(default 1,3,5,10,0)."),
+          top_p: Optional[str] = _values("--top-p", "GPT runs: comma-separated top-p values (1.0 = off) "
+                                         "(default 1.0)."),
+          cfg: Optional[str] = _values("--cfg", "Comma-separated guidance scales (1 = off; others need a run "
+                                       "trained with train.class_dropout > 0) (default 1; diffusion runs trained "
+                                       "with it: 1,1.5,2,3)."),
+          cfg_schedule: Optional[str] = _values("--cfg-schedule", "GPT runs: comma-separated guidance schedules: "
+                                                "constant | linear | first:N (default constant)."),
+          steps: Optional[str] = _values("--steps", "Diffusion runs: comma-separated DDIM step counts "
+                                         "(1..diffusion.timesteps) (default sample.steps)."),
+          eta: Optional[str] = _values("--eta", "Diffusion runs: comma-separated DDIM eta values in [0, 1] "
+                                       "(default sample.eta)."),
           n_per_class: Optional[int] = typer.Option(None, "--n-per-class",
                                                     help="Samples per class per cell (default sample.n_per_class)."),
           seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed, the same for every cell."),
-          digit: int = typer.Option(0, "--digit", help="Digit shown in the sample strip PNG."),
+          digit: int = typer.Option(0, "--digit", help="Class shown in the sample strip PNG."),
           apply: bool = typer.Option(False, "--apply", help="Write the best setting into the run's config.toml."),
           force: bool = typer.Option(False, "--force", help="Recompute cells already stored."),
-          as_json: bool = typer.Option(False, "--json")):
+          as_json: bool = JSON):
     """Inference tuning: score every temperature × top-k (× top-p × cfg) cell — DDIM steps × eta × cfg on a
     diffusion run — pick the best, draw heat maps and the fidelity–variety front."""
     from .sweep.report import eval_result_of, print_sweep, write_pictures
@@ -436,9 +511,9 @@ def sweep(run: str,
 
 
 @app.command()
-@handle_errors
-def metrics(gen: Path, ref: Path, as_json: bool = typer.Option(False, "--json"),
-            ssim: str = typer.Option("gaussian", "--ssim", help="gaussian | uniform")):
+def metrics(gen: Path = typer.Argument(..., metavar="GEN.npy", help="Generated images."),
+            ref: Path = typer.Argument(..., metavar="REF.npy", help="Reference images."), as_json: bool = JSON,
+            ssim: str = typer.Option("gaussian", "--ssim", metavar="gaussian|uniform", help="SSIM window.")):
     """MMD / COV / 1-NNA between two image arrays (.npy, N×H×W floats in [0, 1])."""
     from .device import resolve
     from .metrics.generative import compare_files
@@ -448,12 +523,12 @@ def metrics(gen: Path, ref: Path, as_json: bool = typer.Option(False, "--json"),
 
 
 @classifier_app.command("train")
-@handle_errors
-def classifier_train(dataset: str = typer.Option("mnist-5k", "--dataset"),
+def classifier_train(dataset: str = typer.Option("mnist-5k", "--dataset", metavar="NAME", help=DATASET_HELP),
                      epochs: Optional[int] = typer.Option(None, "--epochs",
                                                           help="Default: the quick preset's (quick3d's for shapes)."),
-                     seed: int = typer.Option(0, "--seed"),
-                     force: bool = typer.Option(False, "--force"), as_json: bool = typer.Option(False, "--json")):
+                     seed: int = typer.Option(0, "--seed", help="Training seed (a run uses its own seed)."),
+                     force: bool = typer.Option(False, "--force", help="Retrain instead of loading the cached one."),
+                     as_json: bool = JSON):
     """Train (or load from the workspace cache) the network that scores generated samples: the CNN for images, the
     point classifier for a shape dataset (`shapes`, `meshes:PATH`; the one a run on all of it with this seed uses)."""
     from .config import preset

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from . import config as cfgmod
+from typing import Callable
+
+from .newrun import open_run
 from .progress import rich_progress
 from .workspace import Workspace
 
 
-def run_pipeline(ws: Workspace, name: str, preset: str = "quick", dataset: str | None = None,
-                 overrides: list[str] | None = None, device: str | None = None, show_progress: bool = False) -> dict:
+def run_pipeline(ws: Workspace, name: str, preset: str | None = None, dataset: str | None = None,
+                 overrides: list[str] | None = None, device: str | None = None, show_progress: bool = False,
+                 force: bool = False, note: Callable[[str], None] = lambda _: None) -> dict:
+    """`preset`, `dataset` and `overrides` make a new run (see newrun.open_run for an existing one)."""
     from .fields.stage import run_fit
     from .metrics.stage import run_eval
     from .model.generator import run_sample, run_train
     from .tokens.stage import run_codebook
 
-    run = ws.run(name)
-    if not run.exists():
-        c = cfgmod.preset(preset)
-        if dataset:
-            c.data.dataset = dataset
-        cfgmod.apply_overrides(c, overrides or [])
-        ws.create_run(name, c)
+    run = open_run(ws, name, preset, dataset, overrides or [], force=force, note=note)
     result: dict = {"run": name, "dir": str(run.dir)}
     for label, fn, kwargs in (("fit", run_fit, {}), ("codebook", run_codebook, {}), ("train", run_train, {}),
                               ("sample", run_sample, {"digit": None}), ("eval", run_eval, {})):

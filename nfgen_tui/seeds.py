@@ -78,8 +78,9 @@ def summarize(evals: dict[int, dict]) -> dict:
     return out
 
 
-def run_seeds(ws: Workspace, name: str, seeds: list[int], preset: str = "quick", dataset: str | None = None,
-              overrides: list[str] | None = None, device: str | None = None, show_progress: bool = False) -> dict:
+def run_seeds(ws: Workspace, name: str, seeds: list[int], preset: str | None = None, dataset: str | None = None,
+              overrides: list[str] | None = None, device: str | None = None, show_progress: bool = False,
+              force: bool = False, note=lambda _: None) -> dict:
     """Every seed's whole pipeline (each resuming its own run), then the summary; returns it (also on disk)."""
     from .pipeline import run_pipeline
 
@@ -89,7 +90,7 @@ def run_seeds(ws: Workspace, name: str, seeds: list[int], preset: str = "quick",
     for s in seeds:
         rname = seed_run_name(name, s)
         res = run_pipeline(ws, rname, preset=preset, dataset=dataset, overrides=[*(overrides or []), f"seed={s}"],
-                           device=device, show_progress=show_progress)
+                           device=device, show_progress=show_progress, force=force, note=note)
         if ws.run(rname).config().seed != s:
             raise UserError(f"run {rname!r} exists with seed {ws.run(rname).config().seed}, not {s}: "
                             f"choose another name")

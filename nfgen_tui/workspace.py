@@ -333,6 +333,27 @@ class Workspace:
     def __init__(self, root: Path | str | None = None):
         self.root = Path(root) if root is not None else default_workspace()
 
+    def check(self) -> "Workspace":
+        """Refuse a workspace path that is, or lies under, a file: every command would fail on it later."""
+        for p in (self.root, *self.root.parents):
+            if p.exists():
+                if not p.is_dir():
+                    raise UserError(f"workspace {self.root} is not a folder ({p} is a file): pass --workspace a "
+                                    f"folder (or set NFGEN_WORKSPACE to one)")
+                return self
+        return self
+
+    def write_problem(self, e: OSError) -> str | None:
+        """The one-line user error for an OSError raised creating this workspace or its top folders (e.g. under
+        /proc, or read-only); None when `e` is about some other path."""
+        if e.filename is None:
+            return None
+        mine = (self.root, *self.root.parents, self.runs_dir, self.datasets_dir, self.cache_dir)
+        if Path(os.path.abspath(e.filename)) not in {Path(os.path.abspath(p)) for p in mine}:
+            return None
+        return (f"workspace {self.root} cannot be written ({e.strerror}: {e.filename}): pass --workspace a writable "
+                f"folder")
+
     @property
     def runs_dir(self) -> Path:
         return self.root / "runs"

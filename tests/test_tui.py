@@ -435,7 +435,7 @@ async def test_footer_names_each_screen_once(fixed_ws):
         await settle(app, pilot)
         shown = [b.binding.description for b in app.screen.active_bindings.values()
                  if b.binding.show and b.enabled]
-        assert shown.count("Generate") == 1 and {"Datasets", "Runs", "Metrics"} <= set(shown)
+        assert shown.count("Generate") == 1 and {"Data", "Runs", "Metrics"} <= set(shown)
         await pilot.press("r")
         await pilot.pause()
         shown = [b.binding.description for b in app.screen.active_bindings.values() if b.binding.show and b.enabled]
@@ -458,3 +458,41 @@ async def test_at_80x24_the_loss_plot_keeps_its_height_and_the_form_can_be_hidde
         assert not app.screen.query_one("#gen-form").display
         await pilot.press("ctrl+f")
         assert await wait_for(pilot, lambda: caption().startswith("showing 6 of 10"))
+
+
+def test_a_terminal_query_that_times_out_gives_half_blocks_and_no_traceback(monkeypatch, caplog, capsys):
+    """Under script(1) the terminal never answers textual-image's 0.1 s cell-size query: the library logged the
+    TimeoutError with its traceback before the app drew. The probe is now quiet and the images are half blocks."""
+    import sys
+
+    import textual_image._terminal as term
+    import textual_image.widget as tiw
+
+    from nfgen_tui.tui import images
+
+    class Tty:  # a terminal that reports no pixel size, so the library asks with an escape sequence
+        def isatty(self):
+            return True
+
+        def write(self, text):
+            pass
+
+        def flush(self):
+            pass
+
+    def no_answer(*args, **kwargs):
+        raise TimeoutError("Timeout waiting for data")
+
+    monkeypatch.delattr(term.get_cell_size, "_result", raising=False)  # ask the terminal again
+    monkeypatch.setattr(sys, "__stdout__", Tty())
+    monkeypatch.setattr(term, "get_tiocgwinsz", lambda: (24, 80, 0, 0))
+    monkeypatch.setattr(term, "capture_terminal_response", no_answer)
+    assert images.quiet_probe(term.get_cell_size) is True
+    assert not caplog.records and "Traceback" not in capsys.readouterr().err
+    assert images.quiet_probe(lambda: no_answer()) is True  # a timeout the library does not catch
+    assert images.quiet_probe(lambda: 80 / 0) is True  # under script(1) with no size the pty is 0×0
+    assert term.get_cell_size() == term.CellSize(10, 20)
+    monkeypatch.setattr(images, "TIMED_OUT", True)
+    assert images.image_class("auto") is tiw.HalfcellImage and images.image_class("sixel") is tiw.SixelImage
+    monkeypatch.setattr(images, "TIMED_OUT", False)
+    assert images.quiet_probe(lambda: None) is False and images.image_class("auto") is tiw.Image

@@ -129,3 +129,16 @@ def test_metrics_screen_80x24(fixed_ws, snap_compare):
         await settled(pilot)
 
     assert snap_compare(app, terminal_size=SMALL, run_before=before)
+
+
+@pytest.mark.parametrize("start", ["runs", "datasets", "generate", "metrics"])
+async def test_every_footer_key_fits_80_columns(fixed_ws, start):
+    """At 80 columns no shown key is cut or hidden under the right-docked "^p palette"."""
+    from textual.widgets._footer import FooterKey
+
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=600, start=start)
+    async with app.run_test(size=SMALL) as pilot:
+        await settled(pilot)
+        keys = sorted((k.region.x, k.region.right, k.key_display, k.description) for k in app.screen.query(FooterKey))
+        assert len(keys) >= 6, keys
+        assert all(a[1] <= b[0] for a, b in zip(keys, keys[1:])) and keys[-1][1] <= SMALL[0], keys

@@ -23,6 +23,7 @@ DATASETS = {
 }
 
 
+EVERY_KIND = "mnist-5k, mnist, fashion-mnist, folder:PATH, shapes or meshes:PATH"  # 3D ones: see shapeset.py
 SKIPPED_SHOWN = 5  # skipped files named one by one; the rest are counted
 
 
@@ -147,7 +148,8 @@ def _folder(path: Path) -> Dataset:
 def _class_dirs(path: Path) -> list[Path]:
     """A folder dataset's class folders, in label order."""
     if not path.is_dir():
-        raise UserError(f"folder dataset {str(path)!r} is not a readable directory")
+        raise UserError(f"folder dataset {str(path)!r} is not a readable directory; pass folder:PATH with one "
+                        f"sub-folder of images per class")
     class_dirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(class_dirs) < 2:
         raise UserError(f"folder dataset {str(path)!r} needs one sub-folder per class (found {len(class_dirs)})")
@@ -182,7 +184,7 @@ def load_dataset(name: str, root: Path | str | None = None, download: bool = Fal
         return _torchvision(name, Path(root), download)
     if name.startswith("folder:"):
         return _folder(Path(name[len("folder:"):]).expanduser())
-    raise UserError(f"unknown dataset {name!r}: choose mnist-5k, mnist, fashion-mnist or folder:PATH")
+    raise UserError(f"unknown dataset {name!r}: choose {EVERY_KIND}")
 
 
 def prepare_dataset(name: str, root: Path, download: bool, progress: ProgressFn = null_progress):
@@ -209,7 +211,7 @@ def class_names(name: str) -> list[str]:
         return list(FASHION_CLASSES)
     if name.startswith("folder:"):
         return [d.name for d in _class_dirs(Path(name[len("folder:"):]).expanduser())]
-    raise UserError(f"unknown dataset {name!r}: choose mnist-5k, mnist, fashion-mnist or folder:PATH")
+    raise UserError(f"unknown dataset {name!r}: choose {EVERY_KIND}")
 
 
 def dataset_info(name: str, root: Path, load=load_dataset) -> DatasetInfo:

@@ -29,7 +29,8 @@ class NfgenApp(App):
     TITLE = "nfgen"
     MODES = {"datasets": DatasetsScreen, "runs": RunsScreen, "generate": GenerateScreen, "metrics": MetricsScreen}
     BINDINGS = [
-        Binding("d", "switch_mode('datasets')", "Datasets"),
+        # footer words kept short: at 80 columns every shown key fits beside "^p palette" (full names in the palette)
+        Binding("d", "switch_mode('datasets')", "Data"),
         Binding("r", "switch_mode('runs')", "Runs"),
         Binding("g", "switch_mode('generate')", "Generate"),
         Binding("m", "switch_mode('metrics')", "Metrics"),

@@ -73,7 +73,7 @@ def typed_dataset(text: str) -> str:
 
 
 class DatasetsScreen(BaseScreen):
-    BINDINGS = [Binding("p", "prepare", "Prepare/download"), Binding("a", "add", "Add dataset"),
+    BINDINGS = [Binding("p", "prepare", "Prepare"), Binding("a", "add", "Add"),
                 Binding("ctrl+r", "reload", "Reload")]
 
     def body(self) -> ComposeResult:

@@ -93,7 +93,7 @@ def describe(meta: dict, folder: Path, count: int, names: list[str] = ()) -> str
 
 class GenerateScreen(BaseScreen):
     BINDINGS = [Binding("ctrl+g", "generate", "Generate", priority=True),
-                Binding("ctrl+f", "toggle_form", "Hide/show form", priority=True),
+                Binding("ctrl+f", "toggle_form", "Toggle form", priority=True),
                 Binding("left", "turn(-1)", "Turn", show=False),
                 Binding("right", "turn(1)", "Turn", show=False)]
 

@@ -74,8 +74,8 @@ def read_metrics(run) -> dict | None:
 
 
 class MetricsScreen(BaseScreen):
-    BINDINGS = [Binding("c", "focus_compare", "Compare with"), Binding("ctrl+r", "reload", "Reload"),
-                Binding("s", "sweep", "Run sweep"), Binding("v", "next_metric", "Sweep metric"),
+    BINDINGS = [Binding("c", "focus_compare", "Compare"), Binding("ctrl+r", "reload", "Reload", show=False),
+                Binding("s", "sweep", "Sweep"), Binding("v", "next_metric", "Metric"),
                 Binding("h", "focus_sweep", "Heat table", show=False),
                 Binding("f", "sweep_front", "Front", show=False)]
 

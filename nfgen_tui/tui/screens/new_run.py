@@ -20,6 +20,7 @@ from ... import config as cfgmod
 from ...data.datasets import BUILT_IN, BUILT_IN_3D
 from ...data.shapeset import is_shape_dataset
 from ...errors import UserError
+from ...newrun import matching_preset, with_flags
 from .datasets import short_name
 
 # (config key, label) — shown prefilled from the chosen preset; a changed value becomes `--set key=value`
@@ -48,24 +49,11 @@ def preset_value(preset: str, key: str) -> str:
     return str(obj)
 
 
-def matching_preset(preset: str, dataset: str) -> str:
-    """The preset sized for `dataset`'s kind of data: `preset` itself, or its 2D / 3D twin when there is one."""
-    want_3d = is_shape_dataset(dataset)
-    if is_shape_dataset(preset_value(preset, "data.dataset")) == want_3d:
-        return preset
-    twin = preset + "3d" if want_3d else preset.removesuffix("3d")
-    return twin if twin in cfgmod.PRESETS else preset
-
-
 def build_config(preset: str, dataset: str, settings: dict[str, str], extra: str) -> tuple[cfgmod.Config, list[str]]:
     """The run's config and the overrides that made it (settings that differ from the preset, then `extra`)."""
     overrides = [f"{k}={v}" for k, v in settings.items() if v.strip() and v.strip() != preset_value(preset, k)]
     overrides += extra.split()
-    c = cfgmod.preset(preset)
-    if dataset.strip():
-        c.data.dataset = dataset.strip()
-    cfgmod.apply_overrides(c, overrides)
-    return c, overrides
+    return with_flags(cfgmod.preset(preset), dataset, overrides), overrides
 
 
 class NewRunScreen(ModalScreen[str | None]):

@@ -80,10 +80,10 @@ KEYS_HINT = ("start a job: " + " · ".join(f"[b]{key}[/b] {stage}" for stage, ke
 
 class RunsScreen(BaseScreen):
     BINDINGS = [
-        Binding("n", "new_run", "New run"),
+        Binding("n", "new_run", "New"),
         Binding("p", "start('pipeline')", "Pipeline"),
         *(Binding(key, f"start('{stage}')", stage.capitalize(), show=False) for stage, key in STAGE_KEYS.items()),
-        Binding("x", "cancel", "Cancel job"),
+        Binding("x", "cancel", "Cancel"),
     ]
 
     def body(self) -> ComposeResult:
