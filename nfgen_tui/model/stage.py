@@ -23,7 +23,7 @@ from . import checkpoint as ckpt
 from .gpt import GPT, GPTConfig
 from .guidance import check_guidance
 from .sample import sample_tokens
-from .generator import check_kind
+from .generator import GENERATORS, check_kind
 from .sample_files import write_sample_files
 from .train import make_optimizer, train_loop
 from .train_session import resume_checkpoint, retrain_hint, train_session
@@ -186,26 +186,19 @@ def default_sample_id(cfg, step: int) -> str:
                      sc.cfg_schedule)
 
 
-SAMPLE_FLAGS = {"n_per_class": "--n", "temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p",
-                "size": "--size", "cfg": "--cfg"}  # what `nfgen sample` calls each sample setting
 
 
 def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | None = None, digit: int | None = None,
                n: int | None = None, temperature: float | None = None, top_k: int | None = None,
                top_p: float | None = None, seed: int | None = None, size: int | None = None,
-               cfg: float | None = None, steps: int | None = None, eta: float | None = None) -> dict:
+               cfg: float | None = None) -> dict:
     """Sample `n` fields per class (or of one `digit`), decode, render, and store them in samples/<id>/.
 
-    `cfg` is the guidance scale (default sample.cfg; 1 = off), not the run's config. `steps` and `eta` are the
-    diffusion generator's: given here they are refused."""
+    `cfg` is the guidance scale (default sample.cfg; 1 = off), not the run's config."""
     scale = cfg
     run.require()
     cfg = run.config()
-    for flag, value in (("--steps", steps), ("--eta", eta)):
-        if value is not None:
-            raise UserError(f"{flag} is a diffusion setting; run {run.name!r} has a GPT (model.kind = gpt): "
-                            f"sample it with --temperature / --top-k / --top-p / --cfg")
-    sc = sample_settings(cfg.sample, SAMPLE_FLAGS, n_per_class=n, temperature=temperature, top_k=top_k, top_p=top_p,
+    sc = sample_settings(cfg.sample, GENERATORS[KIND].sample_flags, n_per_class=n, temperature=temperature, top_k=top_k, top_p=top_p,
                          size=size, cfg=scale)
     seed = cfg.seed if seed is None else int(seed)
     dev = devmod.resolve(device or cfg.device)
@@ -269,11 +262,6 @@ def _sample(run: Run, model: GPT, vocab: Vocabulary, state: dict, out: Path, sid
 
 # ---------------------------------------------------------------------------------------------------------------
 # the sweep's seam (nfgen sweep, sweep/stage.py)
-
-SWEEP_AXES = {"temperatures": "--temperature", "top_ks": "--top-k", "top_ps": "--top-p", "cfgs": "--cfg",
-              "cfg_schedules": "--cfg-schedule"}
-SWEEP_FIELDS = {"temperature": (float, None), "top_k": (int, None), "top_p": (float, None), "cfg": (float, 1.0),
-                "cfg_schedule": (str, "constant")}
 
 
 def sweep_settings(run: Run, cfg, axes: dict) -> list:

@@ -22,7 +22,7 @@ from ...errors import UserError
 from ...progress import ProgressFn, null_progress
 from ...workspace import Run, file_sha256, read_json
 from .. import checkpoint as ckpt
-from ..generator import check_kind
+from ..generator import GENERATORS, check_kind
 from ..guidance import check_guidance
 from ..sample_files import write_sample_files
 from ..stage import train_stage
@@ -182,24 +182,14 @@ def default_sample_id(cfg, step: int) -> str:
     return sample_id(None, sc.n_per_class, sc.steps, sc.eta, sc.cfg, cfg.seed, sc.size, step)
 
 
-SAMPLE_FLAGS = {"n_per_class": "--n", "size": "--size", "cfg": "--cfg", "steps": "--steps", "eta": "--eta"}
-GPT_ONLY = {"temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p"}
-
-
 def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | None = None, digit: int | None = None,
                n: int | None = None, seed: int | None = None, size: int | None = None, cfg: float | None = None,
-               steps: int | None = None, eta: float | None = None, **gpt_settings) -> dict:
+               steps: int | None = None, eta: float | None = None) -> dict:
     """DDIM-sample `n` fields per class (or of one `digit`), render them, store them in samples/<id>/."""
     scale = cfg
     run.require()
     cfg = run.config()
-    for key, value in gpt_settings.items():
-        if key not in GPT_ONLY:
-            raise TypeError(f"run_sample() got an unexpected keyword argument {key!r}")
-        if value is not None:
-            raise UserError(f"{GPT_ONLY[key]} is a GPT setting; run {run.name!r} has a diffusion generator "
-                            f"(model.kind = diffusion): sample it with --steps / --eta / --cfg")
-    sc = sample_settings(cfg.sample, SAMPLE_FLAGS, n_per_class=n, size=size, cfg=scale, steps=steps, eta=eta)
+    sc = sample_settings(cfg.sample, GENERATORS[KIND].sample_flags, n_per_class=n, size=size, cfg=scale, steps=steps, eta=eta)
     if sc.steps > cfg.diffusion.timesteps:
         raise UserError(f"--steps must be <= diffusion.timesteps ({cfg.diffusion.timesteps}), got {sc.steps}")
     if sc.cfg_schedule != "constant":
@@ -257,9 +247,6 @@ def _sample(run: Run, model: Denoiser, schedule: Schedule, state: dict, out: Pat
 
 # ---------------------------------------------------------------------------------------------------------------
 # the sweep's seam (nfgen sweep, sweep/stage.py)
-
-SWEEP_AXES = {"cfgs": "--cfg", "steps": "--steps", "etas": "--eta"}
-SWEEP_FIELDS = {"steps": (int, None), "eta": (float, None), "cfg": (float, None)}
 
 
 def sweep_settings(run: Run, cfg, axes: dict) -> list:
