@@ -40,13 +40,13 @@ def gallery_ready(selector):
     return lambda app: app.screen.query(selector) and app.screen.query_one(selector).query_one(".grid-image").image
 
 
-def runs_ready(app) -> bool:
+def runs_ready(app, n_runs: int = 2) -> bool:
     """The table holds every run and the selected run's curve has been read (not merely no worker right now)."""
     screen = app.screen
     if not screen.query("#runs-table"):
         return False
     table = screen.query_one("#runs-table")
-    return table.row_count == 2 and bool(getattr(screen, "curves", None) and screen.curves.latest)
+    return table.row_count == n_runs and bool(getattr(screen, "curves", None) and screen.curves.latest)
 
 
 def test_runs_screen(fixed_ws, snap_compare):
@@ -129,3 +129,47 @@ def test_metrics_screen_80x24(fixed_ws, snap_compare):
         await settled(pilot)
 
     assert snap_compare(app, terminal_size=SMALL, run_before=before)
+
+
+# a denoiser run: its own sample settings on Generate (DDIM steps, eta; no temperature / top-k / top-p) and its own
+# summary on Runs; a 3D run: shaded views and the marching-cubes grid size on Generate
+@pytest.fixture
+def denoiser_ws(tmp_path, monkeypatch, mnist5k):
+    monkeypatch.chdir(tmp_path)
+    return tui_workspace.build_denoiser(tmp_path / "ws", mnist5k)
+
+
+@pytest.fixture
+def solids_ws(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tui_workspace.build_3d(tmp_path / "ws")
+
+
+@pytest.mark.parametrize("size", [SIZE, SMALL], ids=["120x40", "80x24"])
+def test_generate_screen_of_a_denoiser_run(denoiser_ws, snap_compare, size):
+    app = NfgenApp(denoiser_ws, image_mode="halfcell", poll_s=600, start="generate")
+
+    async def before(pilot):
+        await settled(pilot, gallery_ready("#gen-grid"))
+
+    assert snap_compare(app, terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", [SIZE, SMALL], ids=["120x40", "80x24"])
+def test_runs_screen_of_a_denoiser_run(denoiser_ws, snap_compare, size):
+    app = NfgenApp(denoiser_ws, image_mode="halfcell", poll_s=600)
+
+    async def before(pilot):
+        await settled(pilot, lambda app: runs_ready(app, 1))
+
+    assert snap_compare(app, terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", [SIZE, SMALL], ids=["120x40", "80x24"])
+def test_generate_screen_of_a_3d_run(solids_ws, snap_compare, size):
+    app = NfgenApp(solids_ws, image_mode="halfcell", poll_s=600, start="generate")
+
+    async def before(pilot):
+        await settled(pilot, gallery_ready("#gen-grid"))
+
+    assert snap_compare(app, terminal_size=size, run_before=before)
