@@ -71,3 +71,11 @@ def test_the_declarations_import_no_torch():
     code = "import sys, nfgen_tui.model.generator; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr[-2000:]
+
+
+def test_a_setting_is_said_the_same_way_everywhere():
+    """The sweep's --apply line and the Generate form's status name a setting by its declaration."""
+    assert GENERATORS["diffusion"].says({"steps": 50, "eta": 0.0, "cfg": 2.0}) == \
+        "DDIM steps 50, DDIM eta 0, guidance cfg 2"
+    assert GENERATORS["gpt"].says({"temperature": 0.8, "top_k": 3, "top_p": 1.0, "cfg": 1.5, "cfg_schedule": "linear"}) \
+        == "temperature 0.8, top-k 3, top-p 1, guidance cfg 1.5, cfg-schedule linear"

@@ -36,6 +36,20 @@ class SampleSetting:
     sweep_axis: str | None = None  # run_sweep's keyword (a list of values) when the sweep grids this setting
     missing: Any = None  # what a stored sweep cell without this field meant (None: a cell must have it)
 
+    @property
+    def name(self) -> str:
+        """Its short name in a sentence ("top-k", "DDIM steps"): the label without its hint, else the flag."""
+        return self.label.split(" (")[0] if self.label else self.flag.lstrip("-")
+
+    @staticmethod
+    def text(value) -> str:
+        """A value as a form or a sentence shows it: floats without trailing zeros (0.8, 1)."""
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    def says(self, value) -> str:
+        """`top-p 0.9`: the setting and a value."""
+        return f"{self.name} {self.text(value)}"
+
 
 TEMPERATURE = SampleSetting("temperature", "temperature", "--temperature", float, "temperature", "temperatures")
 TOP_K = SampleSetting("top_k", "top_k", "--top-k", int, "top-k (0 off)", "top_ks")
@@ -80,6 +94,11 @@ class Generator:
                 raise UserError(f"{flag} is a {other.short} setting; run {run.name!r} has a {self.noun} "
                                 f"(model.kind = {self.kind}): sample it with {' / '.join(self.tuning_flags)}")
         return self.stage().run_sample(run, **{k: v for k, v in kwargs.items() if k in own or k not in FOREIGN_ARGS})
+
+    def says(self, values: dict) -> str:
+        """`DDIM steps 50, DDIM eta 0, guidance cfg 2`: the settings among `values` (keyed by sample.* field), in
+        declaration order."""
+        return ", ".join(s.says(values[s.field]) for s in self.settings if s.field in values)
 
     def load_trained(self, run, device):
         return self.stage().load_trained(run, device)

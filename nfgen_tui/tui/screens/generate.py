@@ -45,11 +45,6 @@ def form_settings() -> list[SampleSetting]:
 FIELDS = form_settings()
 
 
-def value_text(v) -> str:
-    """A setting as the form shows it: floats without trailing zeros (0.8, 1)."""
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
 def latest_sample(run_dir: Path) -> Path | None:
     metas = sorted((run_dir / "samples").glob("*/meta.json"), key=lambda p: (p.stat().st_mtime, str(p)))
     return metas[-1].parent if metas else None
@@ -208,7 +203,7 @@ class GenerateScreen(BaseScreen):
     def _fill_setting(self, setting: dict) -> None:
         for s in FIELDS:
             if s.arg in setting:
-                self.query_one(f"#gen-{s.arg}", Input).value = value_text(setting[s.arg])
+                self.query_one(f"#gen-{s.arg}", Input).value = s.text(setting[s.arg])
 
     def use_setting(self, name: str, setting: dict) -> None:
         """Select `name` and fill in a sweep cell's setting: the form inputs of its sweep axes (the GPT's
@@ -216,16 +211,16 @@ class GenerateScreen(BaseScreen):
 
         Remembered for that run: the run select's change event, handled after this, refills the config defaults."""
         try:
-            axes = [s for s in declared(self.workspace.run(name).config().model.kind).settings
-                    if s.sweep_axis and s.label]
+            generator = declared(self.workspace.run(name).config().model.kind)
         except UserError as e:
             self.error(e)
             return
-        self.chosen = (name, {s.arg: setting.get(s.arg, s.missing) for s in axes})
+        axes = [s for s in generator.settings if s.sweep_axis and s.label]  # sweep axes are sample.* fields
+        self.chosen = (name, {s.arg: setting.get(s.field, s.missing) for s in axes})
         self.query_one("#gen-run", Select).value = name
         self._fill_setting(self.chosen[1])
-        said = ", ".join(f"{s.label.split(' (')[0]} {value_text(v)}" for s, v in zip(axes, self.chosen[1].values()))
-        self.query_one("#gen-status", Static).update(f"setting from the sweep: {said} — ctrl+g to generate")
+        self.query_one("#gen-status", Static).update(
+            f"setting from the sweep: {generator.says(self.chosen[1])} — ctrl+g to generate")
 
     @work(thread=True, exclusive=True, group="gen-show")
     def show_latest(self, name: str, budget: tuple[int, int]) -> None:
