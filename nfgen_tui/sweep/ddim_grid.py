@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import UserError
-from .grid import _parse, parse_cfgs
+from .axis import parse_cfgs, parse_values
 
 DEFAULT_GUIDED_CFGS = (1.0, 1.5, 2.0, 3.0)  # a model trained with the null class: sweep the guidance scale
 
@@ -36,8 +36,8 @@ class DiffusionSetting:
 
 def parse_ddim_grid(cfgs, steps, etas, timesteps: int) -> list[DiffusionSetting]:
     """Every combination in grid order (steps, eta, cfg), after checking each value against the run's schedule."""
-    ns = _parse(steps, int, "steps")
-    es = _parse(etas, float, "eta")
+    ns = parse_values(steps, int, "steps")
+    es = parse_values(etas, float, "eta")
     gs = parse_cfgs(cfgs)
     if any(not 1 <= n <= timesteps for n in ns):
         raise UserError(f"--steps values must be in 1..{timesteps} (diffusion.timesteps), got {ns}")
