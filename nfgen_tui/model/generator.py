@@ -4,9 +4,9 @@ A `Generator` says what every front end needs to know about one kind without imp
 sample settings it takes (`SampleSetting`: the `sample.*` key, the flag of `nfgen sample` / `nfgen sweep`, the type,
 the Generate form's label, whether the sweep grids it), a one-line `describe(cfg)` for the Runs screen, and its
 stage module with the entry points `run_train(run, progress, device, iters, force)`, `run_sample(run, progress,
-device, digit, …its own settings)`, `load_trained(run, device)`, `default_sample_id(cfg, step)`, `class_count(run)`,
-and for `nfgen sweep` `sweep_settings(run, cfg, axes)` (its grid, defaults for the axes not given) and
-`sweep_sampler(run, device)` (a `SweepSampler`).
+device, digit, …its own settings)`, `load_trained(run, device)`, `default_sample_id(cfg, step)`, `class_count(run)`
+and, for `nfgen sweep`, `sweep_sampler(run, device)` (a `SweepSampler`); its sweep grid (`sweep_settings(run, cfg,
+axes)`: the cells, defaults for the axes not given) lives with the sweep, in the module `sweep_grid` names.
 `nfgen sample`'s refusal of another generator's flags, the Generate form's inputs, the Runs summary and the sweep's
 axes are all read from these declarations: a new generator is a new stage package plus one declaration below.
 Both kinds share `transformer/` (one trained generator per run): a checkpoint records its kind, and the other kind
@@ -71,6 +71,7 @@ class Generator:
     noun: str  # "run 'x' has a GPT"
     section: str  # the config section of its network sizes
     stage_module: str  # the module with the entry points above
+    sweep_grid: str  # the module with its sweep grid: `sweep_settings(run, cfg, axes)` → settings (sweep/)
     settings: tuple[SampleSetting, ...]  # every sample setting it takes, in the Generate form's order
     sizes: tuple[tuple[str, str], ...]  # (config key, label) of its depth, width, steps and batch: the new-run form
 
@@ -103,6 +104,10 @@ class Generator:
     def load_trained(self, run, device):
         return self.stage().load_trained(run, device)
 
+    def sweep_settings(self, run, cfg, axes: dict) -> list:
+        """Its sweep grid: the axes given (run_sweep's keywords), its defaults for the others."""
+        return importlib.import_module(self.sweep_grid).sweep_settings(run, cfg, axes)
+
     @property
     def tuning_flags(self) -> list[str]:
         """The `nfgen sample` flags of its sweep axes: what a user tunes."""
@@ -126,7 +131,7 @@ class Generator:
 
 class GPTGenerator(Generator):
     kind, title, short, noun, section = "gpt", "GPT over VQ tokens", "GPT", "GPT", "model"
-    stage_module = "nfgen_tui.model.stage"
+    stage_module, sweep_grid = "nfgen_tui.model.stage", "nfgen_tui.sweep.grid"
     settings = (TEMPERATURE, TOP_K, TOP_P, CFG, CFG_SCHEDULE, COUNT, SEED, SIZE)
     sizes = (("model.n_layer", "GPT layers"), ("model.n_embd", "GPT width"), ("train.iters", "train iters"),
              ("train.batch_size", "batch size"))
@@ -140,7 +145,7 @@ class GPTGenerator(Generator):
 class DiffusionGenerator(Generator):
     kind, title, short, noun, section = "diffusion", "weight-space diffusion", "diffusion", "diffusion generator", \
         "diffusion"
-    stage_module = "nfgen_tui.model.diffusion.stage"
+    stage_module, sweep_grid = "nfgen_tui.model.diffusion.stage", "nfgen_tui.sweep.ddim_grid"
     settings = (STEPS, ETA, CFG, COUNT, SEED, SIZE)
     sizes = (("diffusion.n_layer", "denoiser layers"), ("diffusion.n_embd", "denoiser width"),
              ("diffusion.iters", "train iters"), ("diffusion.batch_size", "batch size"))

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import time
-import typing
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 
 from .. import device as devmod
-from ..distributed import Ranks, rank_device, ranks
+from ..distributed import Ranks
 from ..config import SampleConfig, sample_settings
 from ..errors import UserError
 from ..progress import ProgressFn, null_progress
@@ -26,7 +22,7 @@ from .sample import sample_tokens
 from .generator import GENERATORS, check_kind
 from .sample_files import write_sample_files
 from .train import make_optimizer, train_loop
-from .train_session import resume_checkpoint, retrain_hint, train_session
+from .train_session import resume_checkpoint, retrain_hint, train_session, train_stage
 
 
 KIND = "gpt"  # model.kind of this generator (model/generator.py)
@@ -106,40 +102,6 @@ def run_train(run: Run, progress: ProgressFn = null_progress, device: str | None
     cfg = run.config()
     return train_stage(run, cfg.train.iters, KIND, device or cfg.device, iters, force,
                        lambda target, dev, d: _train(run, cfg, target, dev, d, progress))
-
-
-def train_stage(run: Run, default_iters: int, kind: str, device: str, iters: int | None, force: bool,
-                train: typing.Callable[[int, torch.device, Ranks], dict]) -> dict:
-    """The train stage's frame, the same for every generator: the step target, a finished report of this `kind`
-    returned as is (another kind's is refused), the ranks, the stage lock, `force` starting over, then
-    `train(target, device, ranks)`."""
-    target = default_iters if iters is None else int(iters)
-    if target <= 0:
-        raise UserError(f"--iters must be > 0, got {target}")
-    out = run.stage_dir("train")
-    report_path = out / "report.json"
-    if report_path.exists() and not force:
-        report = read_json(report_path, retrain_hint(run))
-        check_kind(report, kind, report_path, run.name)
-        if report.get("step", 0) >= target:
-            return report
-    dev = rank_device(devmod.resolve(device))
-    with ranks(dev) as d:
-        lock = run.stage("train") if d.is_main else contextlib.nullcontext()
-        with lock:
-            if force:
-                start_over(out, d)
-            return train(target, dev, d)
-
-
-def start_over(out: Path, d: Ranks) -> None:
-    """`nfgen train RUN --force`: remove the checkpoint (and its half-swapped twin) and the report, under the lock."""
-    if d.is_main:
-        (out / "report.json").unlink(missing_ok=True)
-        for name in ("ckpt", ".ckpt.old"):
-            shutil.rmtree(out / name, ignore_errors=True)
-    if d.world > 1:
-        dist.barrier()
 
 
 def _train(run: Run, cfg, target: int, dev: torch.device, d: Ranks, progress: ProgressFn) -> dict:
@@ -261,28 +223,7 @@ def _sample(run: Run, model: GPT, vocab: Vocabulary, state: dict, out: Path, sid
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the sweep's seam (nfgen sweep, sweep/stage.py)
-
-
-def sweep_settings(run: Run, cfg, axes: dict) -> list:
-    """The GPT's sweep grid (temperature × top-k × top-p × cfg × schedule), the sweep's defaults for the axes not
-    given; refused before any cell when the run has no trained GPT or a guided cell meets a model without the null
-    class."""
-    from ..sweep import grid
-
-    def pick(name, default):
-        return default if axes.get(name) is None else axes[name]
-
-    settings = grid.parse_grid(pick("temperatures", grid.DEFAULT_TEMPERATURES), pick("top_ks", grid.DEFAULT_TOP_KS),
-                               pick("top_ps", grid.DEFAULT_TOP_PS), pick("cfgs", grid.DEFAULT_CFGS),
-                               pick("cfg_schedules", grid.DEFAULT_SCHEDULES))
-    where = ckpt.find(run.stage_dir("train") / "ckpt")
-    if where is None:
-        raise UserError(f"run {run.name!r} has no trained transformer: run `nfgen train {run.name}` first")
-    guided = [s.cfg for s in settings if s.cfg != 1.0]
-    if guided:
-        check_guidance(guided[0], ckpt.load_state(where), load_vocab(run).null_class, f"run {run.name!r}")
-    return settings
+# the sweep's sampler (nfgen sweep, sweep/stage.py; its grid: sweep/grid.py)
 
 
 def sweep_sampler(run: Run, device: torch.device):

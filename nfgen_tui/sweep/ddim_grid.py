@@ -46,6 +46,35 @@ def parse_ddim_grid(cfgs, steps, etas, timesteps: int) -> list[DiffusionSetting]
     return [DiffusionSetting(n, e, g) for n in ns for e in es for g in gs]
 
 
+def sweep_settings(run, cfg, axes: dict) -> list[DiffusionSetting]:
+    """The diffusion sweep grid (DDIM steps × eta × cfg). Defaults: the run's sample.steps and sample.eta, and cfg
+    1, 1.5, 2, 3 when the denoiser was trained with the null class (cfg 1 alone when not: the GPT's sweep, too, leaves
+    guidance off unless asked). Refused before any cell without a trained denoiser, or a guided cell on an unguided one.
+    (Its declaration in model/generator.py names this module as its grid.)"""
+    from ..model import checkpoint as ckpt
+    from ..model.generator import check_kind
+    from ..model.guidance import check_guidance
+    from ..model.train_session import retrain_hint
+
+    fix = retrain_hint(run)
+    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
+    if where is None:
+        raise UserError(f"run {run.name!r} has no trained denoiser: run `nfgen train {run.name}` first")
+    state = ckpt.load_state(where, fix)
+    check_kind(state, "diffusion", where, run.name)
+    guidable = float(state.get("class_dropout") or 0.0) > 0
+    cfgs = axes.get("cfgs")
+    if cfgs is None:
+        cfgs = DEFAULT_GUIDED_CFGS if guidable else (1.0,)
+    steps = (cfg.sample.steps,) if axes.get("steps") is None else axes["steps"]
+    etas = (cfg.sample.eta,) if axes.get("etas") is None else axes["etas"]
+    settings = parse_ddim_grid(cfgs, steps, etas, cfg.diffusion.timesteps)
+    n_classes = int((state.get("model") or {}).get("n_classes", 0))
+    for s in settings:
+        check_guidance(s.cfg, state, n_classes, f"run {run.name!r}")
+    return settings
+
+
 def ddim_label(cell: dict) -> str:
     """`50 steps g2` (and ` eta0.5` when the sampler adds noise): what a front picture prints beside a point."""
     label = f"{cell['steps']} steps g{cell.get('cfg', 1.0):g}"

@@ -105,6 +105,29 @@ def parse_grid(temperatures, top_ks, top_ps, cfgs=(1.0,), schedules=("constant",
     return list(dict.fromkeys(out))  # a schedule of an unguided cell is no schedule: one cell, not one per schedule
 
 
+def sweep_settings(run, cfg, axes: dict) -> list[Setting]:
+    """The GPT's sweep grid (temperature × top-k × top-p × cfg × schedule), the defaults above for the axes not
+    given; refused before any cell when the run has no trained GPT or a guided cell meets a model without the null
+    class. (Its declaration in model/generator.py names this module as its grid.)"""
+    from ..model import checkpoint as ckpt
+    from ..model.guidance import check_guidance
+    from ..tokens.stage import load_vocab
+
+    def pick(name, default):
+        return default if axes.get(name) is None else axes[name]
+
+    settings = parse_grid(pick("temperatures", DEFAULT_TEMPERATURES), pick("top_ks", DEFAULT_TOP_KS),
+                          pick("top_ps", DEFAULT_TOP_PS), pick("cfgs", DEFAULT_CFGS),
+                          pick("cfg_schedules", DEFAULT_SCHEDULES))
+    where = ckpt.find(run.stage_dir("train") / "ckpt")
+    if where is None:
+        raise UserError(f"run {run.name!r} has no trained transformer: run `nfgen train {run.name}` first")
+    guided = [s.cfg for s in settings if s.cfg != 1.0]
+    if guided:
+        check_guidance(guided[0], ckpt.load_state(where), load_vocab(run).null_class, f"run {run.name!r}")
+    return settings
+
+
 def grid_axes(settings: list) -> dict:
     """The distinct values per axis (each field of a setting), in first-seen order (what sweep.json stores as
     `grid`): temperature, top_k, top_p, cfg, cfg_schedule for the GPT; steps, eta, cfg for diffusion."""

@@ -1,8 +1,8 @@
 """`run_sweep`: sample and score every (temperature, top-k, top-p, cfg) cell with one model load, into eval/sweep.json.
 
 The run's generator (model/generator.py) says which axes there are and samples a cell: the GPT's temperature, top-k,
-top-p, cfg and schedule, or a diffusion run's DDIM steps, eta and cfg (`sweep_settings` / `sweep_sampler` of its stage
-module). Everything else — the generated set's draw, the reference, the classifier, the metrics, the rule, resuming
+top-p, cfg and schedule, or a diffusion run's DDIM steps, eta and cfg (its declared `sweep_grid`, grid.py or
+ddim_grid.py, and the `sweep_sampler` of its stage module). Everything else — the generated set's draw, the reference, the classifier, the metrics, the rule, resuming
 by cell key — is this module's, the same for both.
 
 Every cell is sampled with the same seed by the sampler `nfgen sample` uses (so a cell's digits are exactly those of
@@ -79,7 +79,7 @@ def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None
     given = {"temperatures": temperatures, "top_ks": top_ks, "top_ps": top_ps, "cfgs": cfgs,
              "cfg_schedules": cfg_schedules, "steps": steps, "etas": etas}
     _refuse_foreign_axes(run, declaration, given)
-    settings = gen.sweep_settings(run, cfg, {k: v for k, v in given.items() if k in declaration.sweep_axes})
+    settings = declaration.sweep_settings(run, cfg, {k: v for k, v in given.items() if k in declaration.sweep_axes})
     n_per_class = cfg.sample.n_per_class if n_per_class is None else int(n_per_class)
     seed = cfg.seed if seed is None else int(seed)
     if n_per_class <= 0:

@@ -25,9 +25,8 @@ from .. import checkpoint as ckpt
 from ..generator import GENERATORS, check_kind
 from ..guidance import check_guidance
 from ..sample_files import write_sample_files
-from ..stage import train_stage
 from ..train import make_optimizer
-from ..train_session import resume_checkpoint, retrain_hint, train_session
+from ..train_session import resume_checkpoint, retrain_hint, train_session, train_stage
 from .denoiser import Denoiser, DenoiserConfig
 from .sample import ddim_sample
 from .schedule import Schedule
@@ -246,32 +245,7 @@ def _sample(run: Run, model: Denoiser, schedule: Schedule, state: dict, out: Pat
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the sweep's seam (nfgen sweep, sweep/stage.py)
-
-
-def sweep_settings(run: Run, cfg, axes: dict) -> list:
-    """The diffusion sweep grid (DDIM steps × eta × cfg). Defaults: the run's sample.steps and sample.eta, and cfg
-    1, 1.5, 2, 3 when the denoiser was trained with the null class (cfg 1 alone when not: the GPT's sweep, too, leaves
-    guidance off unless asked). Refused before any cell without a trained denoiser, or a guided cell on an unguided one."""
-    from ...sweep.ddim_grid import DEFAULT_GUIDED_CFGS, parse_ddim_grid
-
-    fix = retrain_hint(run)
-    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
-    if where is None:
-        raise UserError(f"run {run.name!r} has no trained denoiser: run `nfgen train {run.name}` first")
-    state = ckpt.load_state(where, fix)
-    check_kind(state, KIND, where, run.name)
-    guidable = float(state.get("class_dropout") or 0.0) > 0
-    cfgs = axes.get("cfgs")
-    if cfgs is None:
-        cfgs = DEFAULT_GUIDED_CFGS if guidable else (1.0,)
-    steps = (cfg.sample.steps,) if axes.get("steps") is None else axes["steps"]
-    etas = (cfg.sample.eta,) if axes.get("etas") is None else axes["etas"]
-    settings = parse_ddim_grid(cfgs, steps, etas, cfg.diffusion.timesteps)
-    n_classes = int((state.get("model") or {}).get("n_classes", 0))
-    for s in settings:
-        check_guidance(s.cfg, state, n_classes, f"run {run.name!r}")
-    return settings
+# the sweep's sampler (nfgen sweep, sweep/stage.py; its grid: sweep/ddim_grid.py)
 
 
 def sweep_sampler(run: Run, device: torch.device):
