@@ -145,9 +145,13 @@ def solids_ws(tmp_path, monkeypatch):
     return tui_workspace.build_3d(tmp_path / "ws")
 
 
-@pytest.mark.parametrize("size", [SIZE, SMALL], ids=["120x40", "80x24"])
-def test_generate_screen_of_a_denoiser_run(denoiser_ws, snap_compare, size):
-    app = NfgenApp(denoiser_ws, image_mode="halfcell", poll_s=600, start="generate")
+GENERATE_CASES = [("denoiser_ws", SIZE), ("denoiser_ws", SMALL), ("solids_ws", SIZE), ("solids_ws", SMALL)]
+
+
+@pytest.mark.parametrize("ws, size", GENERATE_CASES,
+                         ids=["denoiser-120x40", "denoiser-80x24", "3d-120x40", "3d-80x24"])
+def test_generate_screen_of_a_denoiser_run_and_a_3d_run(ws, size, request, snap_compare):
+    app = NfgenApp(request.getfixturevalue(ws), image_mode="halfcell", poll_s=600, start="generate")
 
     async def before(pilot):
         await settled(pilot, gallery_ready("#gen-grid"))
@@ -161,15 +165,5 @@ def test_runs_screen_of_a_denoiser_run(denoiser_ws, snap_compare, size):
 
     async def before(pilot):
         await settled(pilot, lambda app: runs_ready(app, 1))
-
-    assert snap_compare(app, terminal_size=size, run_before=before)
-
-
-@pytest.mark.parametrize("size", [SIZE, SMALL], ids=["120x40", "80x24"])
-def test_generate_screen_of_a_3d_run(solids_ws, snap_compare, size):
-    app = NfgenApp(solids_ws, image_mode="halfcell", poll_s=600, start="generate")
-
-    async def before(pilot):
-        await settled(pilot, gallery_ready("#gen-grid"))
 
     assert snap_compare(app, terminal_size=size, run_before=before)
