@@ -77,5 +77,5 @@ def test_a_setting_is_said_the_same_way_everywhere():
     """The sweep's --apply line and the Generate form's status name a setting by its declaration."""
     assert GENERATORS["diffusion"].says({"steps": 50, "eta": 0.0, "cfg": 2.0}) == \
         "DDIM steps 50, DDIM eta 0, guidance cfg 2"
-    assert GENERATORS["gpt"].says({"temperature": 0.8, "top_k": 3, "top_p": 1.0, "cfg": 1.5, "cfg_schedule": "linear"}) \
-        == "temperature 0.8, top-k 3, top-p 1, guidance cfg 1.5, cfg-schedule linear"
+    gpt = {"temperature": 0.8, "top_k": 3, "top_p": 1.0, "cfg": 1.5, "cfg_schedule": "linear"}
+    assert GENERATORS["gpt"].says(gpt) == "temperature 0.8, top-k 3, top-p 1, guidance cfg 1.5, cfg-schedule linear"

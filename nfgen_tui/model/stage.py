@@ -14,15 +14,15 @@ from ..errors import UserError
 from ..progress import ProgressFn, null_progress
 from ..tokens.stage import TOKENS_FILE, load_tokens, load_vocab
 from ..tokens.vocab import Vocabulary
-from ..workspace import Run, file_sha256, read_json
-from . import checkpoint as ckpt
+from ..workspace import Run, file_sha256
+from . import sample_session as session
 from .gpt import GPT, GPTConfig
 from .guidance import check_guidance
 from .sample import sample_tokens
-from .generator import GENERATORS, check_kind
-from .sample_files import write_sample_files
+from .generator import GENERATORS
 from .train import make_optimizer, train_loop
-from .train_session import resume_checkpoint, retrain_hint, train_session, train_stage
+from .train_session import (check_identity, load_weights, resume_checkpoint, train_session, train_stage,
+                            trained_checkpoint)
 
 
 KIND = "gpt"  # model.kind of this generator (model/generator.py)
@@ -54,11 +54,7 @@ def load_token_split(run: Run, vocab: Vocabulary) -> tuple[torch.Tensor, torch.T
 
 def check_compatible(state: dict, cfg: GPTConfig, tokens_sha: str | None, where: Path, fix: str) -> None:
     """A checkpoint resumes only the model it was made for, on the tokens it was trained on; `fix` is the way out."""
-    theirs = state.get("model") or {}
-    diff = [f"{k} {theirs.get(k)!r} → {v!r}" for k, v in cfg.to_dict().items() if theirs.get(k) != v]
-    if diff:
-        raise UserError(f"checkpoint {where} was made for another model ({'; '.join(diff)}): the config or the "
-                        f"codebook changed since; {fix}")
+    check_identity(state, cfg.to_dict(), where, fix, "model", "codebook")
     if tokens_sha is not None and state.get("tokens_sha256") not in (None, tokens_sha):
         raise UserError(f"checkpoint {where} was trained on other tokens (the codebook was rebuilt); {fix}")
 
@@ -71,19 +67,11 @@ def class_count(run: Run) -> int | None:
 def load_trained(run: Run, device: torch.device) -> tuple[GPT, Vocabulary, dict]:
     """The model of the run's last checkpoint, for sampling."""
     vocab = load_vocab(run)
-    fix = retrain_hint(run)
-    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
-    if where is None:
-        raise UserError(f"run {run.name!r} has no trained transformer: run `nfgen train {run.name}` first")
-    state, model_t, _, _ = ckpt.load(where, fix)
-    check_kind(state, KIND, where, run.name)
+    state, tensors, where, fix = trained_checkpoint(run, KIND, "transformer")
     cfg = model_config(run.config(), vocab)
     check_compatible(state, cfg, None, where, fix)
     model = build_model(cfg, vocab)
-    try:
-        model.load_state_dict(model_t)
-    except RuntimeError as e:
-        raise UserError(f"checkpoint {where} does not fit the model: {str(e).splitlines()[0]}; {fix}") from None
+    load_weights(model, tensors, where, fix, "model")
     return model.to(device).eval(), vocab, state
 
 
@@ -133,12 +121,12 @@ def _train(run: Run, cfg, target: int, dev: torch.device, d: Ranks, progress: Pr
 
 def sample_id(digit: int | None, n: int, temperature: float, top_k: int, top_p: float, seed: int, size: int,
               step: int, cfg: float = 1.0, cfg_schedule: str = "constant") -> str:
-    """A folder name made of the settings and the model's step: the same request lands in the same folder.
+    """The sample folder of a GPT request (`all-n30-t0.8-k3-p1-s0-px28-step1400`).
 
     Guidance adds `-cfg<s>` (and the schedule when not constant); unguided ids are those of runs made before it."""
-    who = "all" if digit is None else f"d{digit}"
-    guided = "" if cfg == 1.0 else f"-cfg{cfg:g}" + ("" if cfg_schedule == "constant" else f"-{cfg_schedule.replace(':', '')}")
-    return f"{who}-n{n}-t{temperature:g}-k{top_k}-p{top_p:g}{guided}-s{seed}-px{size}-step{step}"
+    schedule = "" if cfg_schedule == "constant" else f"-{cfg_schedule.replace(':', '')}"
+    guided = "" if cfg == 1.0 else f"-cfg{cfg:g}{schedule}"
+    return session.sample_id(digit, n, f"t{temperature:g}-k{top_k}-p{top_p:g}{guided}", seed, size, step)
 
 
 def default_sample_id(cfg, step: int) -> str:
@@ -160,8 +148,8 @@ def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | Non
     scale = cfg
     run.require()
     cfg = run.config()
-    sc = sample_settings(cfg.sample, GENERATORS[KIND].sample_flags, n_per_class=n, temperature=temperature, top_k=top_k, top_p=top_p,
-                         size=size, cfg=scale)
+    sc = sample_settings(cfg.sample, GENERATORS[KIND].sample_flags, n_per_class=n, temperature=temperature,
+                         top_k=top_k, top_p=top_p, size=size, cfg=scale)
     seed = cfg.seed if seed is None else int(seed)
     dev = devmod.resolve(device or cfg.device)
     model, vocab, state = load_trained(run, dev)
@@ -170,56 +158,32 @@ def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | Non
         vocab.class_token(digit)
     sid = sample_id(digit, sc.n_per_class, sc.temperature, sc.top_k, sc.top_p, seed, sc.size, int(state["step"]),
                     sc.cfg, sc.cfg_schedule)
-    out = run.stage_dir("sample") / sid
-    if (out / "meta.json").exists():
-        meta = read_json(out / "meta.json", f"move {out} away to sample again")
-        return {"dir": str(out), "n": meta["n"], "grid": str(out / "grid.png"), "id": sid, "cached": True}
-    with run.stage("sample"):
-        return _sample(run, model, vocab, state, out, sid, digit, sc, seed, progress)
+    return session.stored_or_sampled(run, sid, lambda out: _sample(run, model, vocab, state, out, sid, digit, sc, seed,
+                                                                   progress))
 
 
 def sample_sequences(model: GPT, vocab: Vocabulary, labels: torch.Tensor, temperature: float, top_k: int, top_p: float,
                      seed: int, batch_size: int, progress: ProgressFn = null_progress, cfg: float = 1.0,
                      cfg_schedule: str = "constant") -> torch.Tensor:
-    """Token sequences [N, L] on the CPU for class `labels`, in batches of `batch_size`, batch b seeded with
-    seed·1_000_003 + b: the same request on the same model gives the same tokens (run_sample and the sweep share it)."""
-    parts = []
-    total = labels.shape[0]
-    for b, chunk in enumerate(torch.split(labels, batch_size)):
-        done = b * batch_size
-
-        def step_progress(i, steps, done=done, m=chunk.shape[0]):
-            progress(done + m * i / steps, total)
-
-        parts.append(sample_tokens(model, vocab, chunk, temperature, top_k, top_p, seed=seed * 1_000_003 + b,
-                                   progress=step_progress, cfg=cfg, cfg_schedule=cfg_schedule).cpu())
-    return torch.cat(parts)
+    """Token sequences [N, L] on the CPU for class `labels`, in seeded batches (`sample_session.seeded_batches`)."""
+    return session.seeded_batches(labels, batch_size, seed, progress, lambda chunk, s, step_progress: sample_tokens(
+        model, vocab, chunk, temperature, top_k, top_p, seed=s, progress=step_progress, cfg=cfg,
+        cfg_schedule=cfg_schedule))
 
 
 def _sample(run: Run, model: GPT, vocab: Vocabulary, state: dict, out: Path, sid: str, digit: int | None,
             sc: SampleConfig, seed: int, progress: ProgressFn) -> dict:
-    from ..fields.stage import load_layout
     from ..tokens import decode_tokens
 
-    layout = load_layout(run)
-    classes = range(vocab.n_classes) if digit is None else [digit]
-    n, size = sc.n_per_class, sc.size
-    labels = torch.tensor([c for c in classes for _ in range(n)], dtype=torch.long)
+    labels = session.class_labels(vocab.n_classes, digit, sc.n_per_class)
     t0 = time.time()
-    total = labels.shape[0]
     tokens = sample_sequences(model, vocab, labels, sc.temperature, sc.top_k, sc.top_p, seed, sc.batch_size, progress,
                               sc.cfg, sc.cfg_schedule)
     seconds = time.time() - t0
-    weights = decode_tokens(run, tokens).float().cpu()
-    meta = {"id": sid, "digit": digit, "labels": labels.tolist(), "n": total, "n_per_class": n,
-            "temperature": sc.temperature, "top_k": sc.top_k, "top_p": sc.top_p, "cfg": sc.cfg,
-            "cfg_schedule": sc.cfg_schedule, "seed": seed, "size": size,
-            "step": int(state["step"]), "seconds": round(seconds, 3), "samples_per_s": round(total / max(seconds, 1e-9), 2)}
-    write_sample_files(out, weights, labels, layout, size, digit, n, meta, tokens=tokens,
-                       progress=lambda i, k: progress(total, total, phase="render", shapes=i))
-    run.log_event("sample", id=sid, n=total, seconds=round(seconds, 3))
-    progress(total, total)
-    return {"dir": str(out), "n": total, "grid": str(out / "grid.png"), "id": sid}
+    settings = {"temperature": sc.temperature, "top_k": sc.top_k, "top_p": sc.top_p, "cfg": sc.cfg,
+                "cfg_schedule": sc.cfg_schedule}
+    return session.store_sample(run, out, sid, decode_tokens(run, tokens).float().cpu(), labels, digit, sc, seed,
+                                int(state["step"]), seconds, settings, progress, tokens=tokens)
 
 
 # ---------------------------------------------------------------------------------------------------------------

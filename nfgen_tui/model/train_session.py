@@ -66,6 +66,36 @@ def start_over(out: Path, d: Ranks) -> None:
         dist.barrier()
 
 
+def check_identity(state: dict, want: dict, where: Path, fix: str, what: str, inputs: str) -> None:
+    """Refuse a checkpoint made for another network: `want` (what this run's config builds) against the `model`
+    entry its state.json recorded, naming each difference and the way out `fix`."""
+    theirs = state.get("model") or {}
+    diff = [f"{k} {theirs.get(k)!r} → {v!r}" for k, v in want.items() if theirs.get(k) != v]
+    if diff:
+        raise UserError(f"checkpoint {where} was made for another {what} ({'; '.join(diff)}): the config or the "
+                        f"{inputs} changed since; {fix}")
+
+
+def trained_checkpoint(run: Run, kind: str, what: str) -> tuple[dict, dict, Path, str]:
+    """(state, model tensors, folder, way out) of the run's last checkpoint, for sampling: refused when there is none
+    (`what`: "transformer", "denoiser") or it holds another generator than `kind`."""
+    fix = retrain_hint(run)
+    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
+    if where is None:
+        raise UserError(f"run {run.name!r} has no trained {what}: run `nfgen train {run.name}` first")
+    state, tensors, _, _ = ckpt.load(where, fix)
+    check_kind(state, kind, where, run.name)
+    return state, tensors, where, fix
+
+
+def load_weights(model: torch.nn.Module, tensors: dict, where: Path, fix: str, what: str) -> None:
+    """The checkpoint's tensors into `model`, or one line saying they do not fit it."""
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as e:
+        raise UserError(f"checkpoint {where} does not fit the {what}: {str(e).splitlines()[0]}; {fix}") from None
+
+
 def resume_checkpoint(run: Run, out: Path, model: torch.nn.Module, opt, kind: str, class_dropout: float, d: Ranks,
                       check: Callable[[dict, Path, str], None], what: str) -> tuple[Resume, dict]:
     """Load the latest checkpoint into `model` and `opt` (and the RNG), after refusing one of another kind, one that

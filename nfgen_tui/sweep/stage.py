@@ -2,8 +2,8 @@
 
 The run's generator (model/generator.py) says which axes there are and samples a cell: the GPT's temperature, top-k,
 top-p, cfg and schedule, or a diffusion run's DDIM steps, eta and cfg (its declared `sweep_grid`, grid.py or
-ddim_grid.py, and the `sweep_sampler` of its stage module). Everything else — the generated set's draw, the reference, the classifier, the metrics, the rule, resuming
-by cell key — is this module's, the same for both.
+ddim_grid.py, and the `sweep_sampler` of its stage module). Everything else — the generated set's draw, the
+reference, the classifier, the metrics, the rule, resuming by cell key — is this module's, the same for both.
 
 Every cell is sampled with the same seed by the sampler `nfgen sample` uses (so a cell's digits are exactly those of
 `nfgen sample RUN --n N --temperature T --top-k K --top-p P --cfg S --seed S`), rendered at 28 px, and scored by the eval

@@ -20,13 +20,14 @@ from ...config import sample_settings
 from ...distributed import Ranks
 from ...errors import UserError
 from ...progress import ProgressFn, null_progress
-from ...workspace import Run, file_sha256, read_json
+from ...workspace import Run, file_sha256
 from .. import checkpoint as ckpt
-from ..generator import GENERATORS, check_kind
+from .. import sample_session as session
+from ..generator import GENERATORS
 from ..guidance import check_guidance
-from ..sample_files import write_sample_files
 from ..train import make_optimizer
-from ..train_session import resume_checkpoint, retrain_hint, train_session, train_stage
+from ..train_session import (check_identity, load_weights, resume_checkpoint, retrain_hint, train_session,
+                             train_stage, trained_checkpoint)
 from .denoiser import Denoiser, DenoiserConfig
 from .sample import ddim_sample
 from .schedule import Schedule
@@ -64,14 +65,6 @@ def identity(dcfg: DenoiserConfig, cfg) -> dict:
     return {**dcfg.to_dict(), "timesteps": d.timesteps, "beta_start": d.beta_start, "beta_end": d.beta_end}
 
 
-def check_compatible(state: dict, want: dict, where: Path, fix: str) -> None:
-    theirs = state.get("model") or {}
-    diff = [f"{k} {theirs.get(k)!r} → {v!r}" for k, v in want.items() if theirs.get(k) != v]
-    if diff:
-        raise UserError(f"checkpoint {where} was made for another denoiser ({'; '.join(diff)}): the config or the "
-                        f"fields changed since; {fix}")
-
-
 def training_fields(run: Run) -> dict:
     """Fitted weights split into train / held-out, the per-position statistics of the training ones, and the hash."""
     from ...tokens.stage import load_fields
@@ -102,21 +95,13 @@ def load_trained(run: Run, device: torch.device) -> tuple[Denoiser, Schedule, di
     """The denoiser of the run's last checkpoint, for sampling."""
     from ...fields.stage import load_layout
 
-    fix = retrain_hint(run)
-    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
-    if where is None:
-        raise UserError(f"run {run.name!r} has no trained denoiser: run `nfgen train {run.name}` first")
-    state, model_t, _, _ = ckpt.load(where, fix)
-    check_kind(state, KIND, where, run.name)
+    state, tensors, where, fix = trained_checkpoint(run, KIND, "denoiser")
     cfg = run.config()
     n_classes = int((state.get("model") or {}).get("n_classes", 0))
     dcfg, index = denoiser_setup(cfg, load_layout(run), n_classes)
-    check_compatible(state, identity(dcfg, cfg), where, fix)
+    check_identity(state, identity(dcfg, cfg), where, fix, "denoiser", "fields")
     model = Denoiser(dcfg, index, torch.zeros(dcfg.n_params), torch.ones(dcfg.n_params))
-    try:
-        model.load_state_dict(model_t)
-    except RuntimeError as e:
-        raise UserError(f"checkpoint {where} does not fit the denoiser: {str(e).splitlines()[0]}; {fix}") from None
+    load_weights(model, tensors, where, fix, "denoiser")
     return model.to(device).eval(), schedule_of(cfg), state
 
 
@@ -144,7 +129,7 @@ def _train(run: Run, cfg, tc, target: int, dev: torch.device, d: Ranks, progress
     opt = make_optimizer(model, tc.lr, tc.weight_decay, dev)
 
     def check(state, where, fix):
-        check_compatible(state, want, where, fix)
+        check_identity(state, want, where, fix, "denoiser", "fields")
         if state.get("fields_sha256") != data["sha"]:
             raise UserError(f"checkpoint {where} was trained on other fields (they were refitted); {fix}")
 
@@ -170,10 +155,9 @@ def _train(run: Run, cfg, tc, target: int, dev: torch.device, d: Ranks, progress
 # stage 4
 
 def sample_id(digit: int | None, n: int, steps: int, eta: float, cfg: float, seed: int, size: int, step: int) -> str:
-    """Folder name of a diffusion sample: the settings and the model's step (same request → same folder)."""
-    who = "all" if digit is None else f"d{digit}"
+    """The sample folder of a diffusion request (`all-n30-ddim50-eta0-cfg1.5-s0-px28-step5000`)."""
     guided = "" if cfg == 1.0 else f"-cfg{cfg:g}"
-    return f"{who}-n{n}-ddim{steps}-eta{eta:g}{guided}-s{seed}-px{size}-step{step}"
+    return session.sample_id(digit, n, f"ddim{steps}-eta{eta:g}{guided}", seed, size, step)
 
 
 def default_sample_id(cfg, step: int) -> str:
@@ -188,7 +172,8 @@ def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | Non
     scale = cfg
     run.require()
     cfg = run.config()
-    sc = sample_settings(cfg.sample, GENERATORS[KIND].sample_flags, n_per_class=n, size=size, cfg=scale, steps=steps, eta=eta)
+    sc = sample_settings(cfg.sample, GENERATORS[KIND].sample_flags, n_per_class=n, size=size, cfg=scale, steps=steps,
+                         eta=eta)
     if sc.steps > cfg.diffusion.timesteps:
         raise UserError(f"--steps must be <= diffusion.timesteps ({cfg.diffusion.timesteps}), got {sc.steps}")
     if sc.cfg_schedule != "constant":
@@ -201,47 +186,25 @@ def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | Non
     if digit is not None and not 0 <= digit < model.cfg.n_classes:
         raise UserError(f"--digit must be in 0..{model.cfg.n_classes - 1}, got {digit}")
     sid = sample_id(digit, sc.n_per_class, sc.steps, sc.eta, sc.cfg, seed, sc.size, int(state["step"]))
-    out = run.stage_dir("sample") / sid
-    if (out / "meta.json").exists():
-        meta = read_json(out / "meta.json", f"move {out} away to sample again")
-        return {"dir": str(out), "n": meta["n"], "grid": str(out / "grid.png"), "id": sid, "cached": True}
-    with run.stage("sample"):
-        return _sample(run, model, schedule, state, out, sid, digit, sc, seed, progress)
+    return session.stored_or_sampled(run, sid, lambda out: _sample(run, model, schedule, state, out, sid, digit, sc,
+                                                                   seed, progress))
 
 
 def sample_weights(model: Denoiser, schedule: Schedule, labels: torch.Tensor, steps: int, eta: float, cfg: float,
                    seed: int, batch_size: int, progress: ProgressFn = null_progress) -> torch.Tensor:
-    """Weights [N, P] for `labels`, in batches seeded seed·1_000_003 + b, as the GPT's sample_sequences."""
-    parts, total = [], labels.shape[0]
-    for b, chunk in enumerate(torch.split(labels, batch_size)):
-        done = b * batch_size
-
-        def step_progress(i, n_steps, done=done, m=chunk.shape[0]):
-            progress(done + m * i / n_steps, total)
-
-        parts.append(ddim_sample(model, schedule, chunk, steps, eta, cfg, seed * 1_000_003 + b, step_progress))
-    return torch.cat(parts)
+    """Weights [N, P] on the CPU for `labels`, in seeded batches (`sample_session.seeded_batches`)."""
+    return session.seeded_batches(labels, batch_size, seed, progress, lambda chunk, s, step_progress: ddim_sample(
+        model, schedule, chunk, steps, eta, cfg, s, step_progress))
 
 
 def _sample(run: Run, model: Denoiser, schedule: Schedule, state: dict, out: Path, sid: str, digit: int | None,
             sc, seed: int, progress: ProgressFn) -> dict:
-    from ...fields.stage import load_layout
-
-    layout = load_layout(run)
-    classes = range(model.cfg.n_classes) if digit is None else [digit]
-    n, size = sc.n_per_class, sc.size
-    labels = torch.tensor([c for c in classes for _ in range(n)], dtype=torch.long)
-    total = labels.shape[0]
+    labels = session.class_labels(model.cfg.n_classes, digit, sc.n_per_class)
     t0 = time.time()
     weights = sample_weights(model, schedule, labels, sc.steps, sc.eta, sc.cfg, seed, sc.batch_size, progress)
-    seconds = time.time() - t0
-    meta = {"id": sid, "kind": KIND, "digit": digit, "labels": labels.tolist(), "n": total, "n_per_class": n,
-            "steps": sc.steps, "eta": sc.eta, "cfg": sc.cfg, "seed": seed, "size": size,
-            "step": int(state["step"]), "seconds": round(seconds, 3), "samples_per_s": round(total / max(seconds, 1e-9), 2)}
-    write_sample_files(out, weights, labels, layout, size, digit, n, meta)
-    run.log_event("sample", id=sid, n=total, seconds=round(seconds, 3))
-    progress(total, total)
-    return {"dir": str(out), "n": total, "grid": str(out / "grid.png"), "id": sid}
+    settings = {"kind": KIND, "steps": sc.steps, "eta": sc.eta, "cfg": sc.cfg}
+    return session.store_sample(run, out, sid, weights, labels, digit, sc, seed, int(state["step"]),
+                                time.time() - t0, settings, progress)
 
 
 # ---------------------------------------------------------------------------------------------------------------
