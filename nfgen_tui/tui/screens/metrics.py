@@ -301,7 +301,7 @@ class MetricsScreen(BaseScreen):
         self.open_cell(self.query_one("#met-sweep", SweepPanel).selected_cell())
 
     def open_cell(self, cell: dict | None) -> None:
-        """Generate, with the run and the cell's temperature / top-k / top-p filled in."""
+        """Generate, with the run and the cell's setting (its generator's sweep axes) filled in."""
         name = self.sweep_of
         if cell is None or name is None:
             self.notify("no sweep cell there: move to a scored cell first", severity="warning")
