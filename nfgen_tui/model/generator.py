@@ -7,8 +7,9 @@ stage module with the entry points `run_train(run, progress, device, iters, forc
 device, digit, …its own settings)`, `load_trained(run, device)`, `default_sample_id(cfg, step)`, `class_count(run)`
 and, for `nfgen sweep`, `sweep_sampler(run, device)` (a `SweepSampler`); its sweep grid (`sweep_settings(run, cfg,
 axes)`: the cells, defaults for the axes not given) lives with the sweep, in the module `sweep_grid` names.
-`nfgen sample`'s refusal of another generator's flags, the Generate form's inputs, the Runs summary and the sweep's
-axes are all read from these declarations: a new generator is a new stage package plus one declaration below.
+`nfgen sample`'s refusal of another generator's flags, the Generate and new-run forms, the Runs summary and the
+sweep's axes are all read from these declarations: a new generator is a stage package, a grid module and one
+declaration below.
 Both kinds share `transformer/` (one trained generator per run): a checkpoint records its kind, and the other kind
 refuses it with the way out.
 """
