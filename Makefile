@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/nfgen pipeline demo --preset quick
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/lint-imports && $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/fit_fields.py

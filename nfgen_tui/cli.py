@@ -501,13 +501,10 @@ def sweep(run: str = RUN,
         result["applied"] = apply_setting(r, result["best"])
     emit(result, as_json, lambda res: print_sweep(res, eval_result=eval_result_of(r)))
     if apply and not as_json:
-        a = result["applied"]["after"]
-        if "temperature" not in a:  # a diffusion run's sample.steps / eta / cfg
-            typer.echo(f"default sampling setting is now DDIM steps {a['steps']}, eta {a['eta']:g}, cfg {a['cfg']:g} "
-                       f"({result['applied']['config']})")
-            return
-        typer.echo(f"default sampling setting is now temperature {a['temperature']:g}, top-k {a['top_k']}, "
-                   f"top-p {a['top_p']:g}, cfg {a['cfg']:g} ({a['cfg_schedule']}) ({result['applied']['config']})")
+        from .model.generator import declared
+
+        said = declared(r.config().model.kind).says(result["applied"]["after"])
+        typer.echo(f"default sampling setting is now {said} ({result['applied']['config']})")
 
 
 @app.command()

@@ -136,7 +136,7 @@ def test_after_apply_nfgen_eval_scores_exactly_the_best_cell(dswept):
 
 
 def test_diffusion_defaults_and_bad_axes(dswept, tmp_path):
-    from nfgen_tui.model.generator import generator
+    from nfgen_tui.model.generator import declared
 
     run, _, _ = dswept
     before = (run.dir / "eval" / "sweep.json").read_bytes()
@@ -151,7 +151,7 @@ def test_diffusion_defaults_and_bad_axes(dswept, tmp_path):
     # defaults: the guidance scales of a model trained with the null class, at the run's sample.steps and eta
     cfg = run.config()
     cfg.sample.steps, cfg.sample.eta = 7, 0.25
-    keys = [s.key for s in generator("diffusion").sweep_settings(run, cfg, {})]
+    keys = [s.key for s in declared("diffusion").sweep_settings(run, cfg, {})]
     assert keys == ["s7-e0.25-g1", "s7-e0.25-g1.5", "s7-e0.25-g2", "s7-e0.25-g3"]
     # a GPT run refuses the diffusion axes before anything is loaded
     c = cfgmod.preset("quick")

@@ -332,6 +332,21 @@ async def test_generate_screen_shows_the_latest_sample(fixed_ws):
         assert not screen.busy
 
 
+async def test_a_denoiser_runs_form_asks_for_its_own_settings_and_passes_only_those(tmp_path, monkeypatch, mnist5k):
+    """No GPT knob is shown, pre-filled or passed for a denoiser run: DDIM steps and eta are, from its config."""
+    monkeypatch.chdir(tmp_path)
+    ws = tui_workspace.build_denoiser(tmp_path / "ws", mnist5k)
+    app = NfgenApp(ws, image_mode="halfcell", poll_s=5, start="generate")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot, 0.2)
+        screen = app.screen
+        shown = [i.id for i in screen.query(Input) if i.display]
+        assert shown == ["gen-steps", "gen-eta", "gen-cfg", "gen-n", "gen-seed", "gen-size"]
+        screen.query_one("#gen-steps", Input).value = "20"
+        assert screen._settings() == ("delta", {"digit": None, "steps": 20, "eta": 0.0, "cfg": 1.5, "n": 30,
+                                                "seed": 0, "size": 28})
+
+
 async def test_metrics_screen_tables_and_comparison(fixed_ws):
     app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5, start="metrics")
     async with app.run_test(size=SIZE) as pilot:

@@ -52,6 +52,7 @@ def slow_fit_run(workspace, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     c = cfgmod.preset("quick")
     cfgmod.apply_overrides(c, ["data.limit=1000", "fields.steps=300", "fields.chunk_size=10", "fields.init=random",
+                            "fields.subspace=0", "diffusion.target=weights",
                             "device=cpu"])
     return workspace.create_run("tiny", c)
 

@@ -40,13 +40,13 @@ def gallery_ready(selector):
     return lambda app: app.screen.query(selector) and app.screen.query_one(selector).query_one(".grid-image").image
 
 
-def runs_ready(app) -> bool:
+def runs_ready(app, n_runs: int = 2) -> bool:
     """The table holds every run and the selected run's curve has been read (not merely no worker right now)."""
     screen = app.screen
     if not screen.query("#runs-table"):
         return False
     table = screen.query_one("#runs-table")
-    return table.row_count == 2 and bool(getattr(screen, "curves", None) and screen.curves.latest)
+    return table.row_count == n_runs and bool(getattr(screen, "curves", None) and screen.curves.latest)
 
 
 def test_runs_screen(fixed_ws, snap_compare):
@@ -142,3 +142,41 @@ async def test_every_footer_key_fits_80_columns(fixed_ws, start):
         keys = sorted((k.region.x, k.region.right, k.key_display, k.description) for k in app.screen.query(FooterKey))
         assert len(keys) >= 6, keys
         assert all(a[1] <= b[0] for a, b in zip(keys, keys[1:])) and keys[-1][1] <= SMALL[0], keys
+
+
+# a denoiser run: its own sample settings on Generate (DDIM steps, eta; no temperature / top-k / top-p) and its own
+# summary on Runs; a 3D run: shaded views and the marching-cubes grid size on Generate
+@pytest.fixture
+def denoiser_ws(tmp_path, monkeypatch, mnist5k):
+    monkeypatch.chdir(tmp_path)
+    return tui_workspace.build_denoiser(tmp_path / "ws", mnist5k)
+
+
+@pytest.fixture
+def solids_ws(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tui_workspace.build_3d(tmp_path / "ws")
+
+
+GENERATE_CASES = [("denoiser_ws", SIZE), ("denoiser_ws", SMALL), ("solids_ws", SIZE), ("solids_ws", SMALL)]
+
+
+@pytest.mark.parametrize("ws, size", GENERATE_CASES,
+                         ids=["denoiser-120x40", "denoiser-80x24", "3d-120x40", "3d-80x24"])
+def test_generate_screen_of_a_denoiser_run_and_a_3d_run(ws, size, request, snap_compare):
+    app = NfgenApp(request.getfixturevalue(ws), image_mode="halfcell", poll_s=600, start="generate")
+
+    async def before(pilot):
+        await settled(pilot, gallery_ready("#gen-grid"))
+
+    assert snap_compare(app, terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", [SIZE, SMALL], ids=["120x40", "80x24"])
+def test_runs_screen_of_a_denoiser_run(denoiser_ws, snap_compare, size):
+    app = NfgenApp(denoiser_ws, image_mode="halfcell", poll_s=600)
+
+    async def before(pilot):
+        await settled(pilot, lambda app: runs_ready(app, 1))
+
+    assert snap_compare(app, terminal_size=size, run_before=before)

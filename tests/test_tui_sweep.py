@@ -178,8 +178,7 @@ async def test_the_sweep_key_starts_the_sweep_command_as_a_job(sweep_ws):
         await open_alpha(pilot)
         await pilot.press("s")
         job = jobs.read_job(run)
-        assert job["args"] == ["sweep", "alpha", "--temperature", "0.6,0.8,1.0,1.2", "--top-k", "1,3,5,10,0",
-                               "--n-per-class", "20"]
+        assert job["args"] == ["sweep", "alpha", "--n-per-class", "20"]  # the GPT's own default grid
         # the fixture's run has no checkpoint: the job fails with the CLI's one-line message, the app stays up
         for _ in range(300):
             if jobs.job_status(run)["state"] != "running":
@@ -207,7 +206,7 @@ def write_diffusion_sweep(run) -> dict:
     return sweep
 
 
-async def test_a_diffusion_sweep_shows_steps_by_cfg_and_opens_generate_with_its_cfg(sweep_ws):
+async def test_a_diffusion_sweep_shows_steps_by_cfg_and_opens_generate_with_its_setting(sweep_ws):
     run = sweep_ws.run("alpha")
     write_diffusion_sweep(run)
     app = NfgenApp(sweep_ws, image_mode="halfcell", poll_s=5, start="metrics")
@@ -223,8 +222,10 @@ async def test_a_diffusion_sweep_shows_steps_by_cfg_and_opens_generate_with_its_
         await settle(pilot, lambda: type(app.screen).__name__ == "GenerateScreen")
         gen = app.screen
         await settle(pilot)
-        assert gen.query_one("#gen-cfg", Input).value == "1"
-        assert "nfgen sample alpha --steps 50 --eta 0 --cfg 1" in str(gen.query_one("#gen-status").render())
+        assert [gen.query_one(f"#gen-{k}", Input).value for k in ("steps", "eta", "cfg")] == ["50", "0", "1"]
+        assert gen.query_one("#gen-steps", Input).display and not gen.query_one("#gen-temperature", Input).display
+        assert "setting from the sweep: DDIM steps 50, DDIM eta 0, guidance cfg 1" in \
+            str(gen.query_one("#gen-status").render())
 
 
 async def test_the_sweep_key_on_a_diffusion_run_starts_its_own_default_grid(sweep_ws):

@@ -93,3 +93,70 @@ def build(root, mnist5k) -> Workspace:
                    {"t": T0 + 20, "stage": "fit", "step": 200, "total": 500, "loss": 0.2, "fields_per_s": 15.0}])
     atomic_write_json(beta.dir / "eval" / "metrics.json", metrics(0.05))
     return ws
+
+
+def _finished(run) -> None:
+    """Mark fit, codebook and train done (the report files the stage states read)."""
+    for folder in ("fields", "codebook", "transformer"):
+        atomic_write_json(run.dir / folder / "report.json", {"stage": folder})
+
+
+def denoiser_config() -> cfgmod.Config:
+    """The quick preset's denoiser (a residual MLP over the codes of subspace fields), every value the screens show
+    pinned."""
+    c = cfgmod.preset("quick")
+    cfgmod.apply_overrides(c, ["model.kind=diffusion", "data.dataset=mnist-5k", "data.limit=0", "fields.arch=relu-pe",
+                               "fields.hidden=16,16", "fields.subspace=128", "fields.steps=300",
+                               "diffusion.target=codes", "diffusion.net=mlp", "diffusion.ema=0.999",
+                               "diffusion.n_layer=4", "diffusion.n_head=4", "diffusion.n_embd=512",
+                               "diffusion.iters=5000", "diffusion.batch_size=128", "sample.steps=50", "sample.eta=0.0",
+                               "sample.cfg=1.5", "sample.n_per_class=30", "sample.size=28", "device=auto"])
+    return c
+
+
+def build_denoiser(root, mnist5k) -> Workspace:
+    """`delta`: a denoiser run, every stage done, a DDIM sample of ten digits (real mnist-5k digits)."""
+    ws = Workspace(root)
+    run = ws.create_run("delta", denoiser_config())
+    _finished(run)
+    _events(run, [{"t": T0 - 1, "stage": "train", "event": "start"}]
+            + train_events(0, 400, total=5000) + [{"t": T0 + 81, "stage": "train", "event": "done"}])
+    sample = run.dir / "samples" / "all-n1-ddim50-eta0-cfg1.5-s0-px28-step5000"
+    sample.mkdir(parents=True)
+    idx = [int(np.flatnonzero(mnist5k.labels == d)[1]) for d in range(10)]
+    np.save(sample / "images.npy", mnist5k.images[idx].astype(np.float32))
+    atomic_write_json(sample / "meta.json", {"kind": "diffusion", "digit": None, "labels": list(range(10)), "n": 10,
+                                             "steps": 50, "eta": 0.0, "cfg": 1.5, "seed": 0, "size": 28})
+    return ws
+
+
+def shaded_solids(size: int = 48) -> np.ndarray:
+    """uint8 [4, 4, size, size]: spheres and cubes of two sizes, marching-cubed and shaded from four azimuths."""
+    from nfgen_tui.geometry.mesh import extract_mesh, grid_points
+    from nfgen_tui.geometry.shade import render_views
+
+    p = grid_points(32)
+    views = []
+    for kind, r in (("sphere", 0.8), ("cube", 0.6), ("sphere", 0.5), ("cube", 0.8)):
+        occ = np.linalg.norm(p, axis=-1) < r if kind == "sphere" else np.abs(p).max(axis=-1) < r
+        verts, faces = extract_mesh(occ.reshape(32, 32, 32).astype(np.float32), 0.5)
+        views.append(render_views(verts, faces, size=size))
+    return np.stack(views)
+
+
+def build_3d(root) -> Workspace:
+    """`solids`: a quick3d GPT run, every stage done, a sample of four shaded shapes (four views each)."""
+    ws = Workspace(root)
+    c = cfgmod.preset("quick3d")
+    cfgmod.apply_overrides(c, ["model.kind=gpt", "data.dataset=shapes", "sample.temperature=1.0", "sample.top_k=0",
+                               "sample.top_p=0.9", "sample.cfg=1.5", "sample.n_per_class=8", "sample.size=48",
+                               "device=auto"])
+    run = ws.create_run("solids", c)
+    _finished(run)
+    sample = run.dir / "samples" / "all-n1-t1-k0-p0.9-cfg1.5-s0-px48-step800"
+    sample.mkdir(parents=True)
+    np.save(sample / "views.npy", shaded_solids())
+    atomic_write_json(sample / "meta.json", {"digit": None, "labels": [0, 1, 2, 3], "n": 4, "temperature": 1.0,
+                                             "top_k": 0, "top_p": 0.9, "cfg": 1.5, "seed": 0, "size": 48,
+                                             "view_azimuths": [30, 120, 210, 300]})
+    return ws

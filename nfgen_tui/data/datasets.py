@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..progress import ProgressFn, null_progress
+from .info import SKIPPED_SHOWN, DatasetInfo, skipped_text  # noqa: F401 (names this module always offered)
 
 SIDE = 28
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm"}
@@ -24,7 +25,6 @@ DATASETS = {
 
 
 EVERY_KIND = "mnist-5k, mnist, fashion-mnist, folder:PATH, shapes or meshes:PATH"  # 3D ones: see shapeset.py
-SKIPPED_SHOWN = 5  # skipped files named one by one; the rest are counted
 
 
 @dataclass
@@ -40,34 +40,6 @@ class Dataset:
 
     def class_counts(self) -> list[int]:
         return np.bincount(self.labels, minlength=len(self.classes)).tolist()
-
-
-@dataclass
-class DatasetInfo:
-    name: str
-    description: str
-    available: bool
-    size: int | None = None
-    class_counts: list[int] | None = None
-    classes: list[str] | None = None
-    hint: str = ""
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    kind: str = "2D"  # "2D" images or "3D" shapes
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "description": self.description, "available": self.available,
-                "size": self.size, "class_counts": self.class_counts, "classes": self.classes, "hint": self.hint,
-                "skipped": len(self.skipped),
-                "skipped_files": [{"path": f, "why": why} for f, why in self.skipped[:SKIPPED_SHOWN]]}
-
-
-def skipped_text(skipped: list[tuple[str, str]], shown: int = SKIPPED_SHOWN) -> str:
-    """'skipped 3 files: a/x.png (unreadable: image file is truncated), …, and 1 more'; '' when none was skipped."""
-    if not skipped:
-        return ""
-    names = [f"{path} ({why})" for path, why in skipped[:shown]]
-    more = f", and {len(skipped) - shown} more" if len(skipped) > shown else ""
-    return f"skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''}: " + ", ".join(names) + more
 
 
 def _mnist_5k_file() -> Path:

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import UserError
 from ..progress import ProgressFn
 from . import sample_cache
-from .datasets import skipped_text
+from .info import skipped_text
 from .inside import inside_mesh
 from .occupancy import N_POINTS, N_SURFACE, area_sample, normalize_mesh, query_points, valid_samples
 

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import UserError
 from ..progress import ProgressFn, null_progress
 from . import sample_cache, shapes
-from .datasets import DatasetInfo
+from .info import DatasetInfo
 from .occupancy import N_POINTS, N_SURFACE, valid_samples
 
 CACHE_FOLDER = "shapes3d"  # inside the dataset root

@@ -13,24 +13,21 @@ What a field is fitted to (images, or shapes' occupancy samples) is the modality
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import shutil
 import time
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from .. import device as devmod
-from ..data import load_dataset, select
 from ..errors import UserError
 from ..progress import ProgressFn, null_progress
-from ..workspace import Run, atomic_path, atomic_write_json, atomic_write_text, read_json
+from ..workspace import Run, atomic_write_json, atomic_write_text, read_json
 from ..distributed import Ranks, rank_device, ranks
 from . import modality
-from .init import chunk_init, seeded_init, weight_spread
+from .fit_files import chunk_key, is_tagged, save_tagged, selected_data, shared_init
+from .init import chunk_init, weight_spread
 from .layout import Layout, layout_from_config
 
 LOG_EVERY = 25  # steps between events / progress updates
@@ -87,14 +84,14 @@ def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, forc
     labels, split = data.labels, data.split
     n = len(labels)
     chunk = fc.gpu_chunk_size if dev.type == "cuda" else fc.chunk_size
-    key = _key(cfg, layout, n, chunk)
+    key = chunk_key(cfg, layout, n, chunk)
     if rk.is_main:
         atomic_write_text(fdir / "layout.json", layout.to_json())
 
     def fit(start, stop, init, on_step=None):
         return mod.fit(data, start, stop, init, layout, fc, cfg.seed, dev, on_step=on_step, log_every=LOG_EVERY)
 
-    template = _shared_init(run, fc, cfg.seed, layout, key, rk, lambda start: fit(0, 1, start.unsqueeze(0)),
+    template = shared_init(run, fc, cfg.seed, layout, key, rk, lambda start: fit(0, 1, start.unsqueeze(0)),
                             mod.QUALITY)
 
     bounds = [(k, s, min(s + chunk, n)) for k, s in enumerate(range(0, n, chunk))]
@@ -104,7 +101,7 @@ def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, forc
     t_fit = time.perf_counter()
     for k, start, stop in mine:
         path = fdir / "chunks" / f"chunk_{k:05d}.safetensors"
-        if _valid(path, key, start, stop):
+        if is_tagged(path, key, start, stop):
             done += stop - start
             progress(done, total)
             continue
@@ -117,7 +114,7 @@ def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, forc
             progress(base + size * step / fc.steps, total, loss=loss, fields_per_s=rate)
 
         weights, quality, _ = fit(start, stop, init, on_step)
-        _save(path, {"weights": weights.contiguous(), mod.QUALITY: quality.float().contiguous()},
+        save_tagged(path, {"weights": weights.contiguous(), mod.QUALITY: quality.float().contiguous()},
               {"key": key, "start": str(start), "stop": str(stop)})
         done += stop - start
         fitted += stop - start
@@ -130,65 +127,13 @@ def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, forc
     return report if rk.is_main else read_json(fdir / "report.json")
 
 
-def _selected_data(run: Run, cfg):
-    root = cfg.data.root or run.workspace.datasets_dir
-    images, labels, split = select(load_dataset(cfg.data.dataset, root), cfg.data.limit, cfg.data.holdout, cfg.seed)
-    if len(labels) == 0:
-        raise UserError(f"dataset {cfg.data.dataset!r} selected no images: nothing to fit")
-    return images, labels, split
-
-
-def _key(cfg, layout: Layout, n: int, chunk: int) -> str:
-    """A digest of everything that decides a chunk's content."""
-    parts = {"fields": cfg.to_dict()["fields"], "data": cfg.to_dict()["data"], "seed": cfg.seed, "n": n,
-             "chunk": chunk, "layout": layout.to_dict()}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _save(path, tensors: dict, meta: dict) -> None:
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-
-
-def _meta(path) -> dict | None:
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return f.metadata() or {}
-    except Exception:  # missing, truncated or foreign: not a completed chunk
-        return None
-
-
-def _valid(path, key: str, start: int, stop: int) -> bool:
-    meta = _meta(path)
-    return meta is not None and meta.get("key") == key and meta.get("start") == str(start) \
-        and meta.get("stop") == str(stop)
-
-
-def _shared_init(run: Run, fc, seed: int, layout: Layout, key: str, rk: Ranks, fit_first,
-                 quality_name: str = "psnr") -> torch.Tensor | None:
-    """The common starting weights [P] (None for `random`); computed once by rank 0 and stored for resumes.
-    `fit_first(start [1, P])` fits the first field: (weights [1, P], quality [1], loss)."""
-    if fc.init == "random":
-        return None
-    path = run.stage_dir("fit") / "init.safetensors"
-    if rk.is_main and not _valid(path, key, 0, 1):
-        start = seeded_init(layout, seed, 0)
-        if fc.init == "first":  # the reference's answer: fit image 0, start every field from its weights
-            weights, quality, loss = fit_first(start)
-            start = weights[0]
-            run.log_event("fit", event="init", init=fc.init, loss=loss, **{quality_name: float(quality[0])})
-        _save(path, {"init": start.contiguous()}, {"key": key, "start": "0", "stop": "1", "mode": fc.init})
-    rk.barrier()
-    return load_file(str(path))["init"]
-
-
 def _merge(run: Run, cfg, layout: Layout, bounds, chunk: int, key: str, labels, split, dev, rk: Ranks,
            started: float, seconds: float, quality_name: str = "psnr") -> dict:
     fdir = run.stage_dir("fit")
     parts, fitted, resumed = [], 0, 0
     for k, start, stop in bounds:
         path = fdir / "chunks" / f"chunk_{k:05d}.safetensors"
-        if not _valid(path, key, start, stop):
+        if not is_tagged(path, key, start, stop):
             raise RuntimeError(f"chunk {k} missing after fitting: {path}")
         parts.append(load_file(str(path)))
         if path.stat().st_mtime >= started:  # written by this invocation (any rank)
@@ -198,7 +143,7 @@ def _merge(run: Run, cfg, layout: Layout, bounds, chunk: int, key: str, labels, 
     weights = torch.cat([p["weights"] for p in parts]).float().contiguous()
     q = quality_name
     quality = torch.cat([p[q] for p in parts]).float().contiguous()
-    _save(fdir / "weights.safetensors",
+    save_tagged(fdir / "weights.safetensors",
           {"weights": weights, "labels": torch.as_tensor(np.asarray(labels, dtype=np.int64)),
            "split": torch.as_tensor(np.asarray(split, dtype=np.int64)), q: quality},
           {"key": key})

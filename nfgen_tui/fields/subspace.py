@@ -28,12 +28,13 @@ import torch
 from safetensors.torch import load_file
 
 from ..errors import UserError
-from ..workspace import Run, atomic_write_json, read_json, read_tensors
+from ..workspace import Run, atomic_write_json, atomic_write_text, read_json, read_tensors
 from ..distributed import Ranks
 from .fit import _adam, field_lr, fit_fields
 from .functional import Scratch, forward, inputs, loss_and_grad, psnr, to_intensity
 from .init import seeded_init, weight_spread
-from .layout import Layout
+from .fit_files import chunk_key, is_tagged, save_tagged, selected_data, shared_init, tag_of
+from .layout import Layout, layout_from_config
 
 STATE_FILE = "subspace_state.safetensors"
 SUBSPACE_FILE = "subspace.safetensors"
@@ -114,8 +115,6 @@ def pca_start(deltas: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]
 def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: bool) -> dict:
     """Stage 1 with `fields.subspace = k`: warm start, joint phase (resumable), held-out c fits (chunked), merge."""
     t0, started = time.perf_counter(), time.time()
-    from . import stage as h  # the ordinary fitter's file helpers, shared so both modes tag and check files alike
-
     fdir = run.stage_dir("fit")
     fc = cfg.fields
     k = fc.subspace
@@ -125,16 +124,16 @@ def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: b
             (fdir / name).unlink(missing_ok=True)
         shutil.rmtree(fdir / "chunks", ignore_errors=True)
     rk.barrier()
-    layout = h.layout_from_config(fc)
+    layout = layout_from_config(fc)
     if k > layout.n_params:
         raise UserError(f"config fields.subspace: {k} is more than the {layout.n_params} weights of a field")
-    images, labels, split = h._selected_data(run, cfg)
+    images, labels, split = selected_data(run, cfg)
     n = len(labels)
     targets = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
     chunk = fc.gpu_chunk_size if dev.type == "cuda" else fc.chunk_size
-    key = h._key(cfg, layout, n, chunk)
+    key = chunk_key(cfg, layout, n, chunk)
     if rk.is_main:
-        h.atomic_write_text(fdir / "layout.json", layout.to_json())
+        atomic_write_text(fdir / "layout.json", layout.to_json())
     size = math.isqrt(targets[0].numel())
     feats = inputs(layout, size, dev)
     train_rows = torch.from_numpy(np.flatnonzero(np.asarray(split) == 0))
@@ -146,17 +145,17 @@ def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: b
         return fit_fields(tg, init, layout, steps=fc.steps, lr=fc.lr, schedule=fc.schedule, device=dev,
                           on_step=on_step, log_every=LOG_EVERY)
 
-    template = h._shared_init(run, fc, cfg.seed, layout, key, rk, lambda start: fit(targets[:1], start.unsqueeze(0)))
+    template = shared_init(run, fc, cfg.seed, layout, key, rk, lambda start: fit(targets[:1], start.unsqueeze(0)))
     w0 = (template if template is not None else seeded_init(layout, cfg.seed, 0)).float()
 
     # warm start: PCA of ordinary fits of a few training fields (rank 0, stored so a resume skips it)
     warm_path = fdir / "subspace_warm.safetensors"
-    if rk.is_main and not h._valid(warm_path, key, 0, 1):
+    if rk.is_main and not is_tagged(warm_path, key, 0, 1):
         rows = train_rows[:max(fc.subspace_warm, 2)]
         progress(0, 1, phase="warm start")
         weights, _, _ = fit(targets[rows], w0.unsqueeze(0).repeat(len(rows), 1))
         mu, basis = pca_start(weights - w0, k)
-        h._save(warm_path, {"mu": mu, "basis": basis}, {"key": key, "start": "0", "stop": "1", "mode": "subspace"})
+        save_tagged(warm_path, {"mu": mu, "basis": basis}, {"key": key, "start": "0", "stop": "1", "mode": "subspace"})
     rk.barrier()
     warm = load_file(str(warm_path))
 
@@ -165,7 +164,7 @@ def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: b
     jf = JointFit(torch.zeros(len(train_rows), k, device=dev), warm["basis"].to(dev), warm["mu"].to(dev),
                   fc.lr, fc.subspace_lr)
     state_path = fdir / STATE_FILE
-    meta = h._meta(state_path)
+    meta = tag_of(state_path)
     if meta is not None and meta.get("key") == key:
         jf.restore(load_file(str(state_path)))
     w0d = w0.to(dev)
@@ -204,7 +203,7 @@ def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: b
                               fields_per_s=round(rate, 2))
             progress(jf.step, steps, loss=loss_mean, phase="subspace", fields_per_s=rate)
         if rk.is_main and (jf.step % CKPT_EVERY == 0 or jf.step == steps):
-            h._save(state_path, jf.state(), {"key": key, "mode": "subspace", "step": str(jf.step)})
+            save_tagged(state_path, jf.state(), {"key": key, "mode": "subspace", "step": str(jf.step)})
     rk.barrier()
     basis, mu = jf.basis.detach(), jf.mu.detach()
 
@@ -212,18 +211,18 @@ def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: b
     held_bounds = [(i, s, min(s + chunk, len(held_rows))) for i, s in enumerate(range(0, len(held_rows), chunk))]
     for i, a, b in held_bounds[rk.rank::rk.world]:
         path = fdir / "chunks" / f"held_{i:05d}.safetensors"
-        if h._valid(path, key, a, b):
+        if is_tagged(path, key, a, b):
             continue
         def on_step(step, a=a, b=b):
             progress(a + (b - a) * step / steps, len(held_rows), phase="held-out")
 
         c = fit_coordinates(targets[held_rows[a:b]], basis, mu, w0d, layout, steps=steps, lr=fc.lr,
                             schedule=fc.schedule, on_step=on_step)
-        h._save(path, {"c": c.cpu().contiguous()}, {"key": key, "start": str(a), "stop": str(b)})
+        save_tagged(path, {"c": c.cpu().contiguous()}, {"key": key, "start": str(a), "stop": str(b)})
     rk.barrier()
     if rk.is_main:
         report = _merge(run, cfg, layout, key, jf.c.detach(), basis, mu, w0, train_rows, held_rows, held_bounds,
-                        targets, labels, split, dev, rk, h, time.perf_counter() - t0, started)
+                        targets, labels, split, dev, rk, time.perf_counter() - t0, started)
     rk.barrier()
     return report if rk.is_main else read_json(fdir / "report.json")
 
@@ -258,14 +257,14 @@ def fit_coordinates(targets: torch.Tensor, basis: torch.Tensor, mu: torch.Tensor
 
 
 def _merge(run: Run, cfg, layout: Layout, key: str, c_train, basis, mu, w0, train_rows, held_rows, held_bounds,
-           targets, labels, split, dev, rk, h, seconds: float, started: float) -> dict:
+           targets, labels, split, dev, rk, seconds: float, started: float) -> dict:
     fdir = run.stage_dir("fit")
     n = len(labels)
     c = torch.zeros(n, basis.shape[1])
     c[train_rows] = c_train.cpu()
     for i, a, b in held_bounds:
         path = fdir / "chunks" / f"held_{i:05d}.safetensors"
-        if not h._valid(path, key, a, b):
+        if not is_tagged(path, key, a, b):
             raise RuntimeError(f"held-out chunk {i} missing after fitting: {path}")
         c[held_rows[a:b]] = load_file(str(path))["c"]
     basis, mu, w0 = basis.cpu(), mu.cpu(), w0.cpu()
@@ -275,9 +274,9 @@ def _merge(run: Run, cfg, layout: Layout, key: str, c_train, basis, mu, w0, trai
         feats = inputs(layout, size, "cpu")
         quality = torch.cat([psnr(to_intensity(forward(weights[s:s + 256], layout, feats), layout),
                                   targets[s:s + 256].reshape(-1, size * size)) for s in range(0, n, 256)])
-    h._save(fdir / SUBSPACE_FILE, {"basis": basis.contiguous(), "mu": mu.contiguous(), "w0": w0.contiguous(),
+    save_tagged(fdir / SUBSPACE_FILE, {"basis": basis.contiguous(), "mu": mu.contiguous(), "w0": w0.contiguous(),
                                    "c": c.contiguous()}, {"key": key, "mode": "subspace"})
-    h._save(fdir / "weights.safetensors",
+    save_tagged(fdir / "weights.safetensors",
             {"weights": weights, "labels": torch.as_tensor(np.asarray(labels, dtype=np.int64)),
              "split": torch.as_tensor(np.asarray(split, dtype=np.int64)), "psnr": quality.float().contiguous()},
             {"key": key})

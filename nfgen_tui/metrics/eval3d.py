@@ -26,7 +26,7 @@ from ..fields import occupancy3d
 from ..tokens import decode_tokens
 from ..tokens.stage import load_fields, load_tokens
 from . import baselines
-from .generative import Distances, set_metrics
+from .generative import Distances, per_class_rows, set_metrics
 from .memorization import QUANTILES
 from .sets import balanced_subset
 
@@ -67,7 +67,6 @@ def evaluate(run, cfg, sample_dir: Path, dev: torch.device, progress, steps, loa
     from ..geometry.surface import normalize_points  # noqa: F401  (fail early if geometry is missing)
     from .chamfer import chamfer_pairs
     from .classifier3d import get_classifier3d, score3d
-    from .stage import per_class_rows
 
     t0 = time.perf_counter()
     ec, seed = cfg.eval, cfg.seed

@@ -136,3 +136,19 @@ def compare_files(gen_path: Path | str, ref_path: Path | str, ssim: str = "gauss
     result.update(n_generated_file=len(gen), n_reference_file=len(ref), ssim=ssim, seed=seed,
                   seconds=round(time.perf_counter() - t0, 3))
     return result
+
+
+def per_class_rows(d: Distances, gen_l: torch.Tensor, ref_l: torch.Tensor, classes: list[str], scores) -> dict:
+    """The overall sets restricted to one class at a time (equal sizes: the smaller count of the two); `scores(g)`
+    adds the class score and memorization of the generated indices g (images or shapes, each modality its own)."""
+    out = {}
+    for c in sorted(set(gen_l.tolist()) & set(ref_l.tolist())):
+        g = np.flatnonzero(gen_l.numpy() == c)
+        r = np.flatnonzero(ref_l.numpy() == c)
+        k = min(len(g), len(r))
+        if k < 2:
+            continue
+        g, r = g[:k], r[:k]
+        name = classes[c] if c < len(classes) else str(c)
+        out[name] = {**set_metrics(d.subset(g, r)), **scores(g)}
+    return out

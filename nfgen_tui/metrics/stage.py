@@ -21,7 +21,7 @@ from ..tokens.stage import load_tokens
 from ..workspace import Run, atomic_write_json, read_json, read_tensors
 from . import baselines
 from .classifier import get_classifier, score
-from .generative import Distances, distances, set_metrics
+from .generative import Distances, distances, per_class_rows, set_metrics
 from .memorization import nearest_training_ssim, summarize
 from .sets import balanced_subset
 from .ssim import ssim_distance_matrix
@@ -38,7 +38,7 @@ def default_sample_dir(run: Run, cfg) -> Path:
     current checkpoint), via the sampler's own id rule."""
     from ..model import checkpoint as ckpt
     from ..model.generator import default_sample_id
-    from ..model.stage import retrain_hint
+    from ..model.train_session import retrain_hint
 
     hint = f"no samples yet: run `nfgen sample {run.name}` first"
     where = ckpt.find(run.stage_dir("train") / "ckpt")
@@ -233,17 +233,3 @@ def _distances_to_reference(imgs: np.ndarray, ref_images: np.ndarray, rr: torch.
     return distances(imgs[:k], ref_images[:k], mode, dev, rr=rr[:k, :k])
 
 
-def per_class_rows(d: Distances, gen_l: torch.Tensor, ref_l: torch.Tensor, classes: list[str], scores) -> dict:
-    """The overall sets restricted to one class at a time (equal sizes: the smaller count of the two); `scores(g)`
-    adds the class score and memorization of the generated indices g (images or shapes, each modality its own)."""
-    out = {}
-    for c in sorted(set(gen_l.tolist()) & set(ref_l.tolist())):
-        g = np.flatnonzero(gen_l.numpy() == c)
-        r = np.flatnonzero(ref_l.numpy() == c)
-        k = min(len(g), len(r))
-        if k < 2:
-            continue
-        g, r = g[:k], r[:k]
-        name = classes[c] if c < len(classes) else str(c)
-        out[name] = {**set_metrics(d.subset(g, r)), **scores(g)}
-    return out

@@ -1,6 +1,17 @@
-"""The transformer: a GPT over weight tokens, its resumable (data-parallel) training loop, and KV-cache sampling."""
+"""The generators: the GPT over weight tokens (gpt.py, its training loop and KV-cache sampling), the weight-space
+denoiser (diffusion/), and their declarations (generator.py).
 
-from .gpt import GPT, GPTConfig, KVCache
-from .sample import sample_tokens
+The GPT's names load on first use, so `model.generator` — what the TUI reads to build its forms — costs no torch
+import.
+"""
 
-__all__ = ["GPT", "GPTConfig", "KVCache", "sample_tokens"]
+import importlib
+
+_LAZY = {"GPT": ".gpt", "GPTConfig": ".gpt", "KVCache": ".gpt", "sample_tokens": ".sample"}
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name], __name__), name)

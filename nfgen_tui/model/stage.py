@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import time
-import typing
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 
 from .. import device as devmod
-from ..distributed import Ranks, rank_device, ranks
+from ..distributed import Ranks
 from ..config import SampleConfig, sample_settings
 from ..errors import UserError
 from ..progress import ProgressFn, null_progress
 from ..tokens.stage import TOKENS_FILE, load_tokens, load_vocab
 from ..tokens.vocab import Vocabulary
-from ..workspace import Run, file_sha256, read_json
-from . import checkpoint as ckpt
+from ..workspace import Run, file_sha256
+from . import sample_session as session
 from .gpt import GPT, GPTConfig
 from .guidance import check_guidance
 from .sample import sample_tokens
-from .generator import check_kind
-from .sample_files import write_sample_files
+from .generator import GENERATORS
 from .train import make_optimizer, train_loop
-from .train_session import resume_checkpoint, retrain_hint, train_session
+from .train_session import (check_identity, load_weights, resume_checkpoint, train_session, train_stage,
+                            trained_checkpoint)
 
 
 KIND = "gpt"  # model.kind of this generator (model/generator.py)
@@ -58,11 +54,7 @@ def load_token_split(run: Run, vocab: Vocabulary) -> tuple[torch.Tensor, torch.T
 
 def check_compatible(state: dict, cfg: GPTConfig, tokens_sha: str | None, where: Path, fix: str) -> None:
     """A checkpoint resumes only the model it was made for, on the tokens it was trained on; `fix` is the way out."""
-    theirs = state.get("model") or {}
-    diff = [f"{k} {theirs.get(k)!r} → {v!r}" for k, v in cfg.to_dict().items() if theirs.get(k) != v]
-    if diff:
-        raise UserError(f"checkpoint {where} was made for another model ({'; '.join(diff)}): the config or the "
-                        f"codebook changed since; {fix}")
+    check_identity(state, cfg.to_dict(), where, fix, "model", "codebook")
     if tokens_sha is not None and state.get("tokens_sha256") not in (None, tokens_sha):
         raise UserError(f"checkpoint {where} was trained on other tokens (the codebook was rebuilt); {fix}")
 
@@ -75,19 +67,11 @@ def class_count(run: Run) -> int | None:
 def load_trained(run: Run, device: torch.device) -> tuple[GPT, Vocabulary, dict]:
     """The model of the run's last checkpoint, for sampling."""
     vocab = load_vocab(run)
-    fix = retrain_hint(run)
-    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
-    if where is None:
-        raise UserError(f"run {run.name!r} has no trained transformer: run `nfgen train {run.name}` first")
-    state, model_t, _, _ = ckpt.load(where, fix)
-    check_kind(state, KIND, where, run.name)
+    state, tensors, where, fix = trained_checkpoint(run, KIND, "transformer")
     cfg = model_config(run.config(), vocab)
     check_compatible(state, cfg, None, where, fix)
     model = build_model(cfg, vocab)
-    try:
-        model.load_state_dict(model_t)
-    except RuntimeError as e:
-        raise UserError(f"checkpoint {where} does not fit the model: {str(e).splitlines()[0]}; {fix}") from None
+    load_weights(model, tensors, where, fix, "model")
     return model.to(device).eval(), vocab, state
 
 
@@ -106,40 +90,6 @@ def run_train(run: Run, progress: ProgressFn = null_progress, device: str | None
     cfg = run.config()
     return train_stage(run, cfg.train.iters, KIND, device or cfg.device, iters, force,
                        lambda target, dev, d: _train(run, cfg, target, dev, d, progress))
-
-
-def train_stage(run: Run, default_iters: int, kind: str, device: str, iters: int | None, force: bool,
-                train: typing.Callable[[int, torch.device, Ranks], dict]) -> dict:
-    """The train stage's frame, the same for every generator: the step target, a finished report of this `kind`
-    returned as is (another kind's is refused), the ranks, the stage lock, `force` starting over, then
-    `train(target, device, ranks)`."""
-    target = default_iters if iters is None else int(iters)
-    if target <= 0:
-        raise UserError(f"--iters must be > 0, got {target}")
-    out = run.stage_dir("train")
-    report_path = out / "report.json"
-    if report_path.exists() and not force:
-        report = read_json(report_path, retrain_hint(run))
-        check_kind(report, kind, report_path, run.name)
-        if report.get("step", 0) >= target:
-            return report
-    dev = rank_device(devmod.resolve(device))
-    with ranks(dev) as d:
-        lock = run.stage("train") if d.is_main else contextlib.nullcontext()
-        with lock:
-            if force:
-                start_over(out, d)
-            return train(target, dev, d)
-
-
-def start_over(out: Path, d: Ranks) -> None:
-    """`nfgen train RUN --force`: remove the checkpoint (and its half-swapped twin) and the report, under the lock."""
-    if d.is_main:
-        (out / "report.json").unlink(missing_ok=True)
-        for name in ("ckpt", ".ckpt.old"):
-            shutil.rmtree(out / name, ignore_errors=True)
-    if d.world > 1:
-        dist.barrier()
 
 
 def _train(run: Run, cfg, target: int, dev: torch.device, d: Ranks, progress: ProgressFn) -> dict:
@@ -171,12 +121,12 @@ def _train(run: Run, cfg, target: int, dev: torch.device, d: Ranks, progress: Pr
 
 def sample_id(digit: int | None, n: int, temperature: float, top_k: int, top_p: float, seed: int, size: int,
               step: int, cfg: float = 1.0, cfg_schedule: str = "constant") -> str:
-    """A folder name made of the settings and the model's step: the same request lands in the same folder.
+    """The sample folder of a GPT request (`all-n30-t0.8-k3-p1-s0-px28-step1400`).
 
     Guidance adds `-cfg<s>` (and the schedule when not constant); unguided ids are those of runs made before it."""
-    who = "all" if digit is None else f"d{digit}"
-    guided = "" if cfg == 1.0 else f"-cfg{cfg:g}" + ("" if cfg_schedule == "constant" else f"-{cfg_schedule.replace(':', '')}")
-    return f"{who}-n{n}-t{temperature:g}-k{top_k}-p{top_p:g}{guided}-s{seed}-px{size}-step{step}"
+    schedule = "" if cfg_schedule == "constant" else f"-{cfg_schedule.replace(':', '')}"
+    guided = "" if cfg == 1.0 else f"-cfg{cfg:g}{schedule}"
+    return session.sample_id(digit, n, f"t{temperature:g}-k{top_k}-p{top_p:g}{guided}", seed, size, step)
 
 
 def default_sample_id(cfg, step: int) -> str:
@@ -186,27 +136,20 @@ def default_sample_id(cfg, step: int) -> str:
                      sc.cfg_schedule)
 
 
-SAMPLE_FLAGS = {"n_per_class": "--n", "temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p",
-                "size": "--size", "cfg": "--cfg"}  # what `nfgen sample` calls each sample setting
 
 
 def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | None = None, digit: int | None = None,
                n: int | None = None, temperature: float | None = None, top_k: int | None = None,
                top_p: float | None = None, seed: int | None = None, size: int | None = None,
-               cfg: float | None = None, steps: int | None = None, eta: float | None = None) -> dict:
+               cfg: float | None = None) -> dict:
     """Sample `n` fields per class (or of one `digit`), decode, render, and store them in samples/<id>/.
 
-    `cfg` is the guidance scale (default sample.cfg; 1 = off), not the run's config. `steps` and `eta` are the
-    diffusion generator's: given here they are refused."""
+    `cfg` is the guidance scale (default sample.cfg; 1 = off), not the run's config."""
     scale = cfg
     run.require()
     cfg = run.config()
-    for flag, value in (("--steps", steps), ("--eta", eta)):
-        if value is not None:
-            raise UserError(f"{flag} is a diffusion setting; run {run.name!r} has a GPT (model.kind = gpt): "
-                            f"sample it with --temperature / --top-k / --top-p / --cfg")
-    sc = sample_settings(cfg.sample, SAMPLE_FLAGS, n_per_class=n, temperature=temperature, top_k=top_k, top_p=top_p,
-                         size=size, cfg=scale)
+    sc = sample_settings(cfg.sample, GENERATORS[KIND].sample_flags, n_per_class=n, temperature=temperature,
+                         top_k=top_k, top_p=top_p, size=size, cfg=scale)
     seed = cfg.seed if seed is None else int(seed)
     dev = devmod.resolve(device or cfg.device)
     model, vocab, state = load_trained(run, dev)
@@ -215,86 +158,36 @@ def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | Non
         vocab.class_token(digit)
     sid = sample_id(digit, sc.n_per_class, sc.temperature, sc.top_k, sc.top_p, seed, sc.size, int(state["step"]),
                     sc.cfg, sc.cfg_schedule)
-    out = run.stage_dir("sample") / sid
-    if (out / "meta.json").exists():
-        meta = read_json(out / "meta.json", f"move {out} away to sample again")
-        return {"dir": str(out), "n": meta["n"], "grid": str(out / "grid.png"), "id": sid, "cached": True}
-    with run.stage("sample"):
-        return _sample(run, model, vocab, state, out, sid, digit, sc, seed, progress)
+    return session.stored_or_sampled(run, sid, lambda out: _sample(run, model, vocab, state, out, sid, digit, sc, seed,
+                                                                   progress))
 
 
 def sample_sequences(model: GPT, vocab: Vocabulary, labels: torch.Tensor, temperature: float, top_k: int, top_p: float,
                      seed: int, batch_size: int, progress: ProgressFn = null_progress, cfg: float = 1.0,
                      cfg_schedule: str = "constant") -> torch.Tensor:
-    """Token sequences [N, L] on the CPU for class `labels`, in batches of `batch_size`, batch b seeded with
-    seed·1_000_003 + b: the same request on the same model gives the same tokens (run_sample and the sweep share it)."""
-    parts = []
-    total = labels.shape[0]
-    for b, chunk in enumerate(torch.split(labels, batch_size)):
-        done = b * batch_size
-
-        def step_progress(i, steps, done=done, m=chunk.shape[0]):
-            progress(done + m * i / steps, total)
-
-        parts.append(sample_tokens(model, vocab, chunk, temperature, top_k, top_p, seed=seed * 1_000_003 + b,
-                                   progress=step_progress, cfg=cfg, cfg_schedule=cfg_schedule).cpu())
-    return torch.cat(parts)
+    """Token sequences [N, L] on the CPU for class `labels`, in seeded batches (`sample_session.seeded_batches`)."""
+    return session.seeded_batches(labels, batch_size, seed, progress, lambda chunk, s, step_progress: sample_tokens(
+        model, vocab, chunk, temperature, top_k, top_p, seed=s, progress=step_progress, cfg=cfg,
+        cfg_schedule=cfg_schedule))
 
 
 def _sample(run: Run, model: GPT, vocab: Vocabulary, state: dict, out: Path, sid: str, digit: int | None,
             sc: SampleConfig, seed: int, progress: ProgressFn) -> dict:
-    from ..fields.stage import load_layout
     from ..tokens import decode_tokens
 
-    layout = load_layout(run)
-    classes = range(vocab.n_classes) if digit is None else [digit]
-    n, size = sc.n_per_class, sc.size
-    labels = torch.tensor([c for c in classes for _ in range(n)], dtype=torch.long)
+    labels = session.class_labels(vocab.n_classes, digit, sc.n_per_class)
     t0 = time.time()
-    total = labels.shape[0]
     tokens = sample_sequences(model, vocab, labels, sc.temperature, sc.top_k, sc.top_p, seed, sc.batch_size, progress,
                               sc.cfg, sc.cfg_schedule)
     seconds = time.time() - t0
-    weights = decode_tokens(run, tokens).float().cpu()
-    meta = {"id": sid, "digit": digit, "labels": labels.tolist(), "n": total, "n_per_class": n,
-            "temperature": sc.temperature, "top_k": sc.top_k, "top_p": sc.top_p, "cfg": sc.cfg,
-            "cfg_schedule": sc.cfg_schedule, "seed": seed, "size": size,
-            "step": int(state["step"]), "seconds": round(seconds, 3), "samples_per_s": round(total / max(seconds, 1e-9), 2)}
-    write_sample_files(out, weights, labels, layout, size, digit, n, meta, tokens=tokens,
-                       progress=lambda i, k: progress(total, total, phase="render", shapes=i))
-    run.log_event("sample", id=sid, n=total, seconds=round(seconds, 3))
-    progress(total, total)
-    return {"dir": str(out), "n": total, "grid": str(out / "grid.png"), "id": sid}
+    settings = {"temperature": sc.temperature, "top_k": sc.top_k, "top_p": sc.top_p, "cfg": sc.cfg,
+                "cfg_schedule": sc.cfg_schedule}
+    return session.store_sample(run, out, sid, decode_tokens(run, tokens).float().cpu(), labels, digit, sc, seed,
+                                int(state["step"]), seconds, settings, progress, tokens=tokens)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the sweep's seam (nfgen sweep, sweep/stage.py)
-
-SWEEP_AXES = {"temperatures": "--temperature", "top_ks": "--top-k", "top_ps": "--top-p", "cfgs": "--cfg",
-              "cfg_schedules": "--cfg-schedule"}
-SWEEP_FIELDS = {"temperature": (float, None), "top_k": (int, None), "top_p": (float, None), "cfg": (float, 1.0),
-                "cfg_schedule": (str, "constant")}
-
-
-def sweep_settings(run: Run, cfg, axes: dict) -> list:
-    """The GPT's sweep grid (temperature × top-k × top-p × cfg × schedule), the sweep's defaults for the axes not
-    given; refused before any cell when the run has no trained GPT or a guided cell meets a model without the null
-    class."""
-    from ..sweep import grid
-
-    def pick(name, default):
-        return default if axes.get(name) is None else axes[name]
-
-    settings = grid.parse_grid(pick("temperatures", grid.DEFAULT_TEMPERATURES), pick("top_ks", grid.DEFAULT_TOP_KS),
-                               pick("top_ps", grid.DEFAULT_TOP_PS), pick("cfgs", grid.DEFAULT_CFGS),
-                               pick("cfg_schedules", grid.DEFAULT_SCHEDULES))
-    where = ckpt.find(run.stage_dir("train") / "ckpt")
-    if where is None:
-        raise UserError(f"run {run.name!r} has no trained transformer: run `nfgen train {run.name}` first")
-    guided = [s.cfg for s in settings if s.cfg != 1.0]
-    if guided:
-        check_guidance(guided[0], ckpt.load_state(where), load_vocab(run).null_class, f"run {run.name!r}")
-    return settings
+# the sweep's sampler (nfgen sweep, sweep/stage.py; its grid: sweep/grid.py)
 
 
 def sweep_sampler(run: Run, device: torch.device):

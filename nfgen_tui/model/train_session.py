@@ -7,6 +7,8 @@ and in the loop they run, so a third generator brings those two and nothing else
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -14,11 +16,12 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 
-from ..distributed import Ranks
+from .. import device as devmod
+from ..distributed import Ranks, rank_device, ranks
 from ..errors import UserError
 from ..interrupts import stop_requests
 from ..progress import ProgressFn, null_progress
-from ..workspace import Run, atomic_write_json
+from ..workspace import Run, atomic_write_json, read_json
 from . import checkpoint as ckpt
 from .generator import check_kind
 from .train import LoopHooks, LoopResult, Resume
@@ -27,6 +30,72 @@ from .train import LoopHooks, LoopResult, Resume
 def retrain_hint(run: Run) -> str:
     """The way out of a refused checkpoint: train from scratch (this removes the old checkpoint, as asked)."""
     return f"rerun `nfgen train {run.name} --force` to train from scratch"
+
+
+def train_stage(run: Run, default_iters: int, kind: str, device: str, iters: int | None, force: bool,
+                train: Callable[[int, torch.device, Ranks], dict]) -> dict:
+    """The train stage's frame, the same for every generator: the step target, a finished report of this `kind`
+    returned as is (another kind's is refused), the ranks, the stage lock, `force` starting over, then
+    `train(target, device, ranks)`."""
+    target = default_iters if iters is None else int(iters)
+    if target <= 0:
+        raise UserError(f"--iters must be > 0, got {target}")
+    out = run.stage_dir("train")
+    report_path = out / "report.json"
+    if report_path.exists() and not force:
+        report = read_json(report_path, retrain_hint(run))
+        check_kind(report, kind, report_path, run.name)
+        if report.get("step", 0) >= target:
+            return report
+    dev = rank_device(devmod.resolve(device))
+    with ranks(dev) as d:
+        lock = run.stage("train") if d.is_main else contextlib.nullcontext()
+        with lock:
+            if force:
+                start_over(out, d)
+            return train(target, dev, d)
+
+
+def start_over(out: Path, d: Ranks) -> None:
+    """`nfgen train RUN --force`: remove the checkpoint (and its half-swapped twin) and the report, under the lock."""
+    if d.is_main:
+        (out / "report.json").unlink(missing_ok=True)
+        for name in ("ckpt", ".ckpt.old"):
+            shutil.rmtree(out / name, ignore_errors=True)
+    if d.world > 1:
+        dist.barrier()
+
+
+def check_identity(state: dict, want: dict, where: Path, fix: str, what: str, inputs: str,
+                   defaults: dict | None = None) -> None:
+    """Refuse a checkpoint made for another network: `want` (what this run's config builds) against the `model`
+    entry its state.json recorded, naming each difference and the way out `fix`. A key the checkpoint lacks was
+    added since it was written: it counts as its value in `defaults` (what every checkpoint before it was)."""
+    theirs = {**(defaults or {}), **(state.get("model") or {})}
+    diff = [f"{k} {theirs.get(k)!r} → {v!r}" for k, v in want.items() if theirs.get(k) != v]
+    if diff:
+        raise UserError(f"checkpoint {where} was made for another {what} ({'; '.join(diff)}): the config or the "
+                        f"{inputs} changed since; {fix}")
+
+
+def trained_checkpoint(run: Run, kind: str, what: str) -> tuple[dict, dict, Path, str]:
+    """(state, model tensors, folder, way out) of the run's last checkpoint, for sampling: refused when there is none
+    (`what`: "transformer", "denoiser") or it holds another generator than `kind`."""
+    fix = retrain_hint(run)
+    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
+    if where is None:
+        raise UserError(f"run {run.name!r} has no trained {what}: run `nfgen train {run.name}` first")
+    state, tensors, _, _ = ckpt.load(where, fix)
+    check_kind(state, kind, where, run.name)
+    return state, tensors, where, fix
+
+
+def load_weights(model: torch.nn.Module, tensors: dict, where: Path, fix: str, what: str) -> None:
+    """The checkpoint's tensors into `model`, or one line saying they do not fit it."""
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as e:
+        raise UserError(f"checkpoint {where} does not fit the {what}: {str(e).splitlines()[0]}; {fix}") from None
 
 
 def resume_checkpoint(run: Run, out: Path, model: torch.nn.Module, opt, kind: str, class_dropout: float, d: Ranks,

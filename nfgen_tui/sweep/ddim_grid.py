@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import UserError
-from .grid import _parse, parse_cfgs
+from .axis import parse_cfgs, parse_values
 
 DEFAULT_GUIDED_CFGS = (1.0, 1.5, 2.0, 3.0)  # a model trained with the null class: sweep the guidance scale
 
@@ -36,14 +36,43 @@ class DiffusionSetting:
 
 def parse_ddim_grid(cfgs, steps, etas, timesteps: int) -> list[DiffusionSetting]:
     """Every combination in grid order (steps, eta, cfg), after checking each value against the run's schedule."""
-    ns = _parse(steps, int, "steps")
-    es = _parse(etas, float, "eta")
+    ns = parse_values(steps, int, "steps")
+    es = parse_values(etas, float, "eta")
     gs = parse_cfgs(cfgs)
     if any(not 1 <= n <= timesteps for n in ns):
         raise UserError(f"--steps values must be in 1..{timesteps} (diffusion.timesteps), got {ns}")
     if any(not 0.0 <= e <= 1.0 for e in es):
         raise UserError(f"--eta values must be in [0, 1] (0 = deterministic DDIM), got {es}")
     return [DiffusionSetting(n, e, g) for n in ns for e in es for g in gs]
+
+
+def sweep_settings(run, cfg, axes: dict) -> list[DiffusionSetting]:
+    """The diffusion sweep grid (DDIM steps × eta × cfg). Defaults: the run's sample.steps and sample.eta, and cfg
+    1, 1.5, 2, 3 when the denoiser was trained with the null class (cfg 1 alone when not: the GPT's sweep, too, leaves
+    guidance off unless asked). Refused before any cell without a trained denoiser, or a guided cell on an unguided one.
+    (Its declaration in model/generator.py names this module as its grid.)"""
+    from ..model import checkpoint as ckpt
+    from ..model.generator import check_kind
+    from ..model.guidance import check_guidance
+    from ..model.train_session import retrain_hint
+
+    fix = retrain_hint(run)
+    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
+    if where is None:
+        raise UserError(f"run {run.name!r} has no trained denoiser: run `nfgen train {run.name}` first")
+    state = ckpt.load_state(where, fix)
+    check_kind(state, "diffusion", where, run.name)
+    guidable = float(state.get("class_dropout") or 0.0) > 0
+    cfgs = axes.get("cfgs")
+    if cfgs is None:
+        cfgs = DEFAULT_GUIDED_CFGS if guidable else (1.0,)
+    steps = (cfg.sample.steps,) if axes.get("steps") is None else axes["steps"]
+    etas = (cfg.sample.eta,) if axes.get("etas") is None else axes["etas"]
+    settings = parse_ddim_grid(cfgs, steps, etas, cfg.diffusion.timesteps)
+    n_classes = int((state.get("model") or {}).get("n_classes", 0))
+    for s in settings:
+        check_guidance(s.cfg, state, n_classes, f"run {run.name!r}")
+    return settings
 
 
 def ddim_label(cell: dict) -> str:

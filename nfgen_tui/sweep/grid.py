@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import UserError
+from .axis import parse_cfgs, parse_values
+from .ddim_grid import ddim_label
 
 METRICS = ("nna", "mmd", "cov", "classifier_accuracy", "memorization_rate")
 LOWER_IS_BETTER = {"nna": True, "mmd": True, "cov": False, "classifier_accuracy": False, "memorization_rate": True}
@@ -63,8 +65,6 @@ def cell_label(cell: dict) -> str:
     """A short label of a cell's setting for pictures (`T1 p0.9 g2`, a diffusion cell `50 steps g2`): only what
     differs from plain sampling."""
     if "steps" in cell:
-        from .ddim_grid import ddim_label
-
         return ddim_label(cell)
     parts = [f"T{cell['temperature']:g}"]
     if cell.get("top_k"):
@@ -83,35 +83,15 @@ def setting_of(cell: dict) -> tuple:
             cell.get("cfg_schedule", "constant"))
 
 
-def _parse(text: str | list, conv, name: str) -> list:
-    items = text if isinstance(text, (list, tuple)) else [s for s in str(text).replace(" ", "").split(",") if s]
-    try:
-        values = [conv(v) for v in items]
-    except ValueError:
-        raise UserError(f"--{name} takes a comma-separated list of numbers, got {text!r}") from None
-    if not values:
-        raise UserError(f"--{name} needs at least one value")
-    out = list(dict.fromkeys(values))  # drop repeats, keep order
-    return out
-
-
-def parse_cfgs(cfgs) -> list[float]:
-    """The guidance axis of either generator's grid."""
-    gs = _parse(cfgs, float, "cfg")
-    if any(g < 0 for g in gs):
-        raise UserError(f"--cfg values must be >= 0 (1 = no guidance), got {gs}")
-    return gs
-
-
 def parse_grid(temperatures, top_ks, top_ps, cfgs=(1.0,), schedules=("constant",)) -> list[Setting]:
     """Every combination, in grid order (temperature, top-k, top-p, cfg, schedule), after checking each value."""
     from ..config import cfg_schedule_ok
 
-    ts = _parse(temperatures, float, "temperature")
-    ks = _parse(top_ks, int, "top-k")
-    ps = _parse(top_ps, float, "top-p")
+    ts = parse_values(temperatures, float, "temperature")
+    ks = parse_values(top_ks, int, "top-k")
+    ps = parse_values(top_ps, float, "top-p")
     gs = parse_cfgs(cfgs)
-    ss = _parse(schedules, str, "cfg-schedule")
+    ss = parse_values(schedules, str, "cfg-schedule")
     if any(not cfg_schedule_ok(x) for x in ss):
         raise UserError(f"--cfg-schedule values: constant | linear | first:N (N > 0), got {ss}")
     if any(t <= 0 for t in ts):
@@ -123,6 +103,29 @@ def parse_grid(temperatures, top_ks, top_ps, cfgs=(1.0,), schedules=("constant",
     out = [Setting(t, k, p, g, x if g != 1.0 else "constant") for t in ts for k in ks for p in ps for g in gs
            for x in ss]
     return list(dict.fromkeys(out))  # a schedule of an unguided cell is no schedule: one cell, not one per schedule
+
+
+def sweep_settings(run, cfg, axes: dict) -> list[Setting]:
+    """The GPT's sweep grid (temperature × top-k × top-p × cfg × schedule), the defaults above for the axes not
+    given; refused before any cell when the run has no trained GPT or a guided cell meets a model without the null
+    class. (Its declaration in model/generator.py names this module as its grid.)"""
+    from ..model import checkpoint as ckpt
+    from ..model.guidance import check_guidance
+    from ..tokens.stage import load_vocab
+
+    def pick(name, default):
+        return default if axes.get(name) is None else axes[name]
+
+    settings = parse_grid(pick("temperatures", DEFAULT_TEMPERATURES), pick("top_ks", DEFAULT_TOP_KS),
+                          pick("top_ps", DEFAULT_TOP_PS), pick("cfgs", DEFAULT_CFGS),
+                          pick("cfg_schedules", DEFAULT_SCHEDULES))
+    where = ckpt.find(run.stage_dir("train") / "ckpt")
+    if where is None:
+        raise UserError(f"run {run.name!r} has no trained transformer: run `nfgen train {run.name}` first")
+    guided = [s.cfg for s in settings if s.cfg != 1.0]
+    if guided:
+        check_guidance(guided[0], ckpt.load_state(where), load_vocab(run).null_class, f"run {run.name!r}")
+    return settings
 
 
 def grid_axes(settings: list) -> dict:

@@ -1,9 +1,9 @@
 """`run_sweep`: sample and score every (temperature, top-k, top-p, cfg) cell with one model load, into eval/sweep.json.
 
 The run's generator (model/generator.py) says which axes there are and samples a cell: the GPT's temperature, top-k,
-top-p, cfg and schedule, or a diffusion run's DDIM steps, eta and cfg (`sweep_settings` / `sweep_sampler` of its stage
-module). Everything else — the generated set's draw, the reference, the classifier, the metrics, the rule, resuming
-by cell key — is this module's, the same for both.
+top-p, cfg and schedule, or a diffusion run's DDIM steps, eta and cfg (its declared `sweep_grid`, grid.py or
+ddim_grid.py, and the `sweep_sampler` of its stage module). Everything else — the generated set's draw, the
+reference, the classifier, the metrics, the rule, resuming by cell key — is this module's, the same for both.
 
 Every cell is sampled with the same seed by the sampler `nfgen sample` uses (so a cell's digits are exactly those of
 `nfgen sample RUN --n N --temperature T --top-k K --top-p P --cfg S --seed S`), rendered at 28 px, and scored by the eval
@@ -64,21 +64,22 @@ def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None
     model trained with the null class, else 1, × sample.steps × sample.eta); an axis of the other generator, given,
     is a user error. `n_per_class` defaults to sample.n_per_class (then the reference is exactly run_eval's), `seed`
     to the run's; `force` recomputes stored cells."""
-    from ..model.generator import generator
+    from ..fields import modality
+    from ..model.generator import declared
 
     run.require()
     cfg = run.config()
-    from ..fields import modality
 
     if modality.for_dataset(cfg.data.dataset).NAME != "image2d":
         raise UserError(f"nfgen sweep scores images and run {run.name!r} fits {cfg.data.dataset!r} (3D shapes): "
                         f"sweeps of 3D runs are not built yet; sample by hand with `nfgen sample {run.name} "
                         f"--temperature T --top-p P`")
-    gen = generator(cfg.model.kind)
+    declaration = declared(cfg.model.kind)
+    gen = declaration.stage()
     given = {"temperatures": temperatures, "top_ks": top_ks, "top_ps": top_ps, "cfgs": cfgs,
              "cfg_schedules": cfg_schedules, "steps": steps, "etas": etas}
-    _refuse_foreign_axes(run, cfg.model.kind, gen.SWEEP_AXES, given)
-    settings = gen.sweep_settings(run, cfg, {k: v for k, v in given.items() if k in gen.SWEEP_AXES})
+    _refuse_foreign_axes(run, declaration, given)
+    settings = declaration.sweep_settings(run, cfg, {k: v for k, v in given.items() if k in declaration.sweep_axes})
     n_per_class = cfg.sample.n_per_class if n_per_class is None else int(n_per_class)
     seed = cfg.seed if seed is None else int(seed)
     if n_per_class <= 0:
@@ -88,15 +89,17 @@ def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None
         return _sweep(run, cfg, gen, settings, n_per_class, seed, dev, progress, force)
 
 
-def _refuse_foreign_axes(run: Run, kind: str, own: dict, given: dict) -> None:
+def _refuse_foreign_axes(run: Run, declaration, given: dict) -> None:
     """An axis the run's generator does not have (--top-k on a diffusion run, --steps on a GPT run), given
     explicitly: refused before anything is loaded, naming the axes the run does have."""
-    flags = {"temperatures": "--temperature", "top_ks": "--top-k", "top_ps": "--top-p", "cfgs": "--cfg",
-             "cfg_schedules": "--cfg-schedule", "steps": "--steps", "etas": "--eta"}
+    from ..model.generator import GENERATORS
+
+    flags = {axis: flag for g in GENERATORS.values() for axis, flag in g.sweep_axes.items()}
+    own = declaration.sweep_axes
     foreign = [flags[k] for k, v in given.items() if v is not None and k not in own]
     if foreign:
-        raise UserError(f"{', '.join(foreign)}: not a sweep axis of run {run.name!r} (model.kind = {kind}); its axes "
-                        f"are {', '.join(own.values())}")
+        raise UserError(f"{', '.join(foreign)}: not a sweep axis of run {run.name!r} (model.kind = "
+                        f"{declaration.kind}); its axes are {', '.join(own.values())}")
 
 
 def _identity(cfg, state: dict, n_per_class: int, seed: int) -> dict:
@@ -238,10 +241,10 @@ def apply_setting(run: Run, setting: dict) -> dict:
 
     The one place a later command rewrites config.toml: the user asked for it (`nfgen sweep … --apply`). The default
     sample, and so `nfgen eval`, then follow the new setting."""
-    from ..model.generator import generator
+    from ..model.generator import declared
 
     cfg = run.config()
-    fields = generator(cfg.model.kind).SWEEP_FIELDS  # name → (type, value when the setting lacks it, or None)
+    fields = declared(cfg.model.kind).sweep_fields  # name → (type, value when the setting lacks it, or None)
 
     def now() -> dict:
         return {k: getattr(cfg.sample, k) for k in fields}

@@ -20,14 +20,14 @@ from ...config import sample_settings
 from ...distributed import Ranks
 from ...errors import UserError
 from ...progress import ProgressFn, null_progress
-from ...workspace import Run, file_sha256, read_json
+from ...workspace import Run, file_sha256
 from .. import checkpoint as ckpt
-from ..generator import check_kind
+from .. import sample_session as session
+from ..generator import GENERATORS
 from ..guidance import check_guidance
-from ..sample_files import write_sample_files
-from ..stage import train_stage
 from ..train import make_optimizer
-from ..train_session import resume_checkpoint, retrain_hint, train_session
+from ..train_session import (check_identity, load_weights, resume_checkpoint, retrain_hint, train_session,
+                             train_stage, trained_checkpoint)
 from . import ema
 from .denoiser import Denoiser, DenoiserConfig
 from .mlp import MLPDenoiser
@@ -89,13 +89,6 @@ def identity(dcfg: DenoiserConfig, cfg) -> dict:
     return {**dcfg.to_dict(), "timesteps": d.timesteps, "beta_start": d.beta_start, "beta_end": d.beta_end}
 
 
-def check_compatible(state: dict, want: dict, where: Path, fix: str) -> None:
-    theirs = state.get("model") or {}
-    diff = [f"{k} {theirs.get(k, _DEFAULTS.get(k))!r} → {v!r}" for k, v in want.items()
-            if theirs.get(k, _DEFAULTS.get(k)) != v]
-    if diff:
-        raise UserError(f"checkpoint {where} was made for another denoiser ({'; '.join(diff)}): the config or the "
-                        f"fields changed since; {fix}")
 
 
 def class_count(run: Run) -> int | None:
@@ -112,21 +105,13 @@ def load_trained(run: Run, device: torch.device) -> tuple[Denoiser, Schedule, di
     """The denoiser of the run's last checkpoint, for sampling."""
     from ...fields.stage import load_layout
 
-    fix = retrain_hint(run)
-    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
-    if where is None:
-        raise UserError(f"run {run.name!r} has no trained denoiser: run `nfgen train {run.name}` first")
-    state, model_t, _, _ = ckpt.load(where, fix)
-    check_kind(state, KIND, where, run.name)
+    state, tensors, where, fix = trained_checkpoint(run, KIND, "denoiser")
     cfg = run.config()
     n_classes = int((state.get("model") or {}).get("n_classes", 0))
     dcfg, index = denoiser_setup(cfg, load_layout(run), n_classes)
-    check_compatible(state, identity(dcfg, cfg), where, fix)
+    check_identity(state, identity(dcfg, cfg), where, fix, "denoiser", "fields", _DEFAULTS)
     model = make_denoiser(dcfg, index, torch.zeros(dcfg.n_params), torch.ones(dcfg.n_params))
-    try:
-        model.load_state_dict(model_t)
-    except RuntimeError as e:
-        raise UserError(f"checkpoint {where} does not fit the denoiser: {str(e).splitlines()[0]}; {fix}") from None
+    load_weights(model, tensors, where, fix, "denoiser")
     if dcfg.ema > 0:
         ema.use_average(model)
     return model.to(device).eval(), schedule_of(cfg), state
@@ -158,7 +143,7 @@ def _train(run: Run, cfg, tc, target: int, dev: torch.device, d: Ranks, progress
     opt = make_optimizer(model, tc.lr, tc.weight_decay, dev)
 
     def check(state, where, fix):
-        check_compatible(state, want, where, fix)
+        check_identity(state, want, where, fix, "denoiser", "fields", _DEFAULTS)
         if state.get("fields_sha256") != data.sha:
             raise UserError(f"checkpoint {where} was trained on other fields (they were refitted); {fix}")
 
@@ -184,10 +169,9 @@ def _train(run: Run, cfg, tc, target: int, dev: torch.device, d: Ranks, progress
 # stage 4
 
 def sample_id(digit: int | None, n: int, steps: int, eta: float, cfg: float, seed: int, size: int, step: int) -> str:
-    """Folder name of a diffusion sample: the settings and the model's step (same request → same folder)."""
-    who = "all" if digit is None else f"d{digit}"
+    """The sample folder of a diffusion request (`all-n30-ddim50-eta0-cfg1.5-s0-px28-step5000`)."""
     guided = "" if cfg == 1.0 else f"-cfg{cfg:g}"
-    return f"{who}-n{n}-ddim{steps}-eta{eta:g}{guided}-s{seed}-px{size}-step{step}"
+    return session.sample_id(digit, n, f"ddim{steps}-eta{eta:g}{guided}", seed, size, step)
 
 
 def default_sample_id(cfg, step: int) -> str:
@@ -195,24 +179,15 @@ def default_sample_id(cfg, step: int) -> str:
     return sample_id(None, sc.n_per_class, sc.steps, sc.eta, sc.cfg, cfg.seed, sc.size, step)
 
 
-SAMPLE_FLAGS = {"n_per_class": "--n", "size": "--size", "cfg": "--cfg", "steps": "--steps", "eta": "--eta"}
-GPT_ONLY = {"temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p"}
-
-
 def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | None = None, digit: int | None = None,
                n: int | None = None, seed: int | None = None, size: int | None = None, cfg: float | None = None,
-               steps: int | None = None, eta: float | None = None, **gpt_settings) -> dict:
+               steps: int | None = None, eta: float | None = None) -> dict:
     """DDIM-sample `n` fields per class (or of one `digit`), render them, store them in samples/<id>/."""
     scale = cfg
     run.require()
     cfg = run.config()
-    for key, value in gpt_settings.items():
-        if key not in GPT_ONLY:
-            raise TypeError(f"run_sample() got an unexpected keyword argument {key!r}")
-        if value is not None:
-            raise UserError(f"{GPT_ONLY[key]} is a GPT setting; run {run.name!r} has a diffusion generator "
-                            f"(model.kind = diffusion): sample it with --steps / --eta / --cfg")
-    sc = sample_settings(cfg.sample, SAMPLE_FLAGS, n_per_class=n, size=size, cfg=scale, steps=steps, eta=eta)
+    sc = sample_settings(cfg.sample, GENERATORS[KIND].sample_flags, n_per_class=n, size=size, cfg=scale, steps=steps,
+                         eta=eta)
     if sc.steps > cfg.diffusion.timesteps:
         raise UserError(f"--steps must be <= diffusion.timesteps ({cfg.diffusion.timesteps}), got {sc.steps}")
     if sc.cfg_schedule != "constant":
@@ -225,82 +200,32 @@ def run_sample(run: Run, progress: ProgressFn = null_progress, device: str | Non
     if digit is not None and not 0 <= digit < model.cfg.n_classes:
         raise UserError(f"--digit must be in 0..{model.cfg.n_classes - 1}, got {digit}")
     sid = sample_id(digit, sc.n_per_class, sc.steps, sc.eta, sc.cfg, seed, sc.size, int(state["step"]))
-    out = run.stage_dir("sample") / sid
-    if (out / "meta.json").exists():
-        meta = read_json(out / "meta.json", f"move {out} away to sample again")
-        return {"dir": str(out), "n": meta["n"], "grid": str(out / "grid.png"), "id": sid, "cached": True}
-    with run.stage("sample"):
-        return _sample(run, model, schedule, state, out, sid, digit, sc, seed, progress)
+    return session.stored_or_sampled(run, sid, lambda out: _sample(run, model, schedule, state, out, sid, digit, sc,
+                                                                   seed, progress))
 
 
 def sample_weights(model: Denoiser, schedule: Schedule, labels: torch.Tensor, steps: int, eta: float, cfg: float,
                    seed: int, batch_size: int, progress: ProgressFn = null_progress, decode=None) -> torch.Tensor:
-    """Weights [N, P] for `labels`, in batches seeded seed·1_000_003 + b, as the GPT's sample_sequences; `decode`
-    turns what the denoiser drew into weights (a code run's w0 + μ + B·c; None: it drew weights)."""
-    parts, total = [], labels.shape[0]
-    for b, chunk in enumerate(torch.split(labels, batch_size)):
-        done = b * batch_size
-
-        def step_progress(i, n_steps, done=done, m=chunk.shape[0]):
-            progress(done + m * i / n_steps, total)
-
-        parts.append(ddim_sample(model, schedule, chunk, steps, eta, cfg, seed * 1_000_003 + b, step_progress))
-    drawn = torch.cat(parts)
+    """Weights [N, P] on the CPU for `labels`, in seeded batches (`sample_session.seeded_batches`); `decode` turns
+    what the denoiser drew into weights (a code run's w0 + μ + B·c; None: it drew weights)."""
+    drawn = session.seeded_batches(labels, batch_size, seed, progress, lambda chunk, s, step_progress: ddim_sample(
+        model, schedule, chunk, steps, eta, cfg, s, step_progress))
     return drawn if decode is None else decode(drawn)
 
 
 def _sample(run: Run, model: Denoiser, schedule: Schedule, state: dict, out: Path, sid: str, digit: int | None,
             sc, seed: int, progress: ProgressFn) -> dict:
-    from ...fields.stage import load_layout
-
-    layout = load_layout(run)
-    classes = range(model.cfg.n_classes) if digit is None else [digit]
-    n, size = sc.n_per_class, sc.size
-    labels = torch.tensor([c for c in classes for _ in range(n)], dtype=torch.long)
-    total = labels.shape[0]
+    labels = session.class_labels(model.cfg.n_classes, digit, sc.n_per_class)
     t0 = time.time()
     weights = sample_weights(model, schedule, labels, sc.steps, sc.eta, sc.cfg, seed, sc.batch_size, progress,
                              decoder(run, model.cfg.target))
-    seconds = time.time() - t0
-    meta = {"id": sid, "kind": KIND, "digit": digit, "labels": labels.tolist(), "n": total, "n_per_class": n,
-            "steps": sc.steps, "eta": sc.eta, "cfg": sc.cfg, "seed": seed, "size": size,
-            "step": int(state["step"]), "seconds": round(seconds, 3), "samples_per_s": round(total / max(seconds, 1e-9), 2)}
-    write_sample_files(out, weights, labels, layout, size, digit, n, meta)
-    run.log_event("sample", id=sid, n=total, seconds=round(seconds, 3))
-    progress(total, total)
-    return {"dir": str(out), "n": total, "grid": str(out / "grid.png"), "id": sid}
+    settings = {"kind": KIND, "steps": sc.steps, "eta": sc.eta, "cfg": sc.cfg}
+    return session.store_sample(run, out, sid, weights, labels, digit, sc, seed, int(state["step"]),
+                                time.time() - t0, settings, progress)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the sweep's seam (nfgen sweep, sweep/stage.py)
-
-SWEEP_AXES = {"cfgs": "--cfg", "steps": "--steps", "etas": "--eta"}
-SWEEP_FIELDS = {"steps": (int, None), "eta": (float, None), "cfg": (float, None)}
-
-
-def sweep_settings(run: Run, cfg, axes: dict) -> list:
-    """The diffusion sweep grid (DDIM steps × eta × cfg). Defaults: the run's sample.steps and sample.eta, and cfg
-    1, 1.5, 2, 3 when the denoiser was trained with the null class (cfg 1 alone when not: the GPT's sweep, too, leaves
-    guidance off unless asked). Refused before any cell without a trained denoiser, or a guided cell on an unguided one."""
-    from ...sweep.ddim_grid import DEFAULT_GUIDED_CFGS, parse_ddim_grid
-
-    fix = retrain_hint(run)
-    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
-    if where is None:
-        raise UserError(f"run {run.name!r} has no trained denoiser: run `nfgen train {run.name}` first")
-    state = ckpt.load_state(where, fix)
-    check_kind(state, KIND, where, run.name)
-    guidable = float(state.get("class_dropout") or 0.0) > 0
-    cfgs = axes.get("cfgs")
-    if cfgs is None:
-        cfgs = DEFAULT_GUIDED_CFGS if guidable else (1.0,)
-    steps = (cfg.sample.steps,) if axes.get("steps") is None else axes["steps"]
-    etas = (cfg.sample.eta,) if axes.get("etas") is None else axes["etas"]
-    settings = parse_ddim_grid(cfgs, steps, etas, cfg.diffusion.timesteps)
-    n_classes = int((state.get("model") or {}).get("n_classes", 0))
-    for s in settings:
-        check_guidance(s.cfg, state, n_classes, f"run {run.name!r}")
-    return settings
+# the sweep's sampler (nfgen sweep, sweep/stage.py; its grid: sweep/ddim_grid.py)
 
 
 def sweep_sampler(run: Run, device: torch.device):

@@ -23,21 +23,26 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
 from ...data.shapeset import is_shape_dataset
 from ...errors import UserError
+from ...model.generator import GENERATORS, SIZE, SampleSetting, declared
 from ..images import fit_grid, grid_image
 from ..widgets.digit_grid import DigitGrid
 from .base import BaseScreen, display_path
 
-# (field id, label, sample-config attribute or None, parse)
-FIELDS = [
-    ("temperature", "temperature", "temperature", float),
-    ("top_k", "top-k (0 off)", "top_k", int),
-    ("top_p", "top-p (1 off)", "top_p", float),
-    ("cfg", "guidance cfg (1 off)", "cfg", float),
-    ("n", "count per digit", "n_per_class", int),  # "per class" once a run with named classes is shown
-    ("seed", "seed", None, int),
-    ("size", "render size px", "size", int),
-]
-GPT_ONLY = ("temperature", "top_k", "top_p")  # a diffusion run samples with DDIM (sample.steps / sample.eta)
+
+def form_settings() -> list[SampleSetting]:
+    """Every generator's form inputs in one column: each generator's own order kept, a setting they share shown
+    once (the GPT: temperature, top-k, top-p, cfg, count, seed, size; the denoiser: steps, eta, cfg, count…)."""
+    out: list[SampleSetting] = []
+    for g in GENERATORS.values():
+        own = [s for s in g.settings if s.label]
+        for i, s in enumerate(own):
+            if s not in out:
+                after = next((t for t in own[i + 1:] if t in out), None)
+                out.insert(out.index(after) if after is not None else len(out), s)
+    return out
+
+
+FIELDS = form_settings()
 
 
 def latest_sample(run_dir: Path) -> Path | None:
@@ -105,9 +110,13 @@ class GenerateScreen(BaseScreen):
                 yield Select([], id="gen-run", prompt="pick a trained run", compact=True)
                 yield Label("digit", id="gen-digit-label")
                 yield Select([("all", "all")], value="all", allow_blank=False, id="gen-digit", compact=True)
-                for fid, label, _, _ in FIELDS:
-                    yield Label(label, id=f"gen-{fid}-label")
-                    yield Input("0" if fid == "seed" else "", id=f"gen-{fid}", compact=True)
+                shared = set.intersection(*(set(g.settings) for g in GENERATORS.values()))
+                for s in FIELDS:  # until a run is shown (_fill_defaults shows its own), the settings all share
+                    label = Label(s.label, id=f"gen-{s.arg}-label")
+                    field = Input("0" if s.arg == "seed" else "", id=f"gen-{s.arg}", compact=True)
+                    label.display = field.display = s in shared
+                    yield label
+                    yield field
                 yield Button("Generate (ctrl+g)", variant="primary", id="gen-go")
                 yield ProgressBar(total=1, id="gen-progress", show_eta=False)
                 yield Static("", id="gen-status", classes="hint")
@@ -148,11 +157,18 @@ class GenerateScreen(BaseScreen):
         except UserError as e:
             self.error(e)
             return
-        for fid, _, attr, _ in FIELDS:
-            if attr is not None:
-                self.query_one(f"#gen-{fid}", Input).value = str(getattr(c.sample, attr))
+        try:
+            own = declared(c.model.kind).settings
+        except UserError as e:
+            self.error(e)
+            return
+        for s in FIELDS:
+            for widget in (self.query_one(f"#gen-{s.arg}-label", Label), self.query_one(f"#gen-{s.arg}", Input)):
+                widget.display = s in own
+            if s.field is not None:
+                self.query_one(f"#gen-{s.arg}", Input).value = str(getattr(c.sample, s.field))
         self.query_one("#gen-size-label", Label).update(  # a 3D sample's size is its marching-cubes grid
-            "mesh grid per side" if is_shape_dataset(c.data.dataset) else dict((f, t) for f, t, _, _ in FIELDS)["size"])
+            "mesh grid per side" if is_shape_dataset(c.data.dataset) else SIZE.label)
         if self.chosen is not None and self.chosen[0] == name:
             self._fill_setting(self.chosen[1])
 
@@ -185,33 +201,26 @@ class GenerateScreen(BaseScreen):
         picker.value = str(names.index(picked)) if picked in names else "all"
 
     def _fill_setting(self, setting: dict) -> None:
-        for fid in ("temperature", "top_k", "top_p", "cfg"):
-            if fid not in setting:
-                continue
-            v = setting[fid]
-            self.query_one(f"#gen-{fid}", Input).value = f"{v:g}" if isinstance(v, float) else str(v)
+        for s in FIELDS:
+            if s.arg in setting:
+                self.query_one(f"#gen-{s.arg}", Input).value = s.text(setting[s.arg])
 
     def use_setting(self, name: str, setting: dict) -> None:
-        """Select `name` and fill in a sweep cell's temperature / top-k / top-p / cfg (the other fields keep theirs).
+        """Select `name` and fill in a sweep cell's setting: the form inputs of its sweep axes (the GPT's
+        temperature / top-k / top-p / cfg, the denoiser's DDIM steps / eta / cfg); the other fields keep theirs.
 
-        Remembered for that run: the run select's change event, handled after this, refills the config defaults.
-        A diffusion cell fills cfg alone: Generate samples with the run's sample.steps / sample.eta, and the status
-        line names the command for the cell's own steps and eta."""
-        if "steps" in setting:
-            self.chosen = (name, {"cfg": setting.get("cfg", 1.0)})
-            self.query_one("#gen-run", Select).value = name
-            self._fill_setting(self.chosen[1])
-            self.query_one("#gen-status", Static).update(
-                f"cfg {setting.get('cfg', 1.0):g} from the sweep — ctrl+g generates with the run's DDIM steps and eta; "
-                f"this cell's own ({setting['steps']} steps, eta {setting['eta']:g}): `nfgen sample {name} --steps "
-                f"{setting['steps']} --eta {setting['eta']:g} --cfg {setting.get('cfg', 1.0):g}`")
+        Remembered for that run: the run select's change event, handled after this, refills the config defaults."""
+        try:
+            generator = declared(self.workspace.run(name).config().model.kind)
+        except UserError as e:
+            self.error(e)
             return
-        self.chosen = (name, {k: setting.get(k, 1.0) for k in ("temperature", "top_k", "top_p", "cfg")})
+        axes = [s for s in generator.settings if s.sweep_axis and s.label]  # sweep axes are sample.* fields
+        self.chosen = (name, {s.arg: setting.get(s.field, s.missing) for s in axes})
         self.query_one("#gen-run", Select).value = name
         self._fill_setting(self.chosen[1])
         self.query_one("#gen-status", Static).update(
-            f"setting from the sweep: T {setting['temperature']:g}, top-k {setting['top_k']}, "
-            f"top-p {setting['top_p']:g}, cfg {setting.get('cfg', 1.0):g} — ctrl+g to generate")
+            f"setting from the sweep: {generator.says(self.chosen[1])} — ctrl+g to generate")
 
     @work(thread=True, exclusive=True, group="gen-show")
     def show_latest(self, name: str, budget: tuple[int, int]) -> None:
@@ -272,15 +281,14 @@ class GenerateScreen(BaseScreen):
             raise UserError("pick a run first (it needs a trained model)")
         digit = self.query_one("#gen-digit", Select).value
         kwargs: dict = {"digit": None if digit == "all" else int(digit)}
-        diffusion = self.workspace.run(name).config().model.kind == "diffusion"
-        for fid, label, _, parse in FIELDS:
-            text = self.query_one(f"#gen-{fid}", Input).value.strip()
-            if not text or (diffusion and fid in GPT_ONLY):
+        for s in declared(self.workspace.run(name).config().model.kind).settings:
+            text = self.query_one(f"#gen-{s.arg}", Input).value.strip() if s.label else ""
+            if not text:
                 continue
             try:
-                kwargs[fid] = parse(text)
+                kwargs[s.arg] = s.type(text)
             except ValueError:
-                raise UserError(f"{label}: {text!r} is not a {parse.__name__}") from None
+                raise UserError(f"{s.label}: {text!r} is not a {s.type.__name__}") from None
         return name, kwargs
 
     def action_generate(self) -> None:

@@ -22,10 +22,9 @@ from ...errors import UserError
 from ..widgets.sweep_panel import SweepPanel
 from .base import BaseScreen
 
-SWEEP_ARGS = ["--temperature", "0.6,0.8,1.0,1.2", "--top-k", "1,3,5,10,0", "--n-per-class", "20"]
-# a diffusion run: its default grid (cfg 1, 1.5, 2, 3 when trained with the null class, × sample.steps); a DDIM
-# steps / eta grid is the CLI's (`nfgen sweep RUN --steps 10,25,50`)
-SWEEP_ARGS_BY_KIND = {"gpt": SWEEP_ARGS, "diffusion": ["--n-per-class", "20"]}
+# every generator's own default grid (the GPT: 4 temperatures × 5 top-k; the denoiser: cfg 1, 1.5, 2, 3 when trained
+# with the null class, × sample.steps), 20 per class; other grids are the CLI's (`nfgen sweep RUN --steps 10,25,50`)
+SWEEP_ARGS = ["--n-per-class", "20"]
 
 # (key, column title); ↓ lower is better, ↑ higher is better, 1-NNA is best at 0.5
 COLUMNS = [("mmd", "MMD ↓"), ("cov", "COV ↑"), ("nna", "1-NNA →0.5"), ("classifier_accuracy", "classifier ↑"),
@@ -287,7 +286,7 @@ class MetricsScreen(BaseScreen):
                 return
             if not run.is_done("train"):
                 raise UserError(f"{name} has no trained model yet: train it on the Runs screen (r, then p)")
-            job = jobs.start_job(run, ["sweep", run.name, *SWEEP_ARGS_BY_KIND[run.config().model.kind]])
+            job = jobs.start_job(run, ["sweep", run.name, *SWEEP_ARGS])
         except UserError as e:
             self.error(e)
             return
@@ -302,7 +301,7 @@ class MetricsScreen(BaseScreen):
         self.open_cell(self.query_one("#met-sweep", SweepPanel).selected_cell())
 
     def open_cell(self, cell: dict | None) -> None:
-        """Generate, with the run and the cell's temperature / top-k / top-p filled in."""
+        """Generate, with the run and the cell's setting (its generator's sweep axes) filled in."""
         name = self.sweep_of
         if cell is None or name is None:
             self.notify("no sweep cell there: move to a scored cell first", severity="warning")

@@ -20,6 +20,7 @@ from ... import config as cfgmod
 from ...data.datasets import BUILT_IN, BUILT_IN_3D
 from ...data.shapeset import is_shape_dataset
 from ...errors import UserError
+from ...model.generator import GENERATORS
 from ...newrun import matching_preset, with_flags
 from .datasets import short_name
 
@@ -31,14 +32,10 @@ KEY_SETTINGS = [
     ("codebook.size", "codes"),
 ]
 DATASETS = [*BUILT_IN, *BUILT_IN_3D]
-GENERATORS = [("GPT over VQ tokens", "gpt"), ("weight-space diffusion", "diffusion")]  # model.kind
-# slot → (config key, label) per generator: the same four inputs, relabelled when the generator changes
-GENERATOR_SETTINGS = {
-    "gpt": {"layers": ("model.n_layer", "GPT layers"), "width": ("model.n_embd", "GPT width"),
-            "iters": ("train.iters", "train iters"), "batch": ("train.batch_size", "batch size")},
-    "diffusion": {"layers": ("diffusion.n_layer", "denoiser layers"), "width": ("diffusion.n_embd", "denoiser width"),
-                  "iters": ("diffusion.iters", "train iters"), "batch": ("diffusion.batch_size", "batch size")},
-}
+GENERATOR_CHOICES = [(g.title, g.kind) for g in GENERATORS.values()]  # model.kind
+# slot → (config key, label) per generator (its declared sizes): the same four inputs, relabelled when it changes
+GENERATOR_SETTINGS = {g.kind: dict(zip(("layers", "width", "iters", "batch"), g.sizes, strict=True))
+                      for g in GENERATORS.values()}
 
 
 def preset_value(preset: str, key: str) -> str:
@@ -77,7 +74,7 @@ class NewRunScreen(ModalScreen[str | None]):
                              allow_blank=False, id="nr-dataset")
                 yield Label("generator")
                 kind = preset_value("quick", "model.kind")
-                yield Select(GENERATORS, value=kind, allow_blank=False, id="nr-model-kind")
+                yield Select(GENERATOR_CHOICES, value=kind, allow_blank=False, id="nr-model-kind")
                 for key, label in KEY_SETTINGS:
                     yield Label(label, id="nr-" + key.replace(".", "-") + "-label")
                     yield Input(preset_value("quick", key), id="nr-" + key.replace(".", "-"))

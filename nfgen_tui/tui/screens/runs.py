@@ -20,6 +20,7 @@ from textual.widgets.data_table import ColumnKey
 
 from ... import jobs
 from ...errors import UserError
+from ...model.generator import declared
 from ...workspace import STAGE_ORDER
 from ..curves import Curves
 from ..widgets.loss_plot import LossPlot
@@ -66,9 +67,7 @@ def run_info(run) -> str:
         return str(e)
     return (f"[b]{run.name}[/b]  {c.data.dataset}"
             f"{f' (limit {c.data.limit})' if c.data.limit else ''}  ·  fields {c.fields.arch} {c.fields.hidden} "
-            f"{c.fields.steps} steps  ·  codebook {c.codebook.mode} {c.codebook.size}  ·  GPT {c.model.n_layer}×"
-            f"{c.model.n_embd} ({c.model.n_head} heads)  ·  train {c.train.iters} iters, batch {c.train.batch_size}"
-            f"  ·  device {c.device}")
+            f"{c.fields.steps} steps  ·  {declared(c.model.kind).describe(c)}  ·  device {c.device}")
 
 
 # The one stage table of the TUI: the key that starts each stage as a job (bindings, hint line, command palette).

@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Label, ProgressBar, Select, Static
 
 
 TITLE_GPT = "Sweep: T rows × top-k columns · h, enter: Generate"
-TITLE_DIFFUSION = "Sweep: DDIM steps rows × cfg columns · h, enter: Generate (cfg; steps and eta: CLI)"
+TITLE_DIFFUSION = "Sweep: DDIM steps rows × cfg columns · h, enter: Generate"
 
 
 def k_label(k: int) -> str:
