@@ -23,7 +23,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
 from ...data.shapeset import is_shape_dataset
 from ...errors import UserError
-from ...model.generator import GENERATORS, SIZE, SampleSetting, declared
+from ...model.generator import GENERATORS, SEED, SIZE, SampleSetting, declared
 from ..images import fit_grid, grid_image
 from ..widgets.digit_grid import DigitGrid
 from .base import BaseScreen, display_path
@@ -167,6 +167,8 @@ class GenerateScreen(BaseScreen):
                 widget.display = s in own
             if s.field is not None:
                 self.query_one(f"#gen-{s.arg}", Input).value = str(getattr(c.sample, s.field))
+            elif s is SEED:  # the run's own seed: ctrl+g on the defaults draws what `nfgen sample RUN` draws
+                self.query_one(f"#gen-{s.arg}", Input).value = str(c.seed)
         self.query_one("#gen-size-label", Label).update(  # a 3D sample's size is its marching-cubes grid
             "mesh grid per side" if is_shape_dataset(c.data.dataset) else SIZE.label)
         if self.chosen is not None and self.chosen[0] == name:

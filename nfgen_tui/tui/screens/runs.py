@@ -67,7 +67,8 @@ def run_info(run) -> str:
         return str(e)
     return (f"[b]{run.name}[/b]  {c.data.dataset}"
             f"{f' (limit {c.data.limit})' if c.data.limit else ''}  ·  fields {c.fields.arch} {c.fields.hidden} "
-            f"{c.fields.steps} steps  ·  {declared(c.model.kind).describe(c)}  ·  device {c.device}")
+            f"{c.fields.steps} steps{f' in a {c.fields.subspace}-dim subspace' if c.fields.subspace else ''}  ·  "
+            f"{declared(c.model.kind).describe(c)}  ·  device {c.device}")
 
 
 # The one stage table of the TUI: the key that starts each stage as a job (bindings, hint line, command palette).
