@@ -129,6 +129,7 @@ class GenerateScreen(BaseScreen):
         self.view = 0  # which view of a 3D sample's shapes is shown
         self.chosen: tuple[str, dict] | None = None  # (run, setting) picked on the Metrics screen's sweep table
         self.class_names: list[str] = []  # the shown run's classes, label i first
+        self.seeded_for: str | None = None  # the run whose seed the seed input was last set to
         self.refresh_runs()
 
     def on_screen_resume(self) -> None:
@@ -167,8 +168,11 @@ class GenerateScreen(BaseScreen):
                 widget.display = s in own
             if s.field is not None:
                 self.query_one(f"#gen-{s.arg}", Input).value = str(getattr(c.sample, s.field))
-            elif s is SEED:  # the run's own seed: ctrl+g on the defaults draws what `nfgen sample RUN` draws
+            elif s is SEED and name != self.seeded_for:
+                # another run: its own seed, so ctrl+g on the defaults draws what `nfgen sample RUN` draws (a seed
+                # typed for this run stays when the screen comes back)
                 self.query_one(f"#gen-{s.arg}", Input).value = str(c.seed)
+                self.seeded_for = name
         self.query_one("#gen-size-label", Label).update(  # a 3D sample's size is its marching-cubes grid
             "mesh grid per side" if is_shape_dataset(c.data.dataset) else SIZE.label)
         if self.chosen is not None and self.chosen[0] == name:
