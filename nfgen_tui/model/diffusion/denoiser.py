@@ -65,27 +65,22 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return F.pad(emb, (0, dim - 2 * half))
 
 
-class Denoiser(nn.Module):
-    def __init__(self, cfg: DenoiserConfig, index: torch.Tensor, mean: torch.Tensor, std: torch.Tensor):
+class NormalisedDenoiser(nn.Module):
+    """What every denoiser network shares: the per-coordinate mean and std of the training vectors (buffers, so a
+    checkpoint carries them; the network works in the normalised space), the null class, the small-normal init."""
+
+    def __init__(self, cfg: DenoiserConfig, mean: torch.Tensor, std: torch.Tensor):
         super().__init__()
         self.cfg = cfg
-        E = cfg.n_embd
-        self.register_buffer("index", index.long().clone())
         self.register_buffer("mean", mean.float().clone())
         self.register_buffer("std", std.float().clone())
-        self.inp = nn.Linear(cfg.width, E)
-        self.pos = nn.Parameter(torch.zeros(cfg.n_tokens + 2, E))
-        self.time = nn.Sequential(nn.Linear(E, E), nn.GELU(), nn.Linear(E, E))
-        self.cls = nn.Embedding(cfg.n_classes + 1, E)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
-        self.ln_f = nn.LayerNorm(E)
-        self.head = nn.Linear(E, cfg.width)
+
+    def init_normal(self) -> None:
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(m.weight, 0.0, 0.02)
                 if getattr(m, "bias", None) is not None:
                     nn.init.zeros_(m.bias)
-        nn.init.normal_(self.pos, 0.0, 0.02)
 
     @property
     def null_class(self) -> int:
@@ -99,6 +94,22 @@ class Denoiser(nn.Module):
 
     def denormalise(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.std + self.mean
+
+
+class Denoiser(NormalisedDenoiser):
+    def __init__(self, cfg: DenoiserConfig, index: torch.Tensor, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__(cfg, mean, std)
+        E = cfg.n_embd
+        self.register_buffer("index", index.long().clone())
+        self.inp = nn.Linear(cfg.width, E)
+        self.pos = nn.Parameter(torch.zeros(cfg.n_tokens + 2, E))
+        self.time = nn.Sequential(nn.Linear(E, E), nn.GELU(), nn.Linear(E, E))
+        self.cls = nn.Embedding(cfg.n_classes + 1, E)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(E)
+        self.head = nn.Linear(E, cfg.width)
+        self.init_normal()
+        nn.init.normal_(self.pos, 0.0, 0.02)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Noisy normalised weights [B, P], timesteps [B], classes [B] (null_class = unconditional) → x0 [B, P]."""

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .denoiser import DenoiserConfig, timestep_embedding
+from .denoiser import DenoiserConfig, NormalisedDenoiser, timestep_embedding
 
 
 class ResidualBlock(nn.Module):
@@ -29,40 +29,20 @@ class ResidualBlock(nn.Module):
         return h + self.fc2(F.silu(self.fc1(self.norm(h) * (1 + scale) + shift)))
 
 
-class MLPDenoiser(nn.Module):
+class MLPDenoiser(NormalisedDenoiser):
     def __init__(self, cfg: DenoiserConfig, mean: torch.Tensor, std: torch.Tensor):
-        super().__init__()
-        self.cfg = cfg
+        super().__init__(cfg, mean, std)
         W = cfg.n_embd
-        self.register_buffer("mean", mean.float().clone())
-        self.register_buffer("std", std.float().clone())
         self.inp = nn.Linear(cfg.n_params, W)
         self.time = nn.Sequential(nn.Linear(W, W), nn.SiLU(), nn.Linear(W, W))
         self.cls = nn.Embedding(cfg.n_classes + 1, W)
         self.blocks = nn.ModuleList(ResidualBlock(W) for _ in range(cfg.n_layer))
         self.norm = nn.LayerNorm(W)
         self.head = nn.Linear(W, cfg.n_params)
-        for m in self.modules():
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(m.weight, 0.0, 0.02)
-                if getattr(m, "bias", None) is not None:
-                    nn.init.zeros_(m.bias)
+        self.init_normal()
         for b in self.blocks:  # every block starts as the identity
             nn.init.zeros_(b.fc2.weight)
             nn.init.zeros_(b.modulation.weight)
-
-    @property
-    def null_class(self) -> int:
-        return self.cfg.n_classes
-
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    def normalise(self, w: torch.Tensor) -> torch.Tensor:
-        return (w - self.mean) / self.std
-
-    def denormalise(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.std + self.mean
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Noisy normalised vectors [B, D], timesteps [B], classes [B] (null_class = unconditional) → x0 [B, D]."""
