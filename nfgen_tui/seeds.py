@@ -100,6 +100,15 @@ def run_seeds(ws: Workspace, name: str, seeds: list[int], preset: str | None = N
     return {**summary, "summary": str(summary_path(ws, name))}
 
 
+def _wins(wins: dict[str, bool]) -> str:
+    """The metrics a seed beat a baseline on: "all" when every one (the common case stays one short cell)."""
+    from .sweep.grid import LABELS
+
+    if wins and all(wins.values()):
+        return "all"
+    return ", ".join(LABELS[m] for m, ok in wins.items() if ok) or "none"
+
+
 def print_summary(summary: dict, console=None) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -133,8 +142,7 @@ def print_summary(summary: dict, console=None) -> None:
     for s in seeds:
         row = summary["per_seed"][str(s)]
         per.add_row(str(s), *(f"{row[m]:.3f}" if row.get(m) is not None else "-" for m in METRICS),
-                    *(", ".join(LABELS[m] for m, ok in wins.get(str(s), {}).items() if ok) or "none"
-                      for _, wins in beats))
+                    *(_wins(wins.get(str(s), {})) for _, wins in beats))
     console.print(per)
     if summary.get("summary"):
         console.print(f"summary: {summary['summary']}")
