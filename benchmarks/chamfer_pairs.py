@@ -21,7 +21,7 @@ import torch
 from scipy.spatial import cKDTree
 
 from nfgen_tui.device import resolve
-from nfgen_tui.metrics.chamfer import auto_method, chamfer_pairs
+from nfgen_tui.modality.occupancy3d.chamfer import auto_method, chamfer_pairs
 
 
 def loop_chamfer(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Batched 3D occupancy fitting vs a per-shape loop, on the same built-in `shapes`, in one run.
 
 (a) per-shape loop: one nn.Module per shape, autograd, the same steps, learning rate, points per step and
-    positional encoding as nfgen — timed on --ref-shapes shapes; (b) nfgen's batched fitter (`fields.occupancy3d`,
+    positional encoding as nfgen — timed on --ref-shapes shapes; (b) nfgen's batched fitter (`modality.occupancy3d.fields`,
     hand-written gradient, one Adam over all stacked weights) on --shapes shapes, the same `first` shared init as the
     fit stage. Prints shapes/s of each, the ratio, and the mean IoU on each shape's held-out occupancy samples.
 
@@ -22,7 +22,7 @@ from nfgen_tui.data.shapeset import load_shapes
 from nfgen_tui.fields import layout_from_config
 from nfgen_tui.fields.functional import encode
 from nfgen_tui.fields.init import seeded_init
-from nfgen_tui.fields.occupancy3d import ShapeTargets, fit_occupancy, iou, score, select_shapes
+from nfgen_tui.modality.occupancy3d.fields import ShapeTargets, fit_occupancy, iou, score, select_shapes
 
 
 def per_shape_loop(data, lay, init: torch.Tensor, fc, seed: int) -> torch.Tensor:

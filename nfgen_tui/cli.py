@@ -88,6 +88,14 @@ app.add_typer(data_app, name="data")
 app.add_typer(classifier_app, name="classifier")
 
 
+def _print_eval(result: dict) -> None:
+    """An eval result as tables, its items named by the result's modality (a 2D result names none)."""
+    from .metrics.report import print_eval
+    from .modality import get
+
+    print_eval(result, items=get(result.get("modality")).nouns.items)
+
+
 def emit(result: dict, as_json: bool, human: Callable[[dict], None] | None = None) -> None:
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return
@@ -188,8 +196,8 @@ def tui():
 @data_app.command("list")
 def data_list(as_json: bool = JSON):
     """Datasets with availability, size and per-class counts."""
-    from .data import list_datasets
     from .data.datasets import skipped_text
+    from .modality import list_datasets
 
     infos = list_datasets(state.workspace.datasets_dir, state.workspace.dataset_names())
     result = {"datasets": [i.to_dict() for i in infos]}
@@ -215,30 +223,11 @@ def data_show(name: str = typer.Argument("mnist-5k", metavar="NAME", help=DATASE
               n: int = typer.Option(20, "--n", help="Images (or shapes) to draw."),
               root: Optional[Path] = typer.Option(None, "--root", help="Folder with torchvision's files.")):
     """Class counts and a few images (or shaded shapes) drawn in the terminal."""
-    import numpy as np
     from rich.console import Console
 
-    from .data import load_dataset
-    from .data.datasets import skipped_text
-    from .data.shapeset import is_shape_dataset
-    from .termimage import halfblock_grid
+    from .modality import for_dataset
 
-    if is_shape_dataset(name):
-        from .data.preview3d import show_shapes
-
-        show_shapes(name, root or state.workspace.datasets_dir, n, Console())
-        return
-    ds = load_dataset(name, root or state.workspace.datasets_dir)
-    console = Console()
-    console.print(f"[bold]{ds.name}[/]: {len(ds)} images, {len(ds.classes)} classes")
-    for c, k in zip(ds.classes, ds.class_counts()):
-        console.print(f"  {c:>10}: {k}")
-    if ds.skipped:
-        console.print(skipped_text(ds.skipped), markup=False, highlight=False, soft_wrap=True)
-    rng = np.random.default_rng(0)
-    pick = np.sort(rng.choice(len(ds), size=min(max(n, 1), len(ds)), replace=False))
-    console.print(halfblock_grid(ds.images[pick], cols=max(1, min(10, console.width // 29))))
-    console.print("labels: " + " ".join(ds.classes[i] for i in ds.labels[pick]))
+    for_dataset(name).show(name, root or state.workspace.datasets_dir, n, Console())
 
 
 @data_app.command("prepare")
@@ -247,19 +236,15 @@ def data_prepare(name: str = typer.Argument(..., metavar="NAME", help=DATASET_HE
                  root: Optional[Path] = typer.Option(None, "--root", help="Where the files live or go.")):
     """Make a dataset available (torchvision download or check existing files; for shapes and meshes:PATH, compute
     and cache their occupancy samples)."""
-    from .data import prepare_dataset
     from .data.datasets import skipped_text
-    from .data.shapeset import is_shape_dataset
+    from .modality import for_dataset
 
-    if is_shape_dataset(name):
-        with rich_progress("samples") as progress:
-            ds = prepare_dataset(name, root or state.workspace.datasets_dir, download, progress)
-        typer.echo(f"{ds.name}: {len(ds)} shapes ready (samples cached), per class {ds.class_counts()}")
-        if ds.skipped:
-            typer.echo(skipped_text(ds.skipped), err=True)
-        return
-    ds = prepare_dataset(name, root or state.workspace.datasets_dir, download)
-    typer.echo(f"{ds.name}: {len(ds)} images ready, per class {ds.class_counts()}")
+    mod = for_dataset(name)
+    with rich_progress(mod.prepare_progress or "", enabled=mod.prepare_progress is not None) as progress:
+        ds = mod.prepare(name, root or state.workspace.datasets_dir, download, progress)
+    typer.echo(f"{ds.name}: {len(ds)} {mod.nouns.items} ready{mod.prepared}, per class {ds.class_counts()}")
+    if ds.skipped:
+        typer.echo(skipped_text(ds.skipped), err=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -412,11 +397,10 @@ def sample(run: str = RUN,
 def eval_(run: str = RUN, as_json: bool = JSON,
           force: bool = typer.Option(False, "--force", help="Recompute the metrics of the latest samples.")):
     """Stage 5: MMD / COV / 1-NNA, classifier score, memorization, with baselines."""
-    from .metrics.report import print_eval
     from .metrics.stage import run_eval
 
     result = _stage_command("eval", run_eval, run, force=force)
-    emit(result, as_json, print_eval)
+    emit(result, as_json, _print_eval)
 
 
 @app.command()
@@ -444,13 +428,13 @@ def pipeline(run: str = RUN,
 
     result = run_pipeline(state.workspace, run, preset=preset, dataset=dataset, overrides=set_, device=state.device,
                           show_progress=True, force=force, note=_note)
-    from .metrics.report import print_eval
+    from . import modality
 
     def human(res):
-        print_eval(res["eval"])
+        _print_eval(res["eval"])
         if res.get("grid"):
-            what = "shapes" if res.get("fit", {}).get("modality") == "occupancy3d" else "digits"
-            typer.echo(f"grid of generated {what}: {res['grid']}")
+            typer.echo(f"grid of generated {modality.get(res.get('fit', {}).get('modality')).nouns.generated}: "
+                       f"{res['grid']}")
 
     emit(result, as_json, human)
 
@@ -529,24 +513,16 @@ def classifier_train(dataset: str = typer.Option("mnist-5k", "--dataset", metava
     """Train (or load from the workspace cache) the network that scores generated samples: the CNN for images, the
     point classifier for a shape dataset (`shapes`, `meshes:PATH`; the one a run on all of it with this seed uses)."""
     from .config import preset
-    from .data.shapeset import is_shape_dataset
     from .device import resolve
+    from .modality import for_dataset
+    from .newrun import matching_preset
 
-    three_d = is_shape_dataset(dataset)
     if epochs is None:
-        epochs = preset("quick3d" if three_d else "quick").eval.classifier_epochs
+        epochs = preset(matching_preset("quick", dataset)).eval.classifier_epochs
     device = resolve(state.device or "auto")
     with rich_progress("classifier") as progress:
-        if three_d:
-            from .metrics.classifier3d import get_dataset_classifier3d
-
-            _, report = get_dataset_classifier3d(state.workspace, dataset, epochs, seed, device=device, force=force,
-                                                 progress=progress)
-        else:
-            from .metrics.classifier import get_classifier
-
-            _, report = get_classifier(state.workspace, dataset, epochs=epochs, seed=seed, force=force,
-                                       device=device, progress=progress)
+        _, report = for_dataset(dataset).train_classifier(state.workspace, dataset, epochs, seed, device, force,
+                                                          progress)
     emit(report, as_json)
 
 

@@ -8,21 +8,20 @@ from pathlib import Path
 from typing import Callable
 
 from . import config as cfgmod
-from .data.shapeset import is_shape_dataset as _is_3d
 from .errors import UserError
+from .modality import for_dataset
 from .workspace import STAGE_ORDER, Run, Workspace
 
 
 def _kind(dataset: str) -> str:
-    return "3D shapes" if _is_3d(dataset) else "images"
+    return for_dataset(dataset).nouns.kind
 
 
 def matching_preset(preset: str, dataset: str) -> str:
-    """The preset sized for `dataset`'s kind of data: `preset` itself, or its 2D / 3D twin when there is one."""
-    want_3d = _is_3d(dataset)
-    if _is_3d(cfgmod.preset(preset).data.dataset) == want_3d:
-        return preset
-    twin = preset + "3d" if want_3d else preset.removesuffix("3d")
+    """The preset sized for `dataset`'s modality: `preset` itself, or its twin sized for the other modality (quick ↔
+    quick3d, paper ↔ paper3d) when there is one."""
+    have, want = for_dataset(cfgmod.preset(preset).data.dataset), for_dataset(dataset)
+    twin = want.preset_twin(preset, have)
     return twin if twin in cfgmod.PRESETS else preset
 
 
@@ -52,7 +51,7 @@ def resolve(preset: str | None, dataset: str | None, overrides: list[str],
 def check_dataset(ws: Workspace, c: cfgmod.Config) -> None:
     """Refuse a dataset the fit stage could not load, with `data list`'s hint (e.g. `nfgen data prepare NAME
     --download`), so the error comes now and not inside a background job."""
-    from .data import dataset_info
+    from .modality import dataset_info
 
     info = dataset_info(c.data.dataset, Path(c.data.root) if c.data.root else ws.datasets_dir)
     if not info.available:

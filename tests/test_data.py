@@ -89,7 +89,7 @@ def test_skipped_list_names_the_first_few_and_counts_the_rest():
 
 def test_class_names_without_loading_match_the_loaded_classes(tmp_path):
     from nfgen_tui.data import shapes
-    from nfgen_tui.data.datasets import class_names
+    from nfgen_tui.modality import class_names
 
     root = write_folder(tmp_path / "pets")
     assert class_names(f"folder:{root}") == load_dataset(f"folder:{root}").classes == ["cat", "dog"]

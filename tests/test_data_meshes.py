@@ -6,7 +6,7 @@ import pytest
 trimesh = pytest.importorskip("trimesh")
 
 from nfgen_tui.data import meshes  # noqa: E402
-from nfgen_tui.data.datasets import dataset_info  # noqa: E402
+from nfgen_tui.modality import dataset_info  # noqa: E402
 from nfgen_tui.data.shapeset import CACHE_FOLDER, load_shapes  # noqa: E402
 from nfgen_tui.errors import UserError  # noqa: E402
 

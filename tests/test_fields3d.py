@@ -10,10 +10,11 @@ import torch
 from float_bounds import assert_adam_twins
 from nfgen_tui.config import FieldsConfig
 from nfgen_tui.errors import UserError
-from nfgen_tui.fields import Layout, layout_from_config, modality
+from nfgen_tui import modality
+from nfgen_tui.fields import Layout, layout_from_config
 from nfgen_tui.fields.functional import coordinates, encode, field_loss, forward, loss_and_grad
 from nfgen_tui.fields.init import chunk_init, seeded_init
-from nfgen_tui.fields.occupancy3d import fit_occupancy, iou, render, score, select_shapes
+from nfgen_tui.modality.occupancy3d.fields import fit_occupancy, iou, render, score, select_shapes
 
 from solids3d import inside, solids
 
@@ -27,14 +28,14 @@ def test_old_layout_json_reads_as_2d_intensity():
     old = {k: v for k, v in d.items() if k not in ("dim", "target")}  # a layout.json written before modalities
     back = Layout.from_json(json.dumps(old))
     assert (back.dim, back.target) == (2, "intensity") and back.n_params == 561
-    assert modality.for_layout(back).NAME == "image2d"
+    assert modality.for_layout(back).name == "image2d"
 
 
 def test_3d_layout_round_trips_and_names_its_modality():
     lay = layout_from_config(FC, dim=3, target="occupancy")
     assert lay.layers[0].n_in == 24  # sin and cos of x, y, z at 4 octaves
     back = Layout.from_json(lay.to_json())
-    assert back == lay and modality.for_layout(back).NAME == "occupancy3d"
+    assert back == lay and modality.for_layout(back).name == "occupancy3d"
     bad = {**lay.to_dict(), "dim": 2}  # first layer no longer matches 2D inputs
     with pytest.raises(UserError):
         Layout.from_dict(bad)
@@ -43,9 +44,9 @@ def test_3d_layout_round_trips_and_names_its_modality():
 
 
 def test_datasets_choose_their_modality():
-    assert modality.for_dataset("shapes").NAME == "occupancy3d"
-    assert modality.for_dataset("meshes:/tmp/x").NAME == "occupancy3d"
-    assert modality.for_dataset("mnist-5k").NAME == "image2d"
+    assert modality.for_dataset("shapes").name == "occupancy3d"
+    assert modality.for_dataset("meshes:/tmp/x").name == "occupancy3d"
+    assert modality.for_dataset("mnist-5k").name == "image2d"
 
 
 def test_3d_encoding_and_grid():

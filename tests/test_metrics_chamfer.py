@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy.spatial import cKDTree
 
-from nfgen_tui.metrics.chamfer import chamfer_pairs
+from nfgen_tui.modality.occupancy3d.chamfer import chamfer_pairs
 
 
 def kdtree_chamfer(x: np.ndarray, y: np.ndarray) -> float:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from nfgen_tui.cli import app
 from nfgen_tui.data import stratified_split
-from nfgen_tui.metrics.classifier import cache_dir, get_classifier, predict_proba, score, train_classifier
+from nfgen_tui.modality.image2d.classifier import cache_dir, get_classifier, predict_proba, score, train_classifier
 
 
 def test_short_training_run_reaches_90_percent(mnist5k):

@@ -12,7 +12,7 @@ import trimesh
 
 from nfgen_tui.geometry.surface import sample_surface
 from nfgen_tui.errors import UserError
-from nfgen_tui.metrics.classifier3d import classify3d, get_classifier3d, score3d, train_classifier3d
+from nfgen_tui.modality.occupancy3d.classifier import classify3d, get_classifier3d, score3d, train_classifier3d
 from nfgen_tui.workspace import Workspace
 
 

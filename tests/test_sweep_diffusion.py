@@ -78,7 +78,7 @@ def test_a_cfg_1_cell_is_exactly_nfgen_sample_at_its_steps_and_eta(dswept):
     """Same sampler, labels, seed and batches: the cell's images are `nfgen sample`'s weights rendered for eval —
     at eta 0 and with DDIM noise (eta 0.5), which a new cell of the same sweep adds."""
     from nfgen_tui.fields.stage import load_layout
-    from nfgen_tui.metrics.stage import render_for_eval
+    from nfgen_tui.modality.image2d.evaluate import render_for_eval
     from nfgen_tui.model.diffusion.stage import run_sample
 
     run, _, _ = dswept

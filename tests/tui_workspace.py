@@ -158,5 +158,5 @@ def build_3d(root) -> Workspace:
     np.save(sample / "views.npy", shaded_solids())
     atomic_write_json(sample / "meta.json", {"digit": None, "labels": [0, 1, 2, 3], "n": 4, "temperature": 1.0,
                                              "top_k": 0, "top_p": 0.9, "cfg": 1.5, "seed": 0, "size": 48,
-                                             "view_azimuths": [30, 120, 210, 300]})
+                                             "view_azimuths": [30, 120, 210, 300], "modality": "occupancy3d"})
     return ws

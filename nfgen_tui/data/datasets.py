@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..progress import ProgressFn, null_progress
 from .info import SKIPPED_SHOWN, DatasetInfo, skipped_text  # noqa: F401 (names this module always offered)
 
 SIDE = 28
@@ -159,24 +158,9 @@ def load_dataset(name: str, root: Path | str | None = None, download: bool = Fal
     raise UserError(f"unknown dataset {name!r}: choose {EVERY_KIND}")
 
 
-def prepare_dataset(name: str, root: Path, download: bool, progress: ProgressFn = null_progress):
-    """Make a dataset ready: a 2D one is downloaded (`download`) or its files checked; a 3D one (`shapes`,
-    `meshes:PATH`) has its occupancy and surface samples computed once and cached under `root`, so the first fit
-    does not pay for them. Returns the Dataset or ShapeSet."""
-    from .shapeset import is_shape_dataset, load_shapes
-
-    if is_shape_dataset(name):
-        return load_shapes(name, root, progress)
-    return load_dataset(name, root, download=download)
-
-
 def class_names(name: str) -> list[str]:
-    """The class names of a dataset, label i first, without reading its images or meshes (the Generate screen's
+    """The class names of an image dataset, label i first, without reading its images (the Generate screen's
     class picker asks for them on every run it shows)."""
-    from .shapeset import is_shape_dataset, shape_class_names
-
-    if is_shape_dataset(name):
-        return shape_class_names(name)
     if name in ("mnist-5k", "mnist"):
         return list(MNIST_CLASSES)
     if name == "fashion-mnist":
@@ -187,11 +171,7 @@ def class_names(name: str) -> list[str]:
 
 
 def dataset_info(name: str, root: Path, load=load_dataset) -> DatasetInfo:
-    """What a listing says about one dataset; `load(name, root)` reads a 2D one (the TUI passes its cache)."""
-    from .shapeset import is_shape_dataset, shape_dataset_info
-
-    if is_shape_dataset(name):
-        return shape_dataset_info(name, root)
+    """What a listing says about one image dataset; `load(name, root)` reads it (the TUI passes its cache)."""
     desc = DATASETS.get(name, DATASETS["folder:PATH"] if name.startswith("folder:") else "")
     try:
         ds = load(name, root)
@@ -201,11 +181,3 @@ def dataset_info(name: str, root: Path, load=load_dataset) -> DatasetInfo:
 
 
 BUILT_IN = ("mnist-5k", "mnist", "fashion-mnist")
-BUILT_IN_3D = ("shapes",)
-
-
-def list_datasets(root: Path, extra: list[str] = (), load=load_dataset) -> list[DatasetInfo]:
-    """The built-in datasets (2D, then 3D), then `extra` (folder and meshes datasets the workspace's runs use or
-    the user added); `load` as in `dataset_info`."""
-    built_in = (*BUILT_IN, *BUILT_IN_3D)
-    return [dataset_info(n, root, load) for n in (*built_in, *(e for e in extra if e not in built_in))]

@@ -50,10 +50,6 @@ class ShapeSet:
                         list(self.classes), list(self.skipped), self.modality)
 
 
-def is_shape_dataset(name: str) -> bool:
-    return name == "shapes" or name.startswith("meshes:")
-
-
 def cache_dir(root: Path | str | None) -> Path | None:
     return None if root is None else Path(root) / CACHE_FOLDER
 

@@ -7,7 +7,7 @@ its content, so a stale or foreign chunk is refitted, never reused), then `field
 the seeded init, so the result equals an uninterrupted run.
 
 What a field is fitted to (images, or shapes' occupancy samples) is the modality's business
-(`fields/modality.py`, chosen from `data.dataset`); this module only chunks, stores and resumes.
+(`nfgen_tui.modality`, chosen from `data.dataset`); this module only chunks, stores and resumes.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..errors import UserError
 from ..progress import ProgressFn, null_progress
 from ..workspace import Run, atomic_write_json, atomic_write_text, read_json
 from ..distributed import Ranks, rank_device, ranks
-from . import modality
+from ..modality import for_dataset, for_layout
 from .fit_files import chunk_key, is_tagged, save_tagged, selected_data, shared_init
 from .init import chunk_init, weight_spread
 from .layout import Layout, layout_from_config
@@ -45,7 +45,7 @@ def run_fit(run: Run, progress: ProgressFn = null_progress, device: str | None =
             if cfg.fields.subspace:  # fields fitted in a shared subspace: their own module
                 from .subspace import fit_subspace
 
-                if modality.for_dataset(cfg.data.dataset).NAME != "image2d":
+                if not for_dataset(cfg.data.dataset).fits_subspace:
                     raise UserError(f"config fields.subspace: subspace fitting is for images only; set "
                                     f"fields.subspace=0 for the shapes of {cfg.data.dataset!r}")
                 return fit_subspace(run, cfg, dev, rk, progress, force)
@@ -78,8 +78,8 @@ def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, forc
         shutil.rmtree(fdir / "chunks", ignore_errors=True)
     rk.barrier()
 
-    mod = modality.for_dataset(cfg.data.dataset)
-    layout = layout_from_config(fc, mod.DIM, mod.TARGET)
+    mod = for_dataset(cfg.data.dataset)
+    layout = layout_from_config(fc, mod.dim, mod.target)
     data = mod.load(cfg, cfg.data.root or run.workspace.datasets_dir)
     labels, split = data.labels, data.split
     n = len(labels)
@@ -92,7 +92,7 @@ def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, forc
         return mod.fit(data, start, stop, init, layout, fc, cfg.seed, dev, on_step=on_step, log_every=LOG_EVERY)
 
     template = shared_init(run, fc, cfg.seed, layout, key, rk, lambda start: fit(0, 1, start.unsqueeze(0)),
-                            mod.QUALITY)
+                            mod.quality)
 
     bounds = [(k, s, min(s + chunk, n)) for k, s in enumerate(range(0, n, chunk))]
     mine = bounds[rk.rank::rk.world]
@@ -114,7 +114,7 @@ def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, forc
             progress(base + size * step / fc.steps, total, loss=loss, fields_per_s=rate)
 
         weights, quality, _ = fit(start, stop, init, on_step)
-        save_tagged(path, {"weights": weights.contiguous(), mod.QUALITY: quality.float().contiguous()},
+        save_tagged(path, {"weights": weights.contiguous(), mod.quality: quality.float().contiguous()},
               {"key": key, "start": str(start), "stop": str(stop)})
         done += stop - start
         fitted += stop - start
@@ -122,7 +122,7 @@ def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, forc
 
     if rk.is_main:
         report = _merge(run, cfg, layout, bounds, chunk, key, labels, split, dev, rk, started,
-                        seconds=time.perf_counter() - t0, quality_name=mod.QUALITY)
+                        seconds=time.perf_counter() - t0, quality_name=mod.quality)
     rk.barrier()
     return report if rk.is_main else read_json(fdir / "report.json")
 
@@ -150,7 +150,7 @@ def _merge(run: Run, cfg, layout: Layout, bounds, chunk: int, key: str, labels, 
     report = {
         "n_fields": int(weights.shape[0]),
         "n_params": layout.n_params,
-        "modality": modality.for_layout(layout).NAME,
+        "modality": for_layout(layout).name,
         f"{q}_mean": round(float(quality.mean()), 3),
         f"{q}_p10": round(float(quality.quantile(0.1)), 3),
         f"{q}_min": round(float(quality.min()), 3),

@@ -35,8 +35,9 @@ def _table(title: str, rows: list[tuple[str, dict]]) -> Table:
     return t
 
 
-def print_eval(result: dict, console: Console | None = None) -> None:
-    """Overall + baselines + published reference row, per class, and the memorization distribution."""
+def print_eval(result: dict, console: Console | None = None, items: str = "images") -> None:
+    """Overall + baselines + published reference row, per class, and the memorization distribution; `items` names
+    what the classifier was tested on (the modality's noun)."""
     console = console or Console()
     rows = [("generated", result), *result.get("baselines", {}).items()]
     pub = result.get("reference_published")
@@ -62,7 +63,7 @@ def print_eval(result: dict, console: Console | None = None) -> None:
     if clf.get("accuracy") is not None:
         console.print(f"classifier: {clf.get('dataset')} seed {clf.get('seed')}, {clf.get('epochs')} epochs, "
                       f"held-out accuracy {clf['accuracy']:.4f} on {clf.get('n_test')} "
-                      f"{'shapes' if result.get('modality') == 'occupancy3d' else 'images'}"
+                      f"{items}"
                       f"{' (cached)' if clf.get('cached') else ''}")
     for p in pubs:
         console.print(f"{p.get('name', 'published ref')}: {p.get('note', '')}", style="dim")

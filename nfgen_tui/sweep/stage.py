@@ -64,13 +64,13 @@ def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None
     model trained with the null class, else 1, × sample.steps × sample.eta); an axis of the other generator, given,
     is a user error. `n_per_class` defaults to sample.n_per_class (then the reference is exactly run_eval's), `seed`
     to the run's; `force` recomputes stored cells."""
-    from ..fields import modality
     from ..model.generator import declared
+    from ..modality import for_dataset
 
     run.require()
     cfg = run.config()
 
-    if modality.for_dataset(cfg.data.dataset).NAME != "image2d":
+    if not for_dataset(cfg.data.dataset).sweeps:
         raise UserError(f"nfgen sweep scores images and run {run.name!r} fits {cfg.data.dataset!r} (3D shapes): "
                         f"sweeps of 3D runs are not built yet; sample by hand with `nfgen sample {run.name} "
                         f"--temperature T --top-p P`")
@@ -113,10 +113,10 @@ def _identity(cfg, state: dict, n_per_class: int, seed: int) -> dict:
 def _sweep(run: Run, cfg, gen, settings: list, n_per_class: int, seed: int, dev: torch.device,
            progress: ProgressFn, force: bool) -> dict:
     from ..data import load_dataset, select
-    from ..metrics.classifier import get_classifier
     from ..metrics.sets import balanced_subset
     from ..metrics.ssim import ssim_distance_matrix
-    from ..metrics.stage import reference_set, render_for_eval, score_set
+    from ..modality.image2d.classifier import get_classifier
+    from ..modality.image2d.evaluate import reference_set, render_for_eval, score_set
     from ..tokens.stage import load_fields
 
     t0 = time.perf_counter()

@@ -15,7 +15,8 @@ from safetensors.torch import save_file
 
 from ..device import resolve
 from ..errors import UserError
-from ..fields import Layout, modality
+from ..fields import Layout
+from ..modality import for_layout
 from ..progress import ProgressFn, null_progress
 from ..workspace import Run, atomic_path, atomic_write_json, read_json, read_tensors
 from .codec import REPORT_FILE, Tokenizer, encode_fields, fit_tokenizer, perplexity
@@ -82,7 +83,7 @@ def load_vocab(run: Run) -> Vocabulary:
 def load_targets(run: Run, cfg, labels: torch.Tensor, layout: Layout):
     """The run's fitting targets in the modality's form (row i = field i, as the fit stage selected them) and the
     dataset's class count."""
-    data = modality.for_layout(layout).load(cfg, cfg.data.root or run.workspace.datasets_dir)
+    data = for_layout(layout).load(cfg, cfg.data.root or run.workspace.datasets_dir)
     if len(data.labels) != len(labels) or not np.array_equal(data.labels, labels.numpy()):
         raise UserError(f"the fitted fields of run {run.name!r} do not match its dataset selection "
                         f"({len(labels)} fields, {len(data.labels)} items): refit with `nfgen fit {run.name} --force`")
@@ -100,8 +101,8 @@ def quality(tok: Tokenizer, weights: torch.Tensor, codes: torch.Tensor, data, sp
             device: torch.device) -> dict:
     """Weight MSE and the modality's score (PSNR of images, IoU of shapes) of fields from quantized weights against
     the targets and against the unquantized fields; keys named after the score (`psnr_quantized_mean`, …)."""
-    mod = modality.for_layout(tok.layout)
-    q = mod.QUALITY
+    mod = for_layout(tok.layout)
+    q = mod.quality
     qw = tok.decode(codes).to(device)
     w = weights.to(device)
     p_q = mod.score(qw, tok.layout, data, device)

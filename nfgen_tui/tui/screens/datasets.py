@@ -16,11 +16,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
 
-from ...data import DatasetInfo, list_datasets, load_dataset, prepare_dataset
-from ...data.datasets import BUILT_IN, DATASETS, skipped_text
+from ... import modality
+from ...data import DatasetInfo, load_dataset
+from ...data.datasets import skipped_text
 from ...data.preview3d import SIDE as SHAPE_SIDE, preview_set, preview_views
-from ...data.shapeset import DATASETS_3D, is_shape_dataset
 from ...errors import UserError
+from ...progress import null_progress
 from ..images import fit_grid, grid_image
 from ..widgets.digit_grid import DigitGrid
 from .base import BaseScreen, display_path
@@ -39,7 +40,7 @@ def cached_dataset(name: str, root) -> object:
 
 def dataset_infos(root, extra: list[str] = ()) -> list[DatasetInfo]:
     """What `nfgen data list` shows, loading each available 2D dataset at most once per process."""
-    return list_datasets(root, extra, load=cached_dataset)
+    return modality.list_datasets(root, extra, load=cached_dataset)
 
 
 def shape_preview(name: str, root, n: int) -> tuple:
@@ -97,16 +98,17 @@ class DatasetsScreen(BaseScreen):
         self.infos = []
         self.preparing: set[str] = set()
         self.recounted: set[str] = set()  # meshes datasets listed again after their first load
-        for name in (*DATASETS, *DATASETS_3D):
+        for name in modality.described():
             if ":" not in name:
                 t.add_row(name, "checking…", "", key=name)
         self.action_reload()
 
     def action_reload(self, fresh: bool = True, select: str | None = None) -> None:
         if fresh:  # a folder's files may have changed since it was read; built-in datasets don't
-            for key in [k for k in _LOADED if k[0] not in BUILT_IN]:
+            built_in = modality.built_in()
+            for key in [k for k in _LOADED if k[0] not in built_in]:
                 del _LOADED[key]
-            for key in [k for k in _PREVIEWS if k[0] != "shapes"]:
+            for key in [k for k in _PREVIEWS if k[0] not in built_in]:
                 del _PREVIEWS[key]
         self.load_infos(select)
 
@@ -157,23 +159,22 @@ class DatasetsScreen(BaseScreen):
             ct.add_row(name, f"{k:,}")
         self._select_hint(info)
         gallery = self.query_one("#ds-gallery", DigitGrid)
-        if info.available and info.kind == "3D":
-            gallery.show(None, f"loading {info.name}… (shapes are made, meshes sampled, on first use)")
-            self.load_shapes_gallery(info.name, info.size or 0, gallery.budget())
-        elif info.available:
-            gallery.show(None, f"loading {info.name}…")
-            self.load_gallery(info.name, gallery.budget())
+        if info.available:
+            mod = modality.for_dataset(info.name)
+            gallery.show(None, " ".join(x for x in (f"loading {info.name}…", mod.first_use) if x))
+            loaders = {"images": self.load_gallery, "shape views": self.load_shapes_gallery}
+            loaders[mod.gallery](info.name, info.size or 0, gallery.budget())
         else:
             gallery.show(None, f"{info.name} is not available here — press p to prepare/download it")
 
     def _select_hint(self, info) -> None:
-        """The description, how to get it (or, for a 3D set, what its first load does), and what it skipped."""
-        shown_hint = info.hint if info.kind == "3D" or not info.available else ""
-        text = "\n\n".join(x for x in (info.description, shown_hint, skipped_text(info.skipped, 3)) if x)
+        """The description, how to get it (or, for a dataset whose first load computes samples, what that load does),
+        and what it skipped."""
+        text = "\n\n".join(x for x in (info.description, info.hint, skipped_text(info.skipped, 3)) if x)
         self.query_one("#ds-hint", Static).update(Text(text))
 
     @work(thread=True, exclusive=True, group="ds-gallery")
-    def load_gallery(self, name: str, budget: tuple[int, int]) -> None:
+    def load_gallery(self, name: str, size: int, budget: tuple[int, int]) -> None:
         """Load the dataset and build the picture off the UI thread (a 70k-image dataset takes a moment)."""
         try:
             ds = cached_dataset(name, self.workspace.datasets_dir)
@@ -205,7 +206,7 @@ class DatasetsScreen(BaseScreen):
     def _show_gallery(self, name: str, img, caption: str) -> None:
         if getattr(self, "selected", None) is not None and self.selected.name == name:
             self.query_one("#ds-gallery", DigitGrid).show(img, caption)
-            if self.selected.kind == "3D" and self.selected.hint and name not in self.recounted:
+            if self.selected.hint and name not in self.recounted:
                 self.recounted.add(name)  # meshes just sampled: list them again, counting only the usable ones
                 self.action_reload(fresh=False, select=name)
 
@@ -213,9 +214,9 @@ class DatasetsScreen(BaseScreen):
         info = getattr(self, "selected", None)
         if info is None:
             return
-        if is_shape_dataset(info.name):
-            self.notify(f"{info.name} needs no download: a run makes its shapes (or samples its meshes) on first "
-                        "use and caches them in the datasets folder", timeout=8)
+        no_download = modality.for_dataset(info.name).no_download
+        if no_download:
+            self.notify(f"{info.name} {no_download}", timeout=8)
             return
         if info.name in self.preparing:
             self.notify(f"{info.name} is already being prepared", severity="warning")
@@ -237,12 +238,13 @@ class DatasetsScreen(BaseScreen):
     @work(thread=True, group="ds-prepare")
     def prepare(self, name: str) -> None:
         try:
-            ds = prepare_dataset(name, self.workspace.datasets_dir, download=True)
+            mod = modality.for_dataset(name)
+            ds = mod.prepare(name, self.workspace.datasets_dir, True, null_progress)
         except Exception as e:  # noqa: BLE001
             self.post(self._prepared, name)
             self.post(self.error, e)
             return
         self.post(self._prepared, name)
         _LOADED[(name, "" if name == "mnist-5k" else str(self.workspace.datasets_dir))] = ds
-        self.post(self.notify, f"{ds.name}: {len(ds):,} images ready")
+        self.post(self.notify, f"{ds.name}: {len(ds):,} {mod.nouns.items} ready")
         self.post(self.action_reload)

@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
-from ...data.shapeset import is_shape_dataset
+from ... import modality
 from ...errors import UserError
 from ...model.generator import GENERATORS, SEED, SIZE, SampleSetting, declared
 from ..images import fit_grid, grid_image
@@ -54,14 +54,7 @@ def load_sample(folder: Path, view: int = 0) -> tuple[np.ndarray, dict]:
     """The sample's pictures [N, H, W] in [0, 1]: its images, or for a 3D sample view `view` (mod the number of
     views) of every shape; meta gains `n_views` and `view` (the shown view's azimuth) for 3D."""
     meta = json.loads((folder / "meta.json").read_text())
-    if (folder / "views.npy").exists():
-        views = np.load(folder / "views.npy", allow_pickle=False)
-        k = view % max(1, views.shape[1])
-        azimuths = meta.get("view_azimuths") or list(range(views.shape[1]))
-        meta = {**meta, "n_views": int(views.shape[1]), "view": azimuths[k] if k < len(azimuths) else k}
-        return views[:, k].astype(np.float32) / 255.0, meta
-    images = np.load(folder / "images.npy", allow_pickle=False)
-    return images, meta
+    return modality.get(meta.get("modality")).sample_pictures(folder, meta, view)
 
 
 def interleave(labels: list[int]) -> list[int]:
@@ -173,8 +166,8 @@ class GenerateScreen(BaseScreen):
                 # typed for this run stays when the screen comes back)
                 self.query_one(f"#gen-{s.arg}", Input).value = str(c.seed)
                 self.seeded_for = name
-        self.query_one("#gen-size-label", Label).update(  # a 3D sample's size is its marching-cubes grid
-            "mesh grid per side" if is_shape_dataset(c.data.dataset) else SIZE.label)
+        self.query_one("#gen-size-label", Label).update(
+            modality.for_dataset(c.data.dataset).size_label or SIZE.label)
         if self.chosen is not None and self.chosen[0] == name:
             self._fill_setting(self.chosen[1])
 

@@ -17,21 +17,20 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ... import config as cfgmod
-from ...data.datasets import BUILT_IN, BUILT_IN_3D
-from ...data.shapeset import is_shape_dataset
 from ...errors import UserError
+from ...modality import built_in, for_dataset
 from ...model.generator import GENERATORS
 from ...newrun import matching_preset, with_flags
 from .datasets import short_name
 
 # (config key, label) — shown prefilled from the chosen preset; a changed value becomes `--set key=value`
 KEY_SETTINGS = [
-    ("data.limit", "images (0 = all)"),  # "shapes (0 = all)" for a 3D dataset
+    ("data.limit", "images (0 = all)"),  # the dataset's items: "shapes (0 = all)" for a 3D dataset
     ("fields.steps", "field steps"),
     ("codebook.mode", "codebook mode"),
     ("codebook.size", "codes"),
 ]
-DATASETS = [*BUILT_IN, *BUILT_IN_3D]
+DATASETS = built_in()
 GENERATOR_CHOICES = [(g.title, g.kind) for g in GENERATORS.values()]  # model.kind
 # slot → (config key, label) per generator (its declared sizes): the same four inputs, relabelled when it changes
 GENERATOR_SETTINGS = {g.kind: dict(zip(("layers", "width", "iters", "batch"), g.sizes, strict=True))
@@ -100,18 +99,18 @@ class NewRunScreen(ModalScreen[str | None]):
             self.show_generator_settings(event.value, kind)
             dataset = preset_value(event.value, "data.dataset")  # a 3D preset brings its dataset along, and back
             picked = self.query_one("#nr-dataset", Select)
-            if is_shape_dataset(dataset) != is_shape_dataset(str(picked.value)):
+            if for_dataset(dataset) is not for_dataset(str(picked.value)):
                 picked.value = dataset
         elif event.select.id == "nr-model-kind" and isinstance(event.value, str):
             self.show_generator_settings(str(self.query_one("#nr-preset", Select).value), event.value)
         elif event.select.id == "nr-dataset" and isinstance(event.value, str):
             self.query_one("#nr-data-limit-label", Label).update(
-                f"{'shapes' if is_shape_dataset(event.value) else 'images'} (0 = all)")
+                f"{for_dataset(event.value).nouns.items} (0 = all)")
             preset = self.query_one("#nr-preset", Select)
             twin = matching_preset(str(preset.value), event.value)
             if twin != preset.value:
                 preset.value = twin
-                self.notify(f"preset {twin}: sized for {'3D shapes' if is_shape_dataset(event.value) else 'images'}",
+                self.notify(f"preset {twin}: sized for {for_dataset(event.value).nouns.kind}",
                             timeout=4)
 
     def show_generator_settings(self, preset: str, kind: str) -> None:

@@ -1,4 +1,5 @@
-"""Modality `occupancy3d`: a field maps a point (x, y, z) in [-1, 1]^3 to an occupancy logit (1 = inside a solid).
+"""Fitting, scoring and rendering of modality `occupancy3d` (its declaration: `modality/occupancy3d/__init__.py`): a
+field maps a point (x, y, z) in [-1, 1]^3 to an occupancy logit (1 = inside a solid).
 
 Fitted with BCE-with-logits on each shape's own occupancy samples (uniform in the cube plus near the surface, from
 `data.shapeset`), so unlike images the points differ per field: the fitter's features are [N, M, F], encoded on
@@ -17,15 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError
-from .fit import StepFn, adam_fit
-from .functional import encode, forward, inputs
+from ...errors import UserError
+from ...fields.fit import StepFn, adam_fit
+from ...fields.functional import encode, forward, inputs
 
-NAME = "occupancy3d"
-DIM = 3
-TARGET = "occupancy"
-QUALITY = "iou"  # predicted vs true occupancy on each shape's held-out samples, 0..1
-QUALITY_UNIT = ""
 TEST_EVERY = 8
 SCORE_CHUNK = 64  # fields scored at once (bounds memory: points × hidden per field)
 
@@ -56,7 +52,7 @@ class ShapeTargets:
 
 def select_shapes(ss, limit: int, holdout: float, seed: int) -> ShapeTargets:
     """The run's shapes: the same stratified limit and split rules as images (`data.split`)."""
-    from ..data.split import stratified_limit, stratified_split
+    from ...data.split import stratified_limit, stratified_split
 
     labels_all = np.asarray(ss.labels, dtype=np.int64)
     idx = stratified_limit(labels_all, limit, seed)
@@ -72,8 +68,8 @@ def select_shapes(ss, limit: int, holdout: float, seed: int) -> ShapeTargets:
 def load(cfg, root) -> ShapeTargets:
     """The run's shapes. For the built-in `shapes` with `data.limit` > 0, only ⌈limit / classes⌉ shapes per class are
     made (generating all of them would cost a quick run minutes), then the limit is drawn from those as usual."""
-    from ..data import shapes
-    from ..data.shapeset import load_shapes
+    from ...data import shapes
+    from ...data.shapeset import load_shapes
 
     kwargs = {}
     if cfg.data.dataset == "shapes" and cfg.data.limit > 0:
@@ -177,7 +173,7 @@ VIEW_SIZE = 64
 def meshes(weights: torch.Tensor, layout, size: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(verts [V, 3] in [-1, 1], faces [F, 3]) of each field's surface (occupancy 0.5) from a size³ grid; a field
     that is empty or full everywhere gives a mesh with no faces."""
-    from ..geometry.mesh import extract_mesh
+    from ...geometry.mesh import extract_mesh
 
     out = []
     for s in range(0, weights.shape[0], 16):
@@ -192,9 +188,9 @@ def write_samples(out: Path, weights: torch.Tensor, labels: torch.Tensor, layout
     views at VIEW_AZIMUTHS), `grid.png` (the 4 views of every shape, a row of shapes per class when they fit)."""
     from PIL import Image
 
-    from ..geometry.mesh import write_obj, write_ply
-    from ..geometry.shade import render_views, view_grid
-    from ..workspace import atomic_path
+    from ...geometry.mesh import write_obj, write_ply
+    from ...geometry.shade import render_views, view_grid
+    from ...workspace import atomic_path
 
     folder = out / "meshes"
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,34 +1,37 @@
-"""Stage 5 for 3D runs (modality `occupancy3d`): the sets of shapes compared the HyperDiffusion way.
+"""Stage 5 for shapes (modality `occupancy3d`): the sets of shapes compared the HyperDiffusion way.
 
 Every set — generated and each baseline (held-out real, marginal tokens, train + noise, built by `baselines` as in
 2D) — and the reference (training fields, class-balanced, drawn without replacement with the run's seed) go through
 the same code: each field's occupancy on an EVAL_GRID³ grid → marching cubes → `eval.surface_points` points sampled
 on the surface (HyperDiffusion's 2,048 by default) (area-weighted, seeded) → each cloud normalised (`geometry.surface.normalize_points`: centred, divided by
-its spread, as HyperDiffusion's evaluation does) → Chamfer distances (`metrics.chamfer`) → the same MMD / COV / 1-NNA
+its spread, as HyperDiffusion's evaluation does) → Chamfer distances (`chamfer.py`) → the same MMD / COV / 1-NNA
 code as 2D (`metrics.generative`). A field with no surface becomes a cloud at the origin, which is far from every
 real shape (it is counted, not dropped: `empty` per set).
 Memorization: each shape's Chamfer distance to the nearest training shape's true surface (MEMO_POINTS points per
 cloud, to keep the all-pairs cost down); the rate counts shapes nearer than the 5th percentile of the held-out real
 shapes' own nearest-training distances — closer to a training shape than almost any genuinely new shape comes.
-Class score: `metrics.classifier3d`, trained on the training split's true surfaces (cached in the workspace).
+Class score: the point classifier (`classifier.py`), trained on the training split's true surfaces (cached in the workspace).
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..errors import UserError
-from ..fields import occupancy3d
-from ..tokens import decode_tokens
-from ..tokens.stage import load_fields, load_tokens
-from . import baselines
-from .generative import Distances, per_class_rows, set_metrics
-from .memorization import QUANTILES
-from .sets import balanced_subset
+from ...errors import UserError
+from ...geometry.surface import normalize_points, sample_surface
+from ...metrics import baselines
+from ...metrics.eval_inputs import EvalInputs
+from ...metrics.generative import Distances, per_class_rows, set_metrics
+from ...metrics.memorization import QUANTILES
+from ...metrics.phases import Phases
+from ...metrics.sets import balanced_subset
+from ...progress import ProgressFn
+from . import fields as occupancy
+from .chamfer import chamfer_pairs
+from .classifier import get_classifier3d, score3d
 
 EVAL_GRID = 48  # occupancy grid per side for every evaluated set
 MEMO_POINTS = 128  # per cloud for the nearest-training search (every training shape: the costliest pairs)
@@ -44,18 +47,14 @@ PUBLISHED = [
 
 def clouds(weights: torch.Tensor, layout, seed: int, points: int) -> tuple[np.ndarray, int]:
     """Surface clouds [N, points, 3] of fields (not normalised) and how many fields had no surface."""
-    from ..geometry.surface import sample_surface
-
     out, empty = [], 0
-    for i, (v, f) in enumerate(occupancy3d.meshes(weights, layout, EVAL_GRID)):
+    for i, (v, f) in enumerate(occupancy.meshes(weights, layout, EVAL_GRID)):
         empty += int(len(f) == 0)
         out.append(sample_surface(v, f, points, seed + i))
     return (np.stack(out) if out else np.zeros((0, points, 3), np.float32)), empty
 
 
 def _norm(c: np.ndarray) -> torch.Tensor:
-    from ..geometry.surface import normalize_points
-
     return normalize_points(torch.as_tensor(c, dtype=torch.float32))
 
 
@@ -63,16 +62,15 @@ def _subsample(c: np.ndarray, k: int) -> np.ndarray:
     return c[:, :k] if c.shape[1] <= k else c[:, np.linspace(0, c.shape[1] - 1, k).astype(np.int64)]
 
 
-def evaluate(run, cfg, sample_dir: Path, dev: torch.device, progress, steps, load_generated) -> dict:
-    from ..geometry.surface import normalize_points  # noqa: F401  (fail early if geometry is missing)
-    from .chamfer import chamfer_pairs
-    from .classifier3d import get_classifier3d, score3d
-
+def evaluate(run, cfg, inputs: EvalInputs, dev: torch.device, progress: ProgressFn) -> dict:
+    """The run's default sample and the baselines against the reference: eval/metrics.json's content
+    (`inputs.codes` does not apply: shapes are not fitted in a subspace)."""
     t0 = time.perf_counter()
     ec, seed = cfg.eval, cfg.seed
-    weights, labels, split, layout = load_fields(run)
-    gen_w, gen_l = load_generated(run, sample_dir)
-    data = occupancy3d.load(cfg, cfg.data.root or run.workspace.datasets_dir)
+    steps = Phases(run, progress, 3 + 1 + len(BASELINES))
+    weights, labels, split, layout = inputs.weights, inputs.labels, inputs.split, inputs.layout
+    gen_w, gen_l, sample_dir = inputs.generated, inputs.generated_labels, inputs.sample_dir
+    data = occupancy.load(cfg, cfg.data.root or run.workspace.datasets_dir)
     if len(data.labels) != len(labels) or not np.array_equal(data.labels, labels.numpy()):
         raise UserError(f"the fitted fields of run {run.name!r} do not match its dataset selection: "
                         f"refit with `nfgen fit {run.name} --force`")
@@ -90,10 +88,8 @@ def evaluate(run, cfg, sample_dir: Path, dev: torch.device, progress, steps, loa
     hw, hl = baselines.held_out(weights, labels, split, n, seed + 2)
     if len(hl) >= 2:
         sets["held-out real"] = (hw, hl)
-    tokens, tok_labels, tok_split = load_tokens(run)
     want = ref_l.numpy()
-    marginal = baselines.marginal_tokens(tokens, tok_labels, tok_split, want, seed + 3)
-    sets["marginal"] = (decode_tokens(run, marginal).float(), torch.as_tensor(want))
+    sets["marginal"] = (inputs.marginal(want, seed + 3), torch.as_tensor(want))
     nw, nl, noise = baselines.train_plus_noise(weights, labels, split, n, seed + 4, ec.noise_std)
     sets["train + noise"] = (nw, nl)
     steps("reference surfaces")
@@ -130,6 +126,7 @@ def evaluate(run, cfg, sample_dir: Path, dev: torch.device, progress, steps, loa
                                                   **_memo(near[g], threshold)})
         steps(f"{name}: distances")
 
+    steps.finish()
     return {**rows.pop("generated"), "per_class": per_class, "baselines": rows, "reference_published": PUBLISHED,
             "distance": "Chamfer (squared nearest distances, mean each way, summed; normalised clouds)",
             "surface_points": pts, "eval_grid": EVAL_GRID, "set_size": ec.set_size,

@@ -1,6 +1,5 @@
-"""Modality `image2d`: a field maps pixel centres (x, y) to an intensity; fitted to the run's images, scored by PSNR.
-
-This is the behaviour nfgen had before modalities existed, moved here unchanged.
+"""Fitting, scoring and rendering of modality `image2d`: a field maps pixel centres (x, y) to an intensity; fitted to
+the run's images, scored by PSNR (its declaration: `modality/image2d/__init__.py`).
 """
 
 from __future__ import annotations
@@ -10,17 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import UserError
-from .fit import fit_fields
-from .functional import psnr
-from .render import render as render_images
-
-NAME = "image2d"
-DIM = 2
-TARGET = "intensity"
-QUALITY = "psnr"  # dB, rendered field against its image
-QUALITY_UNIT = "dB"
-
+from ...errors import UserError
+from ...fields.fit import fit_fields
+from ...fields.functional import psnr
+from ...fields.render import render as render_images
 
 @dataclass
 class ImageTargets:
@@ -36,7 +28,7 @@ class ImageTargets:
 
 
 def load(cfg, root) -> ImageTargets:
-    from ..data import load_dataset, select
+    from ...data import load_dataset, select
 
     ds = load_dataset(cfg.data.dataset, root)
     images, labels, split = select(ds, cfg.data.limit, cfg.data.holdout, cfg.seed)
@@ -75,7 +67,7 @@ def write_samples(out, weights: torch.Tensor, labels: torch.Tensor, layout, size
     """A 2D sample folder: `images.npy` (float32 [N, size, size]) and `grid.png` (`per_row` images a row)."""
     from torchvision.utils import save_image
 
-    from ..workspace import atomic_path
+    from ...workspace import atomic_path
 
     images = render_images(weights, layout, size).float().cpu().clamp(0, 1)
     with atomic_path(out / "images.npy") as p:

@@ -16,12 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import Dataset, load_dataset, stratified_split
-from ..device import one_cpu_thread
-from ..errors import UserError
-from ..progress import ProgressFn, null_progress
-from ..workspace import Workspace
-from .classifier_cache import load_cached, safe_name, save_cached
+from ...data import Dataset, load_dataset, stratified_split
+from ...device import one_cpu_thread
+from ...errors import UserError
+from ...progress import ProgressFn, null_progress
+from ...workspace import Workspace
+from ...metrics.classifier_cache import load_cached, safe_name, save_cached
 
 SIDE = 28
 HOLDOUT = 0.1  # share of each class kept out of training to measure the classifier's own accuracy

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from ..progress import ProgressFn, null_progress
+from ...progress import ProgressFn, null_progress
 
 # point-to-point distances held at once: 1 M float32 (4 MB, cache-sized) on a CPU, 256 M (1 GB) on a GPU
 BUDGET_CPU = 1 << 20
