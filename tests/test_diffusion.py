@@ -18,7 +18,7 @@ from nfgen_tui import config as cfgmod
 from nfgen_tui.cli import app
 from nfgen_tui.fields.layout import LayerSpec, Layout
 from nfgen_tui.model.diffusion.sample import ddim_sample
-from nfgen_tui.model.diffusion.schedule import Schedule
+from nfgen_tui.model.schedule import Schedule
 from nfgen_tui.model.diffusion.stage import load_trained, run_sample, run_train
 from nfgen_tui.model.diffusion.tokens import from_tokens, to_tokens, token_index
 from nfgen_tui.model.train import warmup_cosine_lr

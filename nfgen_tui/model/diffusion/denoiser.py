@@ -8,13 +8,13 @@ normalised space; the per-position mean and std of the training fields are buffe
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..adaln import timestep_embedding
 from .tokens import from_tokens, to_tokens
 
 
@@ -54,15 +54,6 @@ class Block(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, T, C)
         x = x + self.proj(y)
         return x + self.out(F.gelu(self.fc(self.ln2(x))))
-
-
-def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """[B] integer timesteps → [B, dim] sinusoids (the transformer position encoding, over t)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
-    args = t.float()[:, None] * freqs[None]
-    emb = torch.cat([torch.sin(args), torch.cos(args)], dim=1)
-    return F.pad(emb, (0, dim - 2 * half))
 
 
 class Denoiser(nn.Module):

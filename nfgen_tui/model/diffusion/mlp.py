@@ -13,20 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .denoiser import DenoiserConfig, timestep_embedding
-
-
-class ResidualBlock(nn.Module):
-    def __init__(self, width: int):
-        super().__init__()
-        self.norm = nn.LayerNorm(width, elementwise_affine=False)
-        self.modulation = nn.Linear(width, 2 * width)
-        self.fc1 = nn.Linear(width, width)
-        self.fc2 = nn.Linear(width, width)
-
-    def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        scale, shift = self.modulation(cond).chunk(2, dim=1)
-        return h + self.fc2(F.silu(self.fc1(self.norm(h) * (1 + scale) + shift)))
+from ..adaln import ResidualBlock, timestep_embedding
+from .denoiser import DenoiserConfig
 
 
 class MLPDenoiser(nn.Module):
@@ -47,9 +35,8 @@ class MLPDenoiser(nn.Module):
                 nn.init.normal_(m.weight, 0.0, 0.02)
                 if getattr(m, "bias", None) is not None:
                     nn.init.zeros_(m.bias)
-        for b in self.blocks:  # every block starts as the identity
-            nn.init.zeros_(b.fc2.weight)
-            nn.init.zeros_(b.modulation.weight)
+        for b in self.blocks:
+            b.start_as_identity()
 
     @property
     def null_class(self) -> int:

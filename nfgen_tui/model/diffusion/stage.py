@@ -22,18 +22,18 @@ from ...errors import UserError
 from ...progress import ProgressFn, null_progress
 from ...workspace import Run, file_sha256
 from .. import checkpoint as ckpt
+from .. import ema
 from .. import sample_session as session
 from ..generator import GENERATORS
 from ..guidance import check_guidance
+from ..schedule import Schedule
+from ..space import decoder, load_space
 from ..train import make_optimizer
 from ..train_session import (check_identity, load_weights, resume_checkpoint, retrain_hint, train_session,
                              train_stage, trained_checkpoint)
-from . import ema
 from .denoiser import Denoiser, DenoiserConfig
 from .mlp import MLPDenoiser
 from .sample import ddim_sample
-from .schedule import Schedule
-from .space import decoder, load_space
 from .tokens import chunk_index, token_index
 from .train import train_loop
 
