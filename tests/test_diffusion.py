@@ -170,7 +170,7 @@ def test_kind_mismatch_and_unguidable_runs_are_user_errors(workspace):
     plain = fitted_run(workspace, ["train.class_dropout=0"], name="p")
     run_train(plain)
     for args, says in ((("sample", "p", "--cfg", "2"), "class_dropout"), (("sample", "p", "--temperature", "0.5"),
-                                                                           "--temperature is a GPT setting"),
+                                                                           "--temperature is a GPT / AR-diffusion setting"),
                        (("sample", "p", "--steps", "0"), "--steps"), (("sample", "p", "--eta", "2"), "--eta"),
                        (("init", "bad", "--set", "diffusion.split=row"), "diffusion.split"),
                        (("init", "bad", "--set", "model.kind=gan"), "model.kind"),

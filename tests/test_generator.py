@@ -57,10 +57,10 @@ def test_describe_says_what_the_run_trains():
 
 
 @pytest.mark.parametrize("kind, given, says", [
-    ("diffusion", {"temperature": 0.5}, "--temperature is a GPT setting; run 'r' has a diffusion generator "
+    ("diffusion", {"temperature": 0.5}, "--temperature is a GPT / AR-diffusion setting; run 'r' has a diffusion generator "
                                         "(model.kind = diffusion): sample it with --steps / --eta / --cfg"),
     ("diffusion", {"top_p": 0.9}, "--top-p is a GPT setting"),
-    ("gpt", {"eta": 0.5}, "--eta is a diffusion setting; run 'r' has a GPT (model.kind = gpt): sample it with "
+    ("gpt", {"eta": 0.5}, "--eta is a diffusion / AR-diffusion setting; run 'r' has a GPT (model.kind = gpt): sample it with "
                           "--temperature / --top-k / --top-p / --cfg"),
 ])
 def test_another_generators_setting_is_refused_before_anything_loads(workspace, kind, given, says):

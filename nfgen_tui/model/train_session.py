@@ -90,6 +90,16 @@ def trained_checkpoint(run: Run, kind: str, what: str) -> tuple[dict, dict, Path
     return state, tensors, where, fix
 
 
+def trained_class_count(run: Run) -> int | None:
+    """How many classes `run_sample` accepts as `digit`: the trained model's (its checkpoint's state.json alone, its
+    `model.n_classes`); None before a checkpoint exists."""
+    fix = retrain_hint(run)
+    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
+    if where is None:
+        return None
+    return int((ckpt.load_state(where, fix).get("model") or {}).get("n_classes", 0)) or None
+
+
 def load_weights(model: torch.nn.Module, tensors: dict, where: Path, fix: str, what: str) -> None:
     """The checkpoint's tensors into `model`, or one line saying they do not fit it."""
     try:

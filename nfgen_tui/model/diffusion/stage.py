@@ -30,7 +30,7 @@ from ..schedule import Schedule
 from ..space import decoder, load_space
 from ..train import make_optimizer
 from ..train_session import (check_identity, load_weights, resume_checkpoint, retrain_hint, train_session,
-                             train_stage, trained_checkpoint)
+                             train_stage, trained_checkpoint, trained_class_count)
 from .denoiser import Denoiser, DenoiserConfig
 from .mlp import MLPDenoiser
 from .sample import ddim_sample
@@ -92,13 +92,8 @@ def identity(dcfg: DenoiserConfig, cfg) -> dict:
 
 
 def class_count(run: Run) -> int | None:
-    """How many classes `run_sample` accepts as `digit`: the trained denoiser's (its checkpoint's state.json alone);
-    None before a checkpoint exists."""
-    fix = retrain_hint(run)
-    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
-    if where is None:
-        return None
-    return int((ckpt.load_state(where, fix).get("model") or {}).get("n_classes", 0)) or None
+    """How many classes `run_sample` accepts as `digit`: the trained denoiser's; None before a checkpoint exists."""
+    return trained_class_count(run)
 
 
 def load_trained(run: Run, device: torch.device) -> tuple[Denoiser, Schedule, dict]:
