@@ -159,3 +159,30 @@ def test_its_keys_are_checked_naming_the_key(tmp_path):
     res = runner.invoke(app, ["--workspace", str(tmp_path), "init", "x", "--set", "model.kind=ar-diffusion",
                               "--set", "fields.subspace=0"])
     assert res.exit_code == 2 and "ar.target" in res.output and "fields.subspace" in res.output, res.output
+
+
+def test_its_sweep_grids_temperature_head_steps_and_cfg_and_draws_its_tables(trained):
+    import io
+
+    from rich.console import Console
+
+    from nfgen_tui.sweep.grid import cell_label, panel_title, panels, table_axes
+    from nfgen_tui.sweep.report import print_sweep, write_pictures
+    from nfgen_tui.sweep.stage import run_sweep
+
+    with pytest.raises(UserError, match="--top-k: not a sweep axis of run 'a'"):
+        run_sweep(trained, top_ks="1,3")
+    sweep = run_sweep(trained, temperatures="0.8,1", cfgs="1,2", steps="4", n_per_class=2)
+    assert sweep["complete"] and sweep["grid"] == {"temperature": [0.8, 1.0], "steps": [4], "eta": [0.0],
+                                                   "cfg": [1.0, 2.0]}
+    assert list(sweep["cells"]) == ["ar-t0.8-s4-e0-g1", "ar-t0.8-s4-e0-g2", "ar-t1-s4-e0-g1", "ar-t1-s4-e0-g2"]
+    assert sweep["identity"]["kind"] == "ar-diffusion" and set(sweep["best"]) >= {"temperature", "steps", "cfg"}
+    axes = table_axes(sweep)
+    assert (axes.row, axes.col, axes.panel) == ("temperature", "cfg", ("steps", "eta"))
+    assert panels(sweep) == [(4, 0.0)] and panel_title(sweep, (4, 0.0)) == "4 head steps"
+    assert cell_label(sweep["cells"]["ar-t1-s4-e0-g2"]) == "T1 4 steps g2"
+    paths = write_pictures(trained, sweep)
+    assert all(p.endswith(".png") for p in paths["heatmaps"].values())
+    out = io.StringIO()
+    print_sweep(sweep, Console(file=out, width=120))
+    assert "T \\ cfg" in out.getvalue() and "best: temperature" in out.getvalue()
