@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from float_bounds import assert_adam_twins, lr_total
 from model_synth import one_thread  # noqa: F401  (autouse)
+from test_codes import _copy_fit
 from nfgen_tui import config as cfgmod
 from nfgen_tui.cli import app
 from nfgen_tui.errors import UserError
@@ -46,12 +47,6 @@ def fitted(ws):
     run = ar_run(ws, "fitted")
     run_fit(run, device="cpu")
     return run
-
-
-def _copy_fit(src, dst):
-    import shutil
-
-    shutil.copytree(src.stage_dir("fit"), dst.stage_dir("fit"), dirs_exist_ok=True)
 
 
 @pytest.fixture(scope="module")

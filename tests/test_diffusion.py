@@ -165,7 +165,7 @@ def test_kind_mismatch_and_unguidable_runs_are_user_errors(workspace):
     r = cli(workspace, "sample", "g")
     assert r.exit_code == 2 and "holds a diffusion generator" in r.output, r.output
     r = cli(workspace, "sample", "g", "--steps", "5")  # a GPT run refuses the diffusion flags
-    assert r.exit_code == 2 and "--steps is a diffusion setting" in r.output, r.output
+    assert r.exit_code == 2 and "--steps is a diffusion / AR-diffusion setting" in r.output, r.output
 
     plain = fitted_run(workspace, ["train.class_dropout=0"], name="p")
     run_train(plain)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from ..adaln import ResidualBlock, timestep_embedding
 from ..causal import Block, KVCache
 from ..schedule import x0_loss
+from ..vectors import VectorModel
 
 
 @dataclass
@@ -108,7 +109,7 @@ class Head(nn.Module):
         return self.denoise(x_t, self.condition(t, self.cond(z)))
 
 
-class ARDiffusion(nn.Module):
+class ARDiffusion(VectorModel):
     def __init__(self, cfg: ARNetConfig, schedule, mean: torch.Tensor, std: torch.Tensor):
         super().__init__()
         self.cfg = cfg
@@ -117,29 +118,12 @@ class ARDiffusion(nn.Module):
         self.register_buffer("std", std.float().clone())
         self.backbone = Backbone(cfg)
         self.head = Head(cfg)
-        for m in self.modules():
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(m.weight, 0.0, 0.02)
-                if getattr(m, "bias", None) is not None:
-                    nn.init.zeros_(m.bias)
+        self.init_weights()
         for name, p in self.backbone.named_parameters():  # GPT-2's scaled init of the residual projections
             if name.endswith("proj.weight"):
                 nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * cfg.n_layer))
         for b in self.head.blocks:
             b.start_as_identity()
-
-    @property
-    def null_class(self) -> int:
-        return self.cfg.n_classes
-
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    def normalise(self, w: torch.Tensor) -> torch.Tensor:
-        return (w - self.mean) / self.std
-
-    def denormalise(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.std + self.mean
 
     def to_tokens(self, x: torch.Tensor) -> torch.Tensor:
         """[B, D] → [B, K, C], the last token padded with zeros."""

@@ -9,7 +9,6 @@ codes of a subspace run, or flat weights) — no codebook needed.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from ..guidance import check_guidance
 from ..schedule import Schedule
 from ..space import decoder, load_space
 from ..train import make_optimizer
-from ..train_session import (check_identity, load_weights, resume_checkpoint, train_session, train_stage,
+from ..train_session import (check_identity, load_weights, resume_checkpoint, sized_train_stage, train_session,
                              trained_checkpoint, trained_class_count)
 from .net import ARDiffusion, ARNetConfig
 from .sample import sample_vectors
@@ -64,12 +63,6 @@ def identity(net: ARNetConfig, cfg) -> dict:
     return {**net.to_dict(), "timesteps": cfg.ar.timesteps}
 
 
-def effective_train(cfg):
-    """train.* with ar.iters / batch_size / lr / min_lr in place of the GPT's."""
-    a = cfg.ar
-    return dataclasses.replace(cfg.train, iters=a.iters, batch_size=a.batch_size, lr=a.lr, min_lr=a.min_lr)
-
-
 def class_count(run: Run) -> int | None:
     """How many classes `run_sample` accepts as `digit`; None before a checkpoint exists."""
     return trained_class_count(run)
@@ -94,11 +87,8 @@ def load_trained(run: Run, device: torch.device) -> tuple[ARDiffusion, dict]:
 def run_train(run: Run, progress: ProgressFn = null_progress, device: str | None = None, iters: int | None = None,
               force: bool = False) -> dict:
     """Train up to step `iters` (default ar.iters), resuming from the last checkpoint; `force` starts over."""
-    run.require()
-    cfg = run.config()
-    tc = effective_train(cfg)
-    return train_stage(run, tc.iters, KIND, device or cfg.device, iters, force,
-                       lambda target, dev, d: _train(run, cfg, tc, target, dev, d, progress))
+    return sized_train_stage(run, KIND, "ar", device, iters, force,
+                             lambda cfg, tc, target, dev, d: _train(run, cfg, tc, target, dev, d, progress))
 
 
 def _train(run: Run, cfg, tc, target: int, dev: torch.device, d: Ranks, progress: ProgressFn) -> dict:

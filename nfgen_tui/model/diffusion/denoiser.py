@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..adaln import timestep_embedding
+from ..vectors import VectorModel
 from .tokens import from_tokens, to_tokens
 
 
@@ -56,7 +57,7 @@ class Block(nn.Module):
         return x + self.out(F.gelu(self.fc(self.ln2(x))))
 
 
-class Denoiser(nn.Module):
+class Denoiser(VectorModel):
     def __init__(self, cfg: DenoiserConfig, index: torch.Tensor, mean: torch.Tensor, std: torch.Tensor):
         super().__init__()
         self.cfg = cfg
@@ -71,25 +72,8 @@ class Denoiser(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(E)
         self.head = nn.Linear(E, cfg.width)
-        for m in self.modules():
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(m.weight, 0.0, 0.02)
-                if getattr(m, "bias", None) is not None:
-                    nn.init.zeros_(m.bias)
+        self.init_weights()
         nn.init.normal_(self.pos, 0.0, 0.02)
-
-    @property
-    def null_class(self) -> int:
-        return self.cfg.n_classes
-
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    def normalise(self, w: torch.Tensor) -> torch.Tensor:
-        return (w - self.mean) / self.std
-
-    def denormalise(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.std + self.mean
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Noisy normalised weights [B, P], timesteps [B], classes [B] (null_class = unconditional) → x0 [B, P]."""

@@ -14,10 +14,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..adaln import ResidualBlock, timestep_embedding
+from ..vectors import VectorModel
 from .denoiser import DenoiserConfig
 
 
-class MLPDenoiser(nn.Module):
+class MLPDenoiser(VectorModel):
     def __init__(self, cfg: DenoiserConfig, mean: torch.Tensor, std: torch.Tensor):
         super().__init__()
         self.cfg = cfg
@@ -30,26 +31,9 @@ class MLPDenoiser(nn.Module):
         self.blocks = nn.ModuleList(ResidualBlock(W) for _ in range(cfg.n_layer))
         self.norm = nn.LayerNorm(W)
         self.head = nn.Linear(W, cfg.n_params)
-        for m in self.modules():
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(m.weight, 0.0, 0.02)
-                if getattr(m, "bias", None) is not None:
-                    nn.init.zeros_(m.bias)
+        self.init_weights()
         for b in self.blocks:
             b.start_as_identity()
-
-    @property
-    def null_class(self) -> int:
-        return self.cfg.n_classes
-
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    def normalise(self, w: torch.Tensor) -> torch.Tensor:
-        return (w - self.mean) / self.std
-
-    def denormalise(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.std + self.mean
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Noisy normalised vectors [B, D], timesteps [B], classes [B] (null_class = unconditional) → x0 [B, D]."""
