@@ -181,3 +181,47 @@ def test_its_sweep_grids_temperature_head_steps_and_cfg_and_draws_its_tables(tra
     out = io.StringIO()
     print_sweep(sweep, Console(file=out, width=120))
     assert "T \\ cfg" in out.getvalue() and "best: temperature" in out.getvalue()
+
+
+def test_torchrun_matches_one_process_and_sigterm_checkpoints(ws, fitted):
+    """Two gloo ranks split each global batch (and its draws) and train what one process trains; SIGTERM in the
+    middle of training writes a checkpoint and ends as an interruption."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_diffusion import _subprocess_env
+    from test_model_train import REPO, losses
+
+    one = ar_run(ws, "one", ["ar.iters=4", "ar.batch_size=8"])
+    ddp = ar_run(ws, "ddp", ["ar.iters=4", "ar.batch_size=8"])
+    for run in (one, ddp):
+        _copy_fit(fitted, run)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "nfgen_tui.cli", "train", "ddp", "--json"], env=_subprocess_env(ws), cwd=REPO,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run_train(one)
+    a, b = losses(ddp), losses(one)
+    assert sorted(a) == [1, 2, 3, 4] and all(a[s] == pytest.approx(b[s], rel=1e-5) for s in a), (a, b)
+    ta = load_file(str(ddp.stage_dir("train") / "ckpt" / "model.safetensors"))
+    tb = load_file(str(one.stage_dir("train") / "ckpt" / "model.safetensors"))
+    c = one.config().ar
+    assert_adam_twins(ta, tb, lr_total(lambda s: warmup_cosine_lr(s, c.lr, c.min_lr, 5, c.iters), 4))
+
+    long = ar_run(ws, "long", ["ar.iters=100000", "train.ckpt_every=100000"])
+    _copy_fit(fitted, long)
+    proc = subprocess.Popen([sys.executable, "-m", "nfgen_tui.cli", "train", "long", "--json"],
+                            env=_subprocess_env(ws), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 180
+    while max(losses(long), default=0) < 3:
+        assert proc.poll() is None and time.time() < deadline, "training subprocess ended or stalled"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and out == "" and "Traceback" not in err, err[-2000:]
+    state = json.loads((long.stage_dir("train") / "ckpt" / "state.json").read_text())
+    assert state["kind"] == "ar-diffusion" and state["step"] == max(losses(long)) >= 3
+    assert long.stage_state("train") == "interrupted"
