@@ -22,10 +22,10 @@ from nfgen_tui.config import preset
 from nfgen_tui.distributed import Ranks
 from nfgen_tui.fields.layout import layout_from_config
 from nfgen_tui.model.diffusion.denoiser import Denoiser, DenoiserConfig
-from nfgen_tui.model.diffusion.schedule import Schedule
 from nfgen_tui.model.diffusion.tokens import token_index
-from nfgen_tui.model.diffusion.train import noise_draw, val_loss, x0_loss
+from nfgen_tui.model.diffusion.train import noise_draw, val_loss
 from nfgen_tui.model.gpt import GPT, GPTConfig
+from nfgen_tui.model.schedule import Schedule, x0_loss
 from nfgen_tui.model.train import batch_rows, make_optimizer, warmup_cosine_lr
 
 ONE = Ranks(rank=0, world=1)

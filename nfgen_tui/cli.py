@@ -349,10 +349,11 @@ def codebook(run: str = RUN, as_json: bool = JSON,
 @app.command()
 def train(run: str = RUN, as_json: bool = JSON,
           iters: Optional[int] = typer.Option(None, "--iters", help="Train up to this step (default: train.iters; "
-                                                                    "diffusion.iters for a diffusion run)."),
+                                                                    "diffusion.iters or ar.iters for those kinds)."),
           force: bool = typer.Option(False, "--force", help="Start over: remove the checkpoint and report first.")):
-    """Stage 3: train the generator (model.kind: the GPT on token sequences, or the diffusion denoiser on the
-    fields' weights), resuming from its last checkpoint."""
+    """Stage 3: train the generator (model.kind: the GPT on token sequences, the diffusion denoiser on the
+    fields' weights or codes, or the ar-diffusion transformer on their continuous tokens), resuming from its last
+    checkpoint."""
     from .model.generator import run_train
 
     emit(_stage_command("train", run_train, run, iters=iters, force=force), as_json)
@@ -373,16 +374,18 @@ def sample(run: str = RUN,
                                      help="Class index (0-9 for digits, 0-11 for shapes) or 'all'."),
            n: Optional[int] = typer.Option(None, "--n", help="Samples per class (default sample.n_per_class)."),
            temperature: Optional[float] = typer.Option(None, "--temperature",
-                                                       help="GPT runs: softmax temperature."),
+                                                       help="GPT runs: softmax temperature; ar-diffusion runs: "
+                                                            "the head's noise scale."),
            top_k: Optional[int] = typer.Option(None, "--top-k", help="0 = off"),
            top_p: Optional[float] = typer.Option(None, "--top-p", help="1.0 = off"),
            seed: Optional[int] = typer.Option(None, "--seed", help="Sampling seed (default: the run's seed)."),
            size: Optional[int] = typer.Option(None, "--size", help="Render size in pixels."),
            cfg: Optional[float] = typer.Option(None, "--cfg", help="Classifier-free guidance scale (1 = off; "
                                                                    "needs train.class_dropout > 0)."),
-           steps: Optional[int] = typer.Option(None, "--steps", help="Diffusion runs: DDIM steps (default "
-                                                                     "sample.steps)."),
-           eta: Optional[float] = typer.Option(None, "--eta", help="Diffusion runs: DDIM noise, 0 = deterministic."),
+           steps: Optional[int] = typer.Option(None, "--steps", help="Diffusion runs: DDIM steps; ar-diffusion "
+                                                                     "runs: the head's, per token (default sample.steps)."),
+           eta: Optional[float] = typer.Option(None, "--eta", help="Diffusion and ar-diffusion runs: DDIM noise, "
+                                                                 "0 = deterministic."),
            as_json: bool = JSON):
     """Stage 4: sample new fields for a digit and render them."""
     from .model.generator import run_sample
@@ -446,20 +449,22 @@ def _values(flag: str, help: str):
 
 @app.command()
 def sweep(run: str = RUN,
-          temperature: Optional[str] = _values("--temperature", "GPT runs: comma-separated temperatures "
-                                               "(default 0.6,0.8,1.0,1.2)."),
+          temperature: Optional[str] = _values("--temperature", "GPT and ar-diffusion runs: comma-separated "
+                                               "temperatures (default 0.6,0.8,1.0,1.2; ar-diffusion 0.8,0.9,1)."),
           top_k: Optional[str] = _values("--top-k", "GPT runs: comma-separated top-k values (0 = off) "
                                          "(default 1,3,5,10,0)."),
           top_p: Optional[str] = _values("--top-p", "GPT runs: comma-separated top-p values (1.0 = off) "
                                          "(default 1.0)."),
           cfg: Optional[str] = _values("--cfg", "Comma-separated guidance scales (1 = off; others need a run "
-                                       "trained with train.class_dropout > 0) (default 1; diffusion runs trained "
-                                       "with it: 1,1.5,2,3)."),
+                                       "trained with train.class_dropout > 0) (default 1; diffusion and ar-diffusion "
+                                       "runs trained with it: 1,1.5,2,3)."),
           cfg_schedule: Optional[str] = _values("--cfg-schedule", "GPT runs: comma-separated guidance schedules: "
                                                 "constant | linear | first:N (default constant)."),
-          steps: Optional[str] = _values("--steps", "Diffusion runs: comma-separated DDIM step counts "
-                                         "(1..diffusion.timesteps) (default sample.steps)."),
-          eta: Optional[str] = _values("--eta", "Diffusion runs: comma-separated DDIM eta values in [0, 1] "
+          steps: Optional[str] = _values("--steps", "Diffusion and ar-diffusion runs: comma-separated DDIM "
+                                         "step counts (1..diffusion.timesteps or ar.timesteps) (default "
+                                         "sample.steps)."),
+          eta: Optional[str] = _values("--eta", "Diffusion and ar-diffusion runs: comma-separated DDIM eta "
+                                       "values in [0, 1] "
                                        "(default sample.eta)."),
           n_per_class: Optional[int] = typer.Option(None, "--n-per-class",
                                                     help="Samples per class per cell (default sample.n_per_class)."),
@@ -469,7 +474,7 @@ def sweep(run: str = RUN,
           force: bool = typer.Option(False, "--force", help="Recompute cells already stored."),
           as_json: bool = JSON):
     """Inference tuning: score every temperature × top-k (× top-p × cfg) cell — DDIM steps × eta × cfg on a
-    diffusion run — pick the best, draw heat maps and the fidelity–variety front."""
+    diffusion run, temperature × head steps × eta × cfg on an ar-diffusion run — pick the best, draw heat maps and the fidelity–variety front."""
     from .sweep.report import eval_result_of, print_sweep, write_pictures
     from .sweep.stage import apply_setting, run_sweep
 

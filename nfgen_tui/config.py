@@ -63,6 +63,7 @@ class CodebookConfig:
 @dataclass
 class ModelConfig:
     kind: str = "gpt"  # gpt (autoregressive over the codebook's tokens) | diffusion (denoiser over the weights; `diffusion.*`)
+    #                    | ar-diffusion (autoregressive over continuous tokens with a diffusion head; `ar.*`)
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
@@ -96,6 +97,33 @@ class DiffusionConfig:
     batch_size: int = 32
     lr: float = 1e-3
     min_lr: float = 1e-4
+
+
+@dataclass
+class ARConfig:
+    """The autoregressive generator over continuous tokens (model.kind = ar-diffusion; model/ar_diffusion/), MAR's
+    recipe: a causal transformer reads a field's vector in tokens of `chunk` numbers (a code in its own order, coarse
+    to fine) after a class token, and a small residual-MLP diffusion head denoises each token given the transformer's
+    output for it. Like `diffusion.*`, its four sizes replace train.iters / batch_size / lr / min_lr; the rest of
+    `train.*` (warmup, class_dropout, cadence) applies. Defaults: the prototype that scored 1-NNA 0.61 in 324 s."""
+    target: str = "codes"  # codes (the k coordinates c, fields.subspace = k) | weights (the flat field weights)
+    chunk: int = 8  # numbers per token (the last token of a vector not divisible by it is padded with zeros)
+    n_layer: int = 3  # causal transformer blocks
+    n_head: int = 4
+    n_embd: int = 128
+    head_blocks: int = 3  # residual MLP blocks of the per-token diffusion head
+    head_width: int = 128
+    noise_draws: int = 4  # timestep/noise draws per token per step (MAR's diffusion batch multiplier)
+    timesteps: int = 500  # the head's diffusion steps T, linear betas 1e-4 → 2e-2 (the denoiser's schedule)
+    ema: float = 0.999  # decay of the weights' moving average, sampled instead of them (0 = off)
+    iters: int = 5000
+    batch_size: int = 64
+    lr: float = 1e-3
+    min_lr: float = 1e-4
+
+
+AR_TARGETS = ("codes", "weights")
+AR_BETAS = (1e-4, 2e-2)  # the head's linear betas, HyperDiffusion's (as diffusion.beta_start / beta_end default)
 
 
 DIFFUSION_SPLITS = "neuron | layer | chunk:N (N > 0)"
@@ -142,8 +170,8 @@ class SampleConfig:
     batch_size: int = 300
     cfg: float = 1.0  # classifier-free guidance scale s: logits = uncond + s·(cond − uncond); 1 = off
     cfg_schedule: str = "constant"  # constant | linear (1 → s over the weight tokens) | first:N (s on the first N)
-    steps: int = 50  # diffusion runs: DDIM steps (≤ diffusion.timesteps)
-    eta: float = 0.0  # diffusion runs: DDIM noise (0 = deterministic, 1 = DDPM-like)
+    steps: int = 50  # diffusion runs: DDIM steps (≤ diffusion.timesteps); ar-diffusion: the head's, per token
+    eta: float = 0.0  # diffusion runs: DDIM noise (0 = deterministic, 1 = DDPM-like); ar-diffusion: the head's
 
 
 def cfg_schedule_ok(text: str) -> bool:
@@ -204,6 +232,7 @@ class Config:
     codebook: CodebookConfig = field(default_factory=CodebookConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    ar: ARConfig = field(default_factory=ARConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -215,7 +244,7 @@ class Config:
         return copy.deepcopy(self)
 
 
-SECTIONS = ("data", "fields", "codebook", "model", "diffusion", "train", "sample", "eval")
+SECTIONS = ("data", "fields", "codebook", "model", "diffusion", "ar", "train", "sample", "eval")
 
 
 def _quick() -> Config:
@@ -346,7 +375,7 @@ def preset(name: str) -> Config:
 # ---------------------------------------------------------------------------------------------------------------
 # validation
 
-MODEL_KINDS = ("gpt", "diffusion")
+MODEL_KINDS = ("gpt", "diffusion", "ar-diffusion")
 CODEBOOK_MODES = "scalar | neuron | pair | group:G (2 ≤ G ≤ 8) | subspace"
 
 
@@ -403,7 +432,9 @@ def validate(c: Config) -> Config:
     _check(0 < d.beta_start < d.beta_end < 1, "diffusion.beta_start", "needs 0 < beta_start < beta_end < 1")
     _check(d.iters > 0 and d.batch_size > 0, "diffusion.iters", "iters and batch_size must be > 0")
     _check(d.lr > 0 and 0 <= d.min_lr <= d.lr, "diffusion.lr", "needs lr > 0 and 0 <= min_lr <= lr")
-    _check(c.sample.steps <= d.timesteps, "sample.steps", f"must be <= diffusion.timesteps ({d.timesteps})")
+    _check(c.model.kind == "ar-diffusion" or c.sample.steps <= d.timesteps, "sample.steps",
+           f"must be <= diffusion.timesteps ({d.timesteps})")
+    _validate_ar(c)
     _check(c.train.iters > 0, "train.iters", "must be > 0")
     _check(c.train.batch_size > 0, "train.batch_size", "must be > 0")
     _check(c.train.lr > 0, "train.lr", "must be > 0")
@@ -421,6 +452,25 @@ def validate(c: Config) -> Config:
     _check(c.eval.surface_points >= 16, "eval.surface_points", "must be >= 16")
     _check(c.device == "auto" or c.device == "cpu" or c.device.startswith("cuda"), "device", "auto | cpu | cuda[:N]")
     return c
+
+
+def _validate_ar(c: Config) -> None:
+    a = c.ar
+    _check(a.target in AR_TARGETS, "ar.target", " | ".join(AR_TARGETS))
+    _check(c.model.kind != "ar-diffusion" or a.target != "codes" or c.fields.subspace > 0, "ar.target",
+           "codes needs fields fitted in a subspace: set fields.subspace (e.g. 128), or ar.target=weights to model "
+           "free fields' weights")
+    _check(a.chunk > 0, "ar.chunk", "must be > 0")
+    _check(a.n_layer > 0 and a.n_head > 0, "ar.n_layer", "n_layer and n_head must be > 0")
+    _check(a.n_embd > 0 and a.n_embd % a.n_head == 0, "ar.n_embd", "must be > 0 and divisible by ar.n_head")
+    _check(a.head_blocks > 0 and a.head_width > 0, "ar.head_blocks", "head_blocks and head_width must be > 0")
+    _check(a.noise_draws > 0, "ar.noise_draws", "must be > 0")
+    _check(a.timesteps >= 2, "ar.timesteps", "must be >= 2")
+    _check(0.0 <= a.ema < 1.0, "ar.ema", "must be in [0, 1) (0 = no moving average)")
+    _check(a.iters > 0 and a.batch_size > 0, "ar.iters", "iters and batch_size must be > 0")
+    _check(a.lr > 0 and 0 <= a.min_lr <= a.lr, "ar.lr", "needs lr > 0 and 0 <= min_lr <= lr")
+    _check(c.model.kind != "ar-diffusion" or c.sample.steps <= a.timesteps, "sample.steps",
+           f"must be <= ar.timesteps ({a.timesteps})")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from nfgen_tui.cli import app
 from nfgen_tui.fields.stage import run_fit
 from nfgen_tui.metrics.stage import run_eval
 from nfgen_tui.model.diffusion.stage import load_trained, run_sample, run_train
-from nfgen_tui.model.diffusion.space import load_space
+from nfgen_tui.model.space import load_space
 from nfgen_tui.tokens.stage import run_codebook
 from nfgen_tui.workspace import Workspace
 

@@ -18,7 +18,7 @@ from nfgen_tui import config as cfgmod
 from nfgen_tui.cli import app
 from nfgen_tui.fields.layout import LayerSpec, Layout
 from nfgen_tui.model.diffusion.sample import ddim_sample
-from nfgen_tui.model.diffusion.schedule import Schedule
+from nfgen_tui.model.schedule import Schedule
 from nfgen_tui.model.diffusion.stage import load_trained, run_sample, run_train
 from nfgen_tui.model.diffusion.tokens import from_tokens, to_tokens, token_index
 from nfgen_tui.model.train import warmup_cosine_lr
@@ -165,12 +165,12 @@ def test_kind_mismatch_and_unguidable_runs_are_user_errors(workspace):
     r = cli(workspace, "sample", "g")
     assert r.exit_code == 2 and "holds a diffusion generator" in r.output, r.output
     r = cli(workspace, "sample", "g", "--steps", "5")  # a GPT run refuses the diffusion flags
-    assert r.exit_code == 2 and "--steps is a diffusion setting" in r.output, r.output
+    assert r.exit_code == 2 and "--steps is a diffusion / AR-diffusion setting" in r.output, r.output
 
     plain = fitted_run(workspace, ["train.class_dropout=0"], name="p")
     run_train(plain)
     for args, says in ((("sample", "p", "--cfg", "2"), "class_dropout"), (("sample", "p", "--temperature", "0.5"),
-                                                                           "--temperature is a GPT setting"),
+                                                                           "--temperature is a GPT / AR-diffusion setting"),
                        (("sample", "p", "--steps", "0"), "--steps"), (("sample", "p", "--eta", "2"), "--eta"),
                        (("init", "bad", "--set", "diffusion.split=row"), "diffusion.split"),
                        (("init", "bad", "--set", "model.kind=gan"), "model.kind"),

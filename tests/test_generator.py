@@ -16,7 +16,7 @@ from nfgen_tui.model.generator import GENERATORS, declared, run_sample
 
 def test_every_model_kind_is_declared_and_every_declaration_is_a_kind():
     assert tuple(GENERATORS) == cfgmod.MODEL_KINDS
-    with pytest.raises(UserError, match="unknown model.kind 'gan': choose one of gpt, diffusion"):
+    with pytest.raises(UserError, match="unknown model.kind 'gan': choose one of gpt, diffusion, ar-diffusion"):
         declared("gan")
 
 
@@ -38,6 +38,10 @@ def test_each_generator_declares_its_own_knobs():
     assert diffusion.sweep_axes == {"steps": "--steps", "etas": "--eta", "cfgs": "--cfg"}
     assert diffusion.sweep_fields == {"steps": (int, None), "eta": (float, None), "cfg": (float, 1.0)}
     assert gpt.sample_flags["n_per_class"] == "--n" and "steps" not in gpt.sample_flags
+    ar = GENERATORS["ar-diffusion"]
+    assert [s.arg for s in ar.settings if s.label] == ["temperature", "steps", "eta", "cfg", "n", "seed", "size"]
+    assert ar.sweep_axes == {"temperatures": "--temperature", "steps": "--steps", "etas": "--eta", "cfgs": "--cfg"}
+    assert ar.section == "ar" and [k for k, _ in ar.sizes] == ["ar.n_layer", "ar.n_embd", "ar.iters", "ar.batch_size"]
 
 
 def test_describe_says_what_the_run_trains():
@@ -50,6 +54,8 @@ def test_describe_says_what_the_run_trains():
         "denoiser 4×128 (4 heads) over 33 neuron tokens  ·  2000 steps, batch 64"
     assert GENERATORS["gpt"].describe(cfgmod.preset("quick3d")) == \
         "codebook group:4 256  ·  GPT 4×128 (4 heads)  ·  train 800 iters, batch 32"
+    assert GENERATORS["ar-diffusion"].describe(quick) == ("transformer 3×128 over codes of 128 in tokens of 8, "
+                                                         "diffusion head 3×128  ·  5000 steps, batch 64, EMA 0.999")
     cfgmod.apply_overrides(quick, ["diffusion.target=weights", "fields.subspace=0", "diffusion.split=layer"])
     assert "over 3 layer tokens" in GENERATORS["diffusion"].describe(quick)
     cfgmod.apply_overrides(quick, ["diffusion.split=chunk:64"])
@@ -57,10 +63,13 @@ def test_describe_says_what_the_run_trains():
 
 
 @pytest.mark.parametrize("kind, given, says", [
-    ("diffusion", {"temperature": 0.5}, "--temperature is a GPT setting; run 'r' has a diffusion generator "
+    ("diffusion", {"temperature": 0.5}, "--temperature is a GPT / AR-diffusion setting; run 'r' has a diffusion generator "
                                         "(model.kind = diffusion): sample it with --steps / --eta / --cfg"),
     ("diffusion", {"top_p": 0.9}, "--top-p is a GPT setting"),
-    ("gpt", {"eta": 0.5}, "--eta is a diffusion setting; run 'r' has a GPT (model.kind = gpt): sample it with "
+    ("ar-diffusion", {"top_k": 3}, "--top-k is a GPT setting; run 'r' has a generator over continuous tokens "
+                                   "(model.kind = ar-diffusion): sample it with --temperature / --steps / --eta / "
+                                   "--cfg"),
+    ("gpt", {"eta": 0.5}, "--eta is a diffusion / AR-diffusion setting; run 'r' has a GPT (model.kind = gpt): sample it with "
                           "--temperature / --top-k / --top-p / --cfg"),
 ])
 def test_another_generators_setting_is_refused_before_anything_loads(workspace, kind, given, says):

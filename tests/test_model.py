@@ -10,7 +10,8 @@ import torch
 import model_synth
 from model_synth import one_thread  # noqa: F401  (autouse)
 from nfgen_tui.errors import UserError
-from nfgen_tui.model.gpt import GPT, GPTConfig, KVCache
+from nfgen_tui.model.causal import KVCache
+from nfgen_tui.model.gpt import GPT, GPTConfig
 from nfgen_tui.model.sample import filter_logits, sample_tokens
 from nfgen_tui.tokens.vocab import Vocabulary
 

@@ -347,6 +347,27 @@ async def test_a_denoiser_runs_form_asks_for_its_own_settings_and_passes_only_th
                                                 "seed": 0, "size": 28})
 
 
+async def test_an_ar_diffusion_runs_form_asks_for_its_own_settings(tmp_path, monkeypatch):
+    """Its Generate form is built from its declaration: temperature, the head's DDIM steps and eta, cfg — no top-k
+    or top-p — pre-filled from its config and passed as they are."""
+    from nfgen_tui.workspace import Workspace
+
+    monkeypatch.chdir(tmp_path)
+    ws = Workspace(tmp_path / "ws")
+    c = cfgmod.apply_overrides(cfgmod.preset("quick"), ["model.kind=ar-diffusion", "sample.temperature=0.9",
+                                                        "sample.steps=40", "device=auto"])
+    tui_workspace._finished(ws.create_run("mar", c))
+    app = NfgenApp(ws, image_mode="halfcell", poll_s=5, start="generate")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot, 0.2)
+        screen = app.screen
+        shown = [i.id for i in screen.query(Input) if i.display]
+        assert shown == ["gen-temperature", "gen-steps", "gen-eta", "gen-cfg", "gen-n", "gen-seed", "gen-size"]
+        screen.query_one("#gen-eta", Input).value = "0.5"
+        assert screen._settings() == ("mar", {"digit": None, "temperature": 0.9, "steps": 40, "eta": 0.5,
+                                              "cfg": 1.5, "n": 30, "seed": 0, "size": 28})
+
+
 async def test_metrics_screen_tables_and_comparison(fixed_ws):
     app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5, start="metrics")
     async with app.run_test(size=SIZE) as pilot:

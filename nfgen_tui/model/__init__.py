@@ -1,5 +1,6 @@
 """The generators: the GPT over weight tokens (gpt.py, its training loop and KV-cache sampling), the weight-space
-denoiser (diffusion/), and their declarations (generator.py).
+denoiser (diffusion/), the autoregressive generator over continuous tokens (ar_diffusion/), and their declarations
+(generator.py); the pieces two of them share sit beside them (causal.py, adaln.py, schedule.py, ema.py, space.py).
 
 The GPT's names load on first use, so `model.generator` — what the TUI reads to build its forms — costs no torch
 import.
@@ -7,7 +8,7 @@ import.
 
 import importlib
 
-_LAZY = {"GPT": ".gpt", "GPTConfig": ".gpt", "KVCache": ".gpt", "sample_tokens": ".sample"}
+_LAZY = {"GPT": ".gpt", "GPTConfig": ".gpt", "KVCache": ".causal", "sample_tokens": ".sample"}
 __all__ = list(_LAZY)
 
 

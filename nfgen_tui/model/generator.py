@@ -10,7 +10,7 @@ axes)`: the cells, defaults for the axes not given) lives with the sweep, in the
 `nfgen sample`'s refusal of another generator's flags, the Generate and new-run forms, the Runs summary and the
 sweep's axes are all read from these declarations: a new generator is a stage package, a grid module and one
 declaration below.
-Both kinds share `transformer/` (one trained generator per run): a checkpoint records its kind, and the other kind
+Every kind shares `transformer/` (one trained generator per run): a checkpoint records its kind, and another kind
 refuses it with the way out.
 """
 
@@ -91,9 +91,9 @@ class Generator:
         own = {s.arg for s in self.settings}
         for arg, value in kwargs.items():
             if value is not None and arg in FOREIGN_ARGS and arg not in own:
-                other = next(g for g in GENERATORS.values() if arg in {s.arg for s in g.settings})
-                flag = next(s.flag for s in other.settings if s.arg == arg)
-                raise UserError(f"{flag} is a {other.short} setting; run {run.name!r} has a {self.noun} "
+                others = [g for g in GENERATORS.values() if arg in {s.arg for s in g.settings}]
+                flag = next(s.flag for s in others[0].settings if s.arg == arg)
+                raise UserError(f"{flag} is a {' / '.join(g.short for g in others)} setting; run {run.name!r} has a {self.noun} "
                                 f"(model.kind = {self.kind}): sample it with {' / '.join(self.tuning_flags)}")
         return self.stage().run_sample(run, **{k: v for k, v in kwargs.items() if k in own or k not in FOREIGN_ARGS})
 
@@ -159,6 +159,22 @@ class DiffusionGenerator(Generator):
         return f"{net} over {tokens_of(cfg)}  ·  {d.iters} steps, batch {d.batch_size}{ema}"
 
 
+class ARDiffusionGenerator(Generator):
+    kind, title, short, noun, section = "ar-diffusion", "autoregressive, diffusion head (MAR)", "AR-diffusion", \
+        "generator over continuous tokens", "ar"
+    stage_module, sweep_grid = "nfgen_tui.model.ar_diffusion.stage", "nfgen_tui.sweep.ar_grid"
+    settings = (TEMPERATURE, STEPS, ETA, CFG, COUNT, SEED, SIZE)
+    sizes = (("ar.n_layer", "transformer layers"), ("ar.n_embd", "transformer width"), ("ar.iters", "train iters"),
+             ("ar.batch_size", "batch size"))
+
+    def describe(self, cfg) -> str:
+        a = cfg.ar
+        what = f"codes of {cfg.fields.subspace}" if a.target == "codes" else "the weights"
+        ema = f", EMA {a.ema:g}" if a.ema > 0 else ""
+        return (f"transformer {a.n_layer}×{a.n_embd} over {what} in tokens of {a.chunk}, diffusion head "
+                f"{a.head_blocks}×{a.head_width}  ·  {a.iters} steps, batch {a.batch_size}{ema}")
+
+
 def tokens_of(cfg) -> str:
     """What the denoiser reads (`diffusion.target`, `net`, `split`) in words, from the config alone (fields have one
     output)."""
@@ -176,7 +192,7 @@ def tokens_of(cfg) -> str:
     return f"chunks of {split.partition(':')[2]} weights"
 
 
-GENERATORS: dict[str, Generator] = {g.kind: g for g in (GPTGenerator(), DiffusionGenerator())}
+GENERATORS: dict[str, Generator] = {g.kind: g for g in (GPTGenerator(), DiffusionGenerator(), ARDiffusionGenerator())}
 # every run_sample keyword some generator owns and another may lack (refused when given to the other)
 FOREIGN_ARGS = {s.arg for g in GENERATORS.values() for s in g.settings if s.arg} - \
     set.intersection(*({s.arg for s in g.settings} for g in GENERATORS.values()))

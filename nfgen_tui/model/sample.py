@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from .gpt import GPT, KVCache
+from .causal import KVCache
+from .gpt import GPT
 from .guidance import guidance_scales, guide, is_guided
 from ..device import one_cpu_thread
 from ..tokens.vocab import Vocabulary

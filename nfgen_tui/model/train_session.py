@@ -8,6 +8,7 @@ and in the loop they run, so a third generator brings those two and nothing else
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import time
 from pathlib import Path
@@ -56,6 +57,19 @@ def train_stage(run: Run, default_iters: int, kind: str, device: str, iters: int
             return train(target, dev, d)
 
 
+def sized_train_stage(run: Run, kind: str, section: str, device: str | None, iters: int | None, force: bool,
+                      train: Callable) -> dict:
+    """`train_stage` for a generator whose config section `section` holds its own iters / batch_size / lr / min_lr
+    (the denoiser's `diffusion`, the ar-diffusion's `ar`): `train(cfg, tc, target, device, ranks)` with `tc` being
+    train.* with those four in place of the GPT's (warmup, class dropout and the cadence stay train.*'s)."""
+    run.require()
+    cfg = run.config()
+    own = getattr(cfg, section)
+    tc = dataclasses.replace(cfg.train, iters=own.iters, batch_size=own.batch_size, lr=own.lr, min_lr=own.min_lr)
+    return train_stage(run, tc.iters, kind, device or cfg.device, iters, force,
+                       lambda target, dev, d: train(cfg, tc, target, dev, d))
+
+
 def start_over(out: Path, d: Ranks) -> None:
     """`nfgen train RUN --force`: remove the checkpoint (and its half-swapped twin) and the report, under the lock."""
     if d.is_main:
@@ -88,6 +102,16 @@ def trained_checkpoint(run: Run, kind: str, what: str) -> tuple[dict, dict, Path
     state, tensors, _, _ = ckpt.load(where, fix)
     check_kind(state, kind, where, run.name)
     return state, tensors, where, fix
+
+
+def trained_class_count(run: Run) -> int | None:
+    """How many classes `run_sample` accepts as `digit`: the trained model's (its checkpoint's state.json alone, its
+    `model.n_classes`); None before a checkpoint exists."""
+    fix = retrain_hint(run)
+    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
+    if where is None:
+        return None
+    return int((ckpt.load_state(where, fix).get("model") or {}).get("n_classes", 0)) or None
 
 
 def load_weights(model: torch.nn.Module, tensors: dict, where: Path, fix: str, what: str) -> None:

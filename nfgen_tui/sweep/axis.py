@@ -1,5 +1,5 @@
 """One axis of a sweep grid, as `nfgen sweep` is given it (`--cfg 1,1.5,2`): parsed and checked before any cell.
-Both grids use it — the GPT's (grid.py) and the denoiser's (ddim_grid.py)."""
+Every grid uses it — the GPT's (grid.py), the denoiser's (ddim_grid.py), the ar-diffusion one's (ar_grid.py)."""
 
 from __future__ import annotations
 
@@ -24,3 +24,19 @@ def parse_cfgs(cfgs) -> list[float]:
     if any(g < 0 for g in gs):
         raise UserError(f"--cfg values must be >= 0 (1 = no guidance), got {gs}")
     return gs
+
+
+def parse_ddim_steps(steps, timesteps: int, key: str) -> list[int]:
+    """A DDIM-steps axis, each in 1..T (`key`: the config key of T, named by the refusal)."""
+    ns = parse_values(steps, int, "steps")
+    if any(not 1 <= n <= timesteps for n in ns):
+        raise UserError(f"--steps values must be in 1..{timesteps} ({key}), got {ns}")
+    return ns
+
+
+def parse_etas(etas) -> list[float]:
+    """A DDIM-eta axis, each in [0, 1]."""
+    es = parse_values(etas, float, "eta")
+    if any(not 0.0 <= e <= 1.0 for e in es):
+        raise UserError(f"--eta values must be in [0, 1] (0 = deterministic DDIM), got {es}")
+    return es

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import UserError
-from .axis import parse_cfgs, parse_values
+from .axis import parse_cfgs, parse_ddim_steps, parse_etas
+from .table import TableAxes
+from .trained import check_guided, guidable, trained_state
 
 DEFAULT_GUIDED_CFGS = (1.0, 1.5, 2.0, 3.0)  # a model trained with the null class: sweep the guidance scale
 
@@ -36,13 +37,9 @@ class DiffusionSetting:
 
 def parse_ddim_grid(cfgs, steps, etas, timesteps: int) -> list[DiffusionSetting]:
     """Every combination in grid order (steps, eta, cfg), after checking each value against the run's schedule."""
-    ns = parse_values(steps, int, "steps")
-    es = parse_values(etas, float, "eta")
+    ns = parse_ddim_steps(steps, timesteps, "diffusion.timesteps")
+    es = parse_etas(etas)
     gs = parse_cfgs(cfgs)
-    if any(not 1 <= n <= timesteps for n in ns):
-        raise UserError(f"--steps values must be in 1..{timesteps} (diffusion.timesteps), got {ns}")
-    if any(not 0.0 <= e <= 1.0 for e in es):
-        raise UserError(f"--eta values must be in [0, 1] (0 = deterministic DDIM), got {es}")
     return [DiffusionSetting(n, e, g) for n in ns for e in es for g in gs]
 
 
@@ -51,27 +48,14 @@ def sweep_settings(run, cfg, axes: dict) -> list[DiffusionSetting]:
     1, 1.5, 2, 3 when the denoiser was trained with the null class (cfg 1 alone when not: the GPT's sweep, too, leaves
     guidance off unless asked). Refused before any cell without a trained denoiser, or a guided cell on an unguided one.
     (Its declaration in model/generator.py names this module as its grid.)"""
-    from ..model import checkpoint as ckpt
-    from ..model.generator import check_kind
-    from ..model.guidance import check_guidance
-    from ..model.train_session import retrain_hint
-
-    fix = retrain_hint(run)
-    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
-    if where is None:
-        raise UserError(f"run {run.name!r} has no trained denoiser: run `nfgen train {run.name}` first")
-    state = ckpt.load_state(where, fix)
-    check_kind(state, "diffusion", where, run.name)
-    guidable = float(state.get("class_dropout") or 0.0) > 0
+    state = trained_state(run, "diffusion", "denoiser")
     cfgs = axes.get("cfgs")
     if cfgs is None:
-        cfgs = DEFAULT_GUIDED_CFGS if guidable else (1.0,)
+        cfgs = DEFAULT_GUIDED_CFGS if guidable(state) else (1.0,)
     steps = (cfg.sample.steps,) if axes.get("steps") is None else axes["steps"]
     etas = (cfg.sample.eta,) if axes.get("etas") is None else axes["etas"]
     settings = parse_ddim_grid(cfgs, steps, etas, cfg.diffusion.timesteps)
-    n_classes = int((state.get("model") or {}).get("n_classes", 0))
-    for s in settings:
-        check_guidance(s.cfg, state, n_classes, f"run {run.name!r}")
+    check_guided(settings, state, run)
     return settings
 
 
@@ -79,3 +63,8 @@ def ddim_label(cell: dict) -> str:
     """`50 steps g2` (and ` eta0.5` when the sampler adds noise): what a front picture prints beside a point."""
     label = f"{cell['steps']} steps g{cell.get('cfg', 1.0):g}"
     return label + (f" eta{cell['eta']:g}" if cell.get("eta", 0.0) != 0.0 else "")
+
+
+TABLE = TableAxes("steps", "cfg", ("eta",), "steps \\ cfg", "rows: DDIM steps, columns: guidance scale cfg",
+                  lambda n: f"{n} steps", lambda g: f"g{g:g}", panel_title=lambda eta: f"eta {eta:g}",
+                  label=ddim_label)

@@ -6,12 +6,13 @@ under that key are found again after an interruption or when a later sweep's gri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
 
 from ..errors import UserError
 from .axis import parse_cfgs, parse_values
-from .ddim_grid import ddim_label
+from .ar_grid import TABLE as AR_TABLE
+from .ddim_grid import TABLE as DDIM_TABLE
+from .table import TableAxes
 
 METRICS = ("nna", "mmd", "cov", "classifier_accuracy", "memorization_rate")
 LOWER_IS_BETTER = {"nna": True, "mmd": True, "cov": False, "classifier_accuracy": False, "memorization_rate": True}
@@ -63,9 +64,12 @@ def cell_key(temperature: float, top_k: int, top_p: float, cfg: float = 1.0, cfg
 
 def cell_label(cell: dict) -> str:
     """A short label of a cell's setting for pictures (`T1 p0.9 g2`, a diffusion cell `50 steps g2`): only what
-    differs from plain sampling."""
-    if "steps" in cell:
-        return ddim_label(cell)
+    differs from plain sampling, in the words of the cell's table."""
+    return table_of(cell).label(cell)
+
+
+def gpt_label(cell: dict) -> str:
+    """`T1 p0.9 g2`: a GPT cell."""
     parts = [f"T{cell['temperature']:g}"]
     if cell.get("top_k"):
         parts.append(f"k{cell['top_k']}")
@@ -134,58 +138,46 @@ def grid_axes(settings: list) -> dict:
     return {name: list(dict.fromkeys(s.as_dict()[name] for s in settings)) for name in settings[0].as_dict()}
 
 
-@dataclass(frozen=True)
-class TableAxes:
-    """How a heat table (terminal, PNG, TUI) lays out a sweep's cells: which setting field runs down the rows, which
-    across the columns, which fields make one panel each, and how each is named."""
-    row: str
-    col: str
-    panel: tuple[str, ...]
-    corner: str  # the terminal table's top-left header
-    subtitle: str  # the PNG's line under the title
-    row_label: Callable[[object], str]  # a PNG row
-    col_label: Callable[[object], str]  # a column, everywhere
-    defaults: dict = field(default_factory=dict)  # fields cells stored by older versions lack
-
-    def setting_of(self, cell: dict) -> tuple:
-        return tuple(cell[f] if f in cell else self.defaults[f] for f in (self.row, self.col, *self.panel))
+def _gpt_bare_panels(g: dict) -> list[tuple]:
+    """A bare grid (pictures of hand-made sweeps): every (top-p, cfg, schedule), a schedule only when guided."""
+    return [(p, c, x) for p in g["top_p"] for c in g.get("cfg", [1.0])
+            for x in (["constant"] if c == 1.0 else g.get("cfg_schedule", ["constant"]))]
 
 
-GPT_TABLE = TableAxes("temperature", "top_k", ("top_p", "cfg", "cfg_schedule"), "T \\ top-k",
-                      "rows: temperature T, columns: top-k", lambda t: f"T {t:g}", lambda k: "off" if k == 0 else str(k),
-                      {"cfg": 1.0, "cfg_schedule": "constant"})
-DDIM_TABLE = TableAxes("steps", "cfg", ("eta",), "steps \\ cfg", "rows: DDIM steps, columns: guidance scale cfg",
-                       lambda n: f"{n} steps", lambda g: f"g{g:g}")
-
-
-def table_axes(sweep: dict) -> TableAxes:
-    """A diffusion sweep's grid has DDIM steps; every other sweep is the GPT's."""
-    return DDIM_TABLE if "steps" in sweep.get("grid", {}) else GPT_TABLE
-
-
-def panels(sweep: dict) -> list[tuple]:
-    """(top-p, cfg, schedule) of every T × top-k panel of the pictures and heat tables, in grid order (a sweep stored
-    before guidance: cfg 1, constant); (eta,) of every steps × cfg panel of a diffusion sweep."""
-    axes = table_axes(sweep)
-    if axes is DDIM_TABLE:
-        cells = sweep.get("settings") or [{"eta": e} for e in sweep["grid"]["eta"]]
-        return list(dict.fromkeys((c["eta"],) for c in cells))
-    if "settings" not in sweep:  # a bare grid (pictures of hand-made sweeps): every combination
-        g = sweep["grid"]
-        return [(p, c, x) for p in g["top_p"] for c in g.get("cfg", [1.0])
-                for x in (["constant"] if c == 1.0 else g.get("cfg_schedule", ["constant"]))]
-    return list(dict.fromkeys((s["top_p"], s.get("cfg", 1.0), s.get("cfg_schedule", "constant"))
-                              for s in sweep["settings"]))
-
-
-def panel_title(p: float, g: float | None = None, sched: str = "constant") -> str:
-    """`top-p 0.9, cfg 2 (linear)` of a GPT panel; `eta 0` of a diffusion panel (a 1-tuple: g is None)."""
-    if g is None:
-        return f"eta {p:g}"
+def _gpt_panel_title(p: float, g: float = 1.0, sched: str = "constant") -> str:
+    """`top-p 0.9, cfg 2 (linear)`."""
     title = f"top-p {p:g}"
     if g != 1.0:
         title += f", cfg {g:g}" + ("" if sched == "constant" else f" ({sched})")
     return title
+
+
+GPT_TABLE = TableAxes("temperature", "top_k", ("top_p", "cfg", "cfg_schedule"), "T \\ top-k",
+                      "rows: temperature T, columns: top-k", lambda t: f"T {t:g}", lambda k: "off" if k == 0 else str(k),
+                      {"cfg": 1.0, "cfg_schedule": "constant"}, _gpt_panel_title, gpt_label, _gpt_bare_panels)
+TABLES = (GPT_TABLE, DDIM_TABLE, AR_TABLE)  # one per grid module
+
+
+def table_of(names) -> TableAxes:
+    """The table of a grid or cell with these setting fields (a grid of none known: the GPT's)."""
+    known = set().union(*(t.fields for t in TABLES))
+    return next((t for t in TABLES if t.fits(set(names) & known)), GPT_TABLE)
+
+
+def table_axes(sweep: dict) -> TableAxes:
+    """The table of a stored sweep, found from its grid's fields."""
+    return table_of(sweep.get("grid", {}))
+
+
+def panels(sweep: dict) -> list[tuple]:
+    """The panels of the pictures and heat tables, in grid order: (top-p, cfg, schedule) of a GPT sweep (one stored
+    before guidance: cfg 1, constant), (eta,) of a diffusion sweep, (steps, eta) of an ar-diffusion sweep."""
+    return table_axes(sweep).panels(sweep)
+
+
+def panel_title(sweep: dict, panel: tuple) -> str:
+    """`top-p 0.9, cfg 2 (linear)` of a GPT panel, `eta 0` of a diffusion panel, … (the table's own words)."""
+    return table_axes(sweep).panel_title(*panel)
 
 
 def best_cell(cells: list[dict], tolerance: float = ACCURACY_TOLERANCE) -> dict | None:

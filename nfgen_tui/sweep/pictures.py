@@ -81,7 +81,7 @@ def _canvas(sweep: dict, cell_w: int, cell_h: int, pad: int, title: str):
     at = []
     for pi, panel in enumerate(ps):
         y0 = MARGIN_T + pi * (panel_h + PANEL_GAP)
-        draw.text((8, y0 + 4), panel_title(*panel), fill=(60, 60, 60), font=small)
+        draw.text((8, y0 + 4), panel_title(sweep, panel), fill=(60, 60, 60), font=small)
         for ki, k in enumerate(ks):
             draw.text((MARGIN_L + ki * cell_w + cell_w // 2 - 8, y0 + 4), axes.col_label(k), fill=(0, 0, 0), font=font)
         for ti, t in enumerate(ts):

@@ -26,7 +26,7 @@ def heat_table(sweep: dict, metric: str, panel: tuple | None = None) -> Table:
     lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
     best = (sweep.get("best") or {}).get("key")
     better = "lower" if LOWER_IS_BETTER[metric] else "higher"
-    title = f"{LABELS[metric]} ({better} is better)" + (f", {panel_title(*panel)}" if len(all_panels) > 1 else "")
+    title = f"{LABELS[metric]} ({better} is better)" + (f", {panel_title(sweep, panel)}" if len(all_panels) > 1 else "")
     table = Table(title=title, title_justify="left")
     table.add_column(axes.corner, justify="right")
     for k in grid[axes.col]:
@@ -54,19 +54,23 @@ def print_sweep(sweep: dict, console: Console | None = None, metrics=METRICS, ev
     console.print(f"{done}/{len(sweep['settings'])} cells, {sweep['n_generated']} generated vs {sweep['n_reference']} "
                   f"reference images per cell, seed {sweep['seed']}, model step {sweep['step']}")
     b = sweep.get("best")
-    if b and "steps" in b:
-        console.print(f"[bold]best:[/bold] DDIM steps {b['steps']}, eta {b['eta']:g}, cfg {b['cfg']:g} "
-                      f"(1-NNA {b['nna']:.3f}, classifier accuracy {b['classifier_accuracy']:.3f}, "
-                      f"MMD {b['mmd']:.3f}, COV {b['cov']:.3f}) — rule: {sweep['rule']}")
-    elif b:
-        guided = f", cfg {b['cfg']:g} ({b.get('cfg_schedule', 'constant')})" if b.get("cfg", 1.0) != 1.0 else ""
-        console.print(f"[bold]best:[/bold] temperature {b['temperature']:g}, top-k {b['top_k']}, top-p {b['top_p']:g}{guided} "
-                      f"(1-NNA {b['nna']:.3f}, classifier accuracy {b['classifier_accuracy']:.3f}, "
-                      f"MMD {b['mmd']:.3f}, COV {b['cov']:.3f}) — rule: {sweep['rule']}")
+    if b:
+        console.print(f"[bold]best:[/bold] {setting_words(b)} (1-NNA {b['nna']:.3f}, classifier accuracy "
+                      f"{b['classifier_accuracy']:.3f}, MMD {b['mmd']:.3f}, COV {b['cov']:.3f}) — rule: {sweep['rule']}")
     console.print(front_text(sweep, eval_result), highlight=False, markup=False)
     for key in ("pictures", "strip", "front"):
         if sweep.get(key):
             console.print(f"{key}: {sweep[key]}")
+
+
+def setting_words(b: dict) -> str:
+    """`DDIM steps 50, eta 0, cfg 2`, `temperature 1, top-k 0, top-p 0.9, cfg 2 (linear)`, `temperature 1, head
+    steps 50, eta 0, cfg 1.5`: a best cell's setting in words."""
+    if "top_k" in b:
+        guided = f", cfg {b['cfg']:g} ({b.get('cfg_schedule', 'constant')})" if b.get("cfg", 1.0) != 1.0 else ""
+        return f"temperature {b['temperature']:g}, top-k {b['top_k']}, top-p {b['top_p']:g}{guided}"
+    temperature = f"temperature {b['temperature']:g}, head " if "temperature" in b else "DDIM "
+    return f"{temperature}steps {b['steps']}, eta {b['eta']:g}, cfg {b['cfg']:g}"
 
 
 def eval_result_of(run: Run) -> dict | None:

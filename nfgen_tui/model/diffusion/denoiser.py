@@ -8,13 +8,14 @@ normalised space; the per-position mean and std of the training fields are buffe
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..adaln import timestep_embedding
+from ..vectors import VectorModel
 from .tokens import from_tokens, to_tokens
 
 
@@ -56,51 +57,14 @@ class Block(nn.Module):
         return x + self.out(F.gelu(self.fc(self.ln2(x))))
 
 
-def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """[B] integer timesteps → [B, dim] sinusoids (the transformer position encoding, over t)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
-    args = t.float()[:, None] * freqs[None]
-    emb = torch.cat([torch.sin(args), torch.cos(args)], dim=1)
-    return F.pad(emb, (0, dim - 2 * half))
-
-
-class NormalisedDenoiser(nn.Module):
-    """What every denoiser network shares: the per-coordinate mean and std of the training vectors (buffers, so a
-    checkpoint carries them; the network works in the normalised space), the null class, the small-normal init."""
-
-    def __init__(self, cfg: DenoiserConfig, mean: torch.Tensor, std: torch.Tensor):
+class Denoiser(VectorModel):
+    def __init__(self, cfg: DenoiserConfig, index: torch.Tensor, mean: torch.Tensor, std: torch.Tensor):
         super().__init__()
         self.cfg = cfg
-        self.register_buffer("mean", mean.float().clone())
-        self.register_buffer("std", std.float().clone())
-
-    def init_normal(self) -> None:
-        for m in self.modules():
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(m.weight, 0.0, 0.02)
-                if getattr(m, "bias", None) is not None:
-                    nn.init.zeros_(m.bias)
-
-    @property
-    def null_class(self) -> int:
-        return self.cfg.n_classes
-
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    def normalise(self, w: torch.Tensor) -> torch.Tensor:
-        return (w - self.mean) / self.std
-
-    def denormalise(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.std + self.mean
-
-
-class Denoiser(NormalisedDenoiser):
-    def __init__(self, cfg: DenoiserConfig, index: torch.Tensor, mean: torch.Tensor, std: torch.Tensor):
-        super().__init__(cfg, mean, std)
         E = cfg.n_embd
         self.register_buffer("index", index.long().clone())
+        self.register_buffer("mean", mean.float().clone())
+        self.register_buffer("std", std.float().clone())
         self.inp = nn.Linear(cfg.width, E)
         self.pos = nn.Parameter(torch.zeros(cfg.n_tokens + 2, E))
         self.time = nn.Sequential(nn.Linear(E, E), nn.GELU(), nn.Linear(E, E))
@@ -108,7 +72,7 @@ class Denoiser(NormalisedDenoiser):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(E)
         self.head = nn.Linear(E, cfg.width)
-        self.init_normal()
+        self.init_weights()
         nn.init.normal_(self.pos, 0.0, 0.02)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -13,36 +13,27 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .denoiser import DenoiserConfig, NormalisedDenoiser, timestep_embedding
+from ..adaln import ResidualBlock, timestep_embedding
+from ..vectors import VectorModel
+from .denoiser import DenoiserConfig
 
 
-class ResidualBlock(nn.Module):
-    def __init__(self, width: int):
-        super().__init__()
-        self.norm = nn.LayerNorm(width, elementwise_affine=False)
-        self.modulation = nn.Linear(width, 2 * width)
-        self.fc1 = nn.Linear(width, width)
-        self.fc2 = nn.Linear(width, width)
-
-    def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        scale, shift = self.modulation(cond).chunk(2, dim=1)
-        return h + self.fc2(F.silu(self.fc1(self.norm(h) * (1 + scale) + shift)))
-
-
-class MLPDenoiser(NormalisedDenoiser):
+class MLPDenoiser(VectorModel):
     def __init__(self, cfg: DenoiserConfig, mean: torch.Tensor, std: torch.Tensor):
-        super().__init__(cfg, mean, std)
+        super().__init__()
+        self.cfg = cfg
         W = cfg.n_embd
+        self.register_buffer("mean", mean.float().clone())
+        self.register_buffer("std", std.float().clone())
         self.inp = nn.Linear(cfg.n_params, W)
         self.time = nn.Sequential(nn.Linear(W, W), nn.SiLU(), nn.Linear(W, W))
         self.cls = nn.Embedding(cfg.n_classes + 1, W)
         self.blocks = nn.ModuleList(ResidualBlock(W) for _ in range(cfg.n_layer))
         self.norm = nn.LayerNorm(W)
         self.head = nn.Linear(W, cfg.n_params)
-        self.init_normal()
-        for b in self.blocks:  # every block starts as the identity
-            nn.init.zeros_(b.fc2.weight)
-            nn.init.zeros_(b.modulation.weight)
+        self.init_weights()
+        for b in self.blocks:
+            b.start_as_identity()
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Noisy normalised vectors [B, D], timesteps [B], classes [B] (null_class = unconditional) → x0 [B, D]."""

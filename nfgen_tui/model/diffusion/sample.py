@@ -11,8 +11,8 @@ import torch
 
 from ...device import one_cpu_thread
 from ..guidance import guide, is_guided
+from ..schedule import Schedule
 from .denoiser import Denoiser
-from .schedule import Schedule
 
 
 @torch.no_grad()

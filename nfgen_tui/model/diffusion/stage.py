@@ -20,20 +20,20 @@ from ...config import sample_settings
 from ...distributed import Ranks
 from ...errors import UserError
 from ...progress import ProgressFn, null_progress
-from ...workspace import Run, file_sha256
+from ...workspace import Run
 from .. import checkpoint as ckpt
+from .. import ema
 from .. import sample_session as session
 from ..generator import GENERATORS
 from ..guidance import check_guidance
+from ..schedule import Schedule
+from ..space import decoder, load_space
 from ..train import make_optimizer
-from ..train_session import (check_identity, load_weights, resume_checkpoint, retrain_hint, train_session,
-                             train_stage, trained_checkpoint)
-from . import ema
+from ..train_session import (check_identity, load_weights, resume_checkpoint, sized_train_stage, train_session,
+                             trained_checkpoint, trained_class_count)
 from .denoiser import Denoiser, DenoiserConfig
 from .mlp import MLPDenoiser
 from .sample import ddim_sample
-from .schedule import Schedule
-from .space import decoder, load_space
 from .tokens import chunk_index, token_index
 from .train import train_loop
 
@@ -46,12 +46,6 @@ KIND = "diffusion"
 def schedule_of(cfg) -> Schedule:
     d = cfg.diffusion
     return Schedule(d.timesteps, d.beta_start, d.beta_end)
-
-
-def effective_train(cfg):
-    """train.* with diffusion.iters / batch_size / lr / min_lr in place of the GPT's."""
-    d = cfg.diffusion
-    return dataclasses.replace(cfg.train, iters=d.iters, batch_size=d.batch_size, lr=d.lr, min_lr=d.min_lr)
 
 
 def denoiser_setup(cfg, layout, n_classes: int) -> tuple[DenoiserConfig, torch.Tensor]:
@@ -92,13 +86,8 @@ def identity(dcfg: DenoiserConfig, cfg) -> dict:
 
 
 def class_count(run: Run) -> int | None:
-    """How many classes `run_sample` accepts as `digit`: the trained denoiser's (its checkpoint's state.json alone);
-    None before a checkpoint exists."""
-    fix = retrain_hint(run)
-    where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
-    if where is None:
-        return None
-    return int((ckpt.load_state(where, fix).get("model") or {}).get("n_classes", 0)) or None
+    """How many classes `run_sample` accepts as `digit`: the trained denoiser's; None before a checkpoint exists."""
+    return trained_class_count(run)
 
 
 def load_trained(run: Run, device: torch.device) -> tuple[Denoiser, Schedule, dict]:
@@ -124,11 +113,8 @@ def run_train(run: Run, progress: ProgressFn = null_progress, device: str | None
               force: bool = False) -> dict:
     """Train up to step `iters` (default diffusion.iters), resuming from the last checkpoint; `force` starts over.
     Signals checkpoint and end as an interruption (KeyboardInterrupt), as for the GPT."""
-    run.require()
-    cfg = run.config()
-    tc = effective_train(cfg)
-    return train_stage(run, tc.iters, KIND, device or cfg.device, iters, force,
-                       lambda target, dev, d: _train(run, cfg, tc, target, dev, d, progress))
+    return sized_train_stage(run, KIND, "diffusion", device, iters, force,
+                             lambda cfg, tc, target, dev, d: _train(run, cfg, tc, target, dev, d, progress))
 
 
 def _train(run: Run, cfg, tc, target: int, dev: torch.device, d: Ranks, progress: ProgressFn) -> dict:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
 from ...device import autocast
 from ...distributed import Ranks
 from ...errors import UserError
+from .. import ema
+from ..schedule import Schedule, x0_loss
 from ..train import LoopHooks, LoopResult, Objective, Resume, batch_rows, dropped_classes, run_loop
-from . import ema
-from .schedule import Schedule
 
 
 def noise_draw(seed: int, step: int, batch_size: int, n_params: int, timesteps: int, d: Ranks):
@@ -29,13 +28,6 @@ def noise_draw(seed: int, step: int, batch_size: int, n_params: int, timesteps: 
     per = batch_size // d.world
     part = slice(d.rank * per, (d.rank + 1) * per)
     return t[part], noise[part]
-
-
-def x0_loss(model, schedule: Schedule, x0: torch.Tensor, labels: torch.Tensor, t: torch.Tensor,
-            noise: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of the predicted x0 from x_t ~ q(x_t | x0) (normalised weights)."""
-    x_t = schedule.q_sample(x0, t.to(x0.device), noise)
-    return F.mse_loss(model(x_t, t.to(x0.device), labels).float(), x0.float())
 
 
 @torch.no_grad()

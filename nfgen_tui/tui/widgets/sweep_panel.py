@@ -30,12 +30,12 @@ def heat_rows(sweep: dict, metric: str, panel) -> tuple[list[str], list[tuple[fl
     columns of cfg, a panel per (eta,).
 
     The colour range spans every cell of the grid (all panels), like the PNG heat maps."""
-    from ...sweep.grid import DDIM_TABLE, LOWER_IS_BETTER, table_axes
+    from ...sweep.grid import LOWER_IS_BETTER, table_axes
     from ...sweep.pictures import cells_by_setting, colour
 
     grid, axes = sweep["grid"], table_axes(sweep)
     if not isinstance(panel, tuple):
-        panel = (panel,) if axes is DDIM_TABLE else (panel, 1.0, "constant")
+        panel = (panel, *(axes.defaults.get(f) for f in axes.panel[1:]))  # a GPT's bare top-p
     cells = cells_by_setting(sweep)
     vals = [c[metric] for c in cells.values() if c.get(metric) is not None]
     lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
@@ -145,7 +145,7 @@ class SweepPanel(Vertical):
             sel = self.query_one("#sweep-topp", Select)
             keep = sel.value if isinstance(sel.value, int) and sel.value < len(ps) else 0
             with self.prevent(Select.Changed):
-                sel.set_options([(panel_title(*p), i) for i, p in enumerate(ps)])
+                sel.set_options([(panel_title(sweep, p), i) for i, p in enumerate(ps)])
                 sel.value = keep
             for w in ("#sweep-topp", "#sweep-topp-label"):
                 self.query_one(w).display = len(ps) > 1

@@ -1,4 +1,5 @@
-"""The noise schedule of weight-space diffusion: linear betas, the forward process q(x_t | x_0), and DDIM steps.
+"""The noise schedule of weight-space diffusion: linear betas, the forward process q(x_t | x_0), and DDIM steps
+(the denoiser's, and the autoregressive generator's per-token head).
 
 HyperDiffusion's recipe: T = 500 steps, betas linear from 1e-4 to 2e-2, the network predicts x0. With x0 predicted,
 the noise is implied, eps = (x_t − √ᾱ_t·x0) / √(1 − ᾱ_t), and a DDIM step from t to an earlier s is
@@ -9,6 +10,7 @@ deterministic DDIM sampler, η = 1 the ancestral (DDPM-like) one.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 class Schedule:
@@ -47,3 +49,11 @@ class Schedule:
         if sigma > 0 and noise is not None:
             out = out + sigma * noise
         return out
+
+
+def x0_loss(model, schedule: Schedule, x0: torch.Tensor, cond: torch.Tensor, t: torch.Tensor,
+            noise: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of the predicted x0 from x_t ~ q(x_t | x0): `model(x_t, t, cond)` is the denoiser (cond: the
+    classes) or a per-token head (cond: the transformer's output for each token)."""
+    x_t = schedule.q_sample(x0, t.to(x0.device), noise)
+    return F.mse_loss(model(x_t, t.to(x0.device), cond).float(), x0.float())

@@ -1,4 +1,5 @@
-"""What the denoiser denoises (`diffusion.target`): a field's flat weights, or its code c over the shared base.
+"""What a continuous generator models (`diffusion.target`, `ar.target`): a field's flat weights, or its code c over
+the shared base. Shared by the denoiser (model/diffusion/) and the autoregressive generator (model/ar_diffusion/).
 
 A code run's fields are w = w0 + μ + B·c (`fields.subspace = k`, fields/subspace.py): the k numbers of c are all that
 differ between fields, so generating c and decoding it is generating the field in k numbers instead of P. Both
@@ -13,9 +14,9 @@ from typing import Callable
 
 import torch
 
-from ...errors import UserError
-from ...fields.subspace import SUBSPACE_FILE, flat_weights, load_subspace
-from ...workspace import Run, file_sha256
+from ..errors import UserError
+from ..fields.subspace import SUBSPACE_FILE, flat_weights, load_subspace
+from ..workspace import Run, file_sha256
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Space:
 
 def load_space(run: Run, target: str) -> Space:
     """The run's fields in the space `target`, with the training fields' statistics."""
-    from ...tokens.stage import load_fields
+    from ..tokens.stage import load_fields
 
     weights, labels, split, layout = load_fields(run)
     train = split == 0

@@ -1,4 +1,5 @@
-"""An exponential moving average of a denoiser's weights (`diffusion.ema`), sampled instead of the raw weights.
+"""An exponential moving average of a generator's weights (`diffusion.ema`, `ar.ema`), sampled instead of the raw
+weights.
 
 Diffusion priors (mNIF, DDPM, DiT) sample from an EMA of their weights: the last steps' noise averages out. The
 shadow copies live in the model's state dict (buffers `ema.p0`, `ema.p1`, …), so the training checkpoint carries
