@@ -140,8 +140,10 @@ def test_free_fields_get_no_code_marginal_and_old_checkpoints_sample_unchanged(w
     after = load_file(str(run.stage_dir("sample") / again["id"] / "weights.safetensors"))["weights"]
     assert again["id"] == first["id"] and torch.equal(before, after)
     from nfgen_tui.metrics.stage import code_marginal
+    from nfgen_tui.tokens.stage import load_fields
 
-    assert code_marginal(run) is None
+    _, labels, split, _ = load_fields(run)
+    assert code_marginal(run, labels, split) is None
 
 
 def test_codes_without_a_subspace_are_refused_at_init(tmp_path):

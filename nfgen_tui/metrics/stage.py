@@ -15,7 +15,9 @@ import torch
 from .. import device as devmod
 from ..errors import UserError
 from ..fields.stage import load_layout
+from ..fields.subspace import SUBSPACE_FILE, load_subspace
 from ..modality import for_layout
+from ..model.space import code_decoder
 from ..progress import ProgressFn, null_progress
 from ..tokens import decode_tokens
 from ..tokens.stage import load_fields, load_tokens
@@ -72,7 +74,7 @@ def _evaluate(run: Run, cfg, sample_dir: Path, dev: torch.device, progress: Prog
     weights, labels, split, layout = load_fields(run)
     gen_w, gen_l = _load_generated(run, sample_dir)
     inputs = EvalInputs(sample_dir, weights, labels, split, layout, gen_w, gen_l, token_marginal(run),
-                        code_marginal(run))
+                        code_marginal(run, labels, split))
     result = mod.evaluate(run, cfg, inputs, dev, progress)
     run.log_event("eval", mmd=result["mmd"], cov=result["cov"], nna=result["nna"],
                   classifier_accuracy=result["classifier_accuracy"], memorization_rate=result["memorization_rate"])
@@ -90,19 +92,16 @@ def token_marginal(run: Run) -> Draw:
     return draw
 
 
-def code_marginal(run: Run):
-    """For a code run, `draw(want, seed)` → weights of the code-space marginal baseline for the classes `want`;
+def code_marginal(run: Run, labels: torch.Tensor, split: torch.Tensor) -> Draw | None:
+    """For a code run, `draw(want, seed)` → weights of the code-space marginal baseline for the classes `want`
+    (each coordinate of c drawn from the training codes of the same class, decoded as the sampler decodes);
     None for fields fitted freely."""
-    from ..fields.subspace import SUBSPACE_FILE, flat_weights, load_subspace
-    from ..tokens.stage import load_fields
-
     if not (run.stage_dir("fit") / SUBSPACE_FILE).exists():
         return None
     sub = load_subspace(run)
-    _, labels, split, _ = load_fields(run)
+    decode = code_decoder(sub)
 
     def draw(want: np.ndarray, seed: int) -> torch.Tensor:
-        c = baselines.marginal_tokens(sub["c"].float(), labels, split, want, seed)
-        return flat_weights(c, sub["basis"].float(), sub["mu"].float(), sub["w0"].float())
+        return decode(baselines.marginal_tokens(sub["c"].float(), labels, split, want, seed))
 
     return draw

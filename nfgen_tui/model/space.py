@@ -16,6 +16,7 @@ import torch
 
 from ..errors import UserError
 from ..fields.subspace import SUBSPACE_FILE, flat_weights, load_subspace
+from ..tokens.stage import load_fields
 from ..workspace import Run, file_sha256
 
 
@@ -34,8 +35,6 @@ class Space:
 
 def load_space(run: Run, target: str) -> Space:
     """The run's fields in the space `target`, with the training fields' statistics."""
-    from ..tokens.stage import load_fields
-
     weights, labels, split, layout = load_fields(run)
     train = split == 0
     if not bool(train.any()):
