@@ -186,13 +186,11 @@ def test_its_sweep_grids_temperature_head_steps_and_cfg_and_draws_its_tables(tra
 def test_torchrun_matches_one_process_and_sigterm_checkpoints(ws, fitted):
     """Two gloo ranks split each global batch (and its draws) and train what one process trains; SIGTERM in the
     middle of training writes a checkpoint and ends as an interruption."""
-    import signal
     import subprocess
     import sys
-    import time
 
     from test_diffusion import _subprocess_env
-    from test_model_train import REPO, losses
+    from test_model_train import REPO, losses, sigterm_after
 
     one = ar_run(ws, "one", ["ar.iters=4", "ar.batch_size=8"])
     ddp = ar_run(ws, "ddp", ["ar.iters=4", "ar.batch_size=8"])
@@ -212,16 +210,6 @@ def test_torchrun_matches_one_process_and_sigterm_checkpoints(ws, fitted):
 
     long = ar_run(ws, "long", ["ar.iters=100000", "train.ckpt_every=100000"])
     _copy_fit(fitted, long)
-    proc = subprocess.Popen([sys.executable, "-m", "nfgen_tui.cli", "train", "long", "--json"],
-                            env=_subprocess_env(ws), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    deadline = time.time() + 180
-    while max(losses(long), default=0) < 3:
-        assert proc.poll() is None and time.time() < deadline, "training subprocess ended or stalled"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and out == "" and "Traceback" not in err, err[-2000:]
-    state = json.loads((long.stage_dir("train") / "ckpt" / "state.json").read_text())
+    state = sigterm_after(long, _subprocess_env(ws), 3, 180)
     assert state["kind"] == "ar-diffusion" and state["step"] == max(losses(long)) >= 3
     assert long.stage_state("train") == "interrupted"

@@ -196,12 +196,10 @@ def _copy_fields(src, dst) -> None:
 
 
 def test_ddp_two_gloo_processes_match_one_process_and_sigterm_checkpoints(workspace):
-    import signal
     import subprocess
     import sys
-    import time
 
-    from test_model_train import REPO, losses
+    from test_model_train import REPO, losses, sigterm_after
 
     one = fitted_run(workspace, ["diffusion.iters=4", "diffusion.batch_size=8"], name="one")
     c = one.config()
@@ -225,16 +223,6 @@ def test_ddp_two_gloo_processes_match_one_process_and_sigterm_checkpoints(worksp
     c.diffusion.iters, c.train.ckpt_every = 100_000, 100_000
     long = workspace.create_run("long", c)
     _copy_fields(one, long)
-    proc = subprocess.Popen([sys.executable, "-m", "nfgen_tui.cli", "train", "long", "--json"],
-                            env=_subprocess_env(workspace), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    deadline = time.time() + 120
-    while max(losses(long), default=0) < 3:
-        assert proc.poll() is None and time.time() < deadline, "training subprocess ended or stalled"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and out == "" and "Traceback" not in err, err[-2000:]
-    state = json.loads((long.stage_dir("train") / "ckpt" / "state.json").read_text())
+    state = sigterm_after(long, _subprocess_env(workspace), 3, 120)
     assert state["kind"] == "diffusion" and state["step"] == max(losses(long)) >= 3
     assert long.stage_state("train") == "interrupted"

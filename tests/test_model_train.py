@@ -102,19 +102,25 @@ def test_kill_9_then_resume_gives_the_uninterrupted_loss_curve(workspace):
     assert all(torch.allclose(ta[k], tb[k], atol=1e-6) for k in tb)
 
 
-def test_sigterm_checkpoints_the_current_step_and_ends_as_interrupted(workspace):
-    run = model_synth.make_run(workspace, overrides=["train.iters=100000", "train.ckpt_every=100000"])
-    env = {**os.environ, "NFGEN_WORKSPACE": str(workspace.root), "PYTHONPATH": _pythonpath(), "OMP_NUM_THREADS": "1"}
+def sigterm_after(run, env: dict, min_step: int, timeout: float) -> dict:
+    """`nfgen train RUN` in a subprocess, SIGTERM once it has logged step `min_step`: it must end as an interruption
+    (exit 130, nothing on stdout, no traceback); returns the state.json of the checkpoint it wrote."""
     proc = subprocess.Popen([sys.executable, "-m", "nfgen_tui.cli", "train", run.name, "--json"], env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 90
-    while max(losses(run), default=0) < 5:
+    deadline = time.time() + timeout
+    while max(losses(run), default=0) < min_step:
         assert proc.poll() is None and time.time() < deadline, "training subprocess ended or stalled"
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and out == "" and "Traceback" not in err, err[-2000:]
-    state = json.loads((run.stage_dir("train") / "ckpt" / "state.json").read_text())
+    return json.loads((run.stage_dir("train") / "ckpt" / "state.json").read_text())
+
+
+def test_sigterm_checkpoints_the_current_step_and_ends_as_interrupted(workspace):
+    run = model_synth.make_run(workspace, overrides=["train.iters=100000", "train.ckpt_every=100000"])
+    env = {**os.environ, "NFGEN_WORKSPACE": str(workspace.root), "PYTHONPATH": _pythonpath(), "OMP_NUM_THREADS": "1"}
+    state = sigterm_after(run, env, 5, 90)
     assert state["step"] == max(losses(run)) >= 5  # the step it was at, not a periodic checkpoint
     assert run.events("train")[0][-1]["event"] == "interrupted"
     assert run.stage_state("train") == "interrupted"
