@@ -59,7 +59,7 @@ def measure(ws: Workspace, spec: str) -> dict:
 
 def tiny_runs(ws: Workspace) -> list[str]:
     """Two 20-digit runs (ordinary, subspace k = 4), a few steps each: every mode's path, no figure worth quoting."""
-    from nfgen_tui.fields.stage import run_fit
+    from nfgen_tui.stages.fit import run_fit
 
     tiny = ["data.limit=20", "fields.steps=10", "fields.hidden=[8,8]", "codebook.iters=3", "device=cpu"]
     for name, extra in (("t", []), ("ts", ["fields.subspace=4", "fields.subspace_steps=10", "fields.subspace_warm=8",

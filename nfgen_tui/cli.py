@@ -331,7 +331,7 @@ def _stage_command(label: str, fn: Callable[..., dict], run: str, **kwargs) -> d
 def fit(run: str = RUN, as_json: bool = JSON,
         force: bool = typer.Option(False, "--force", help="Start over: refit every field.")):
     """Stage 1: fit one neural field per image from a shared initialization (resumable)."""
-    from .fields.stage import run_fit
+    from .stages.fit import run_fit
 
     emit(_stage_command("fit", run_fit, run, force=force), as_json)
 
@@ -400,7 +400,7 @@ def sample(run: str = RUN,
 def eval_(run: str = RUN, as_json: bool = JSON,
           force: bool = typer.Option(False, "--force", help="Recompute the metrics of the latest samples.")):
     """Stage 5: MMD / COV / 1-NNA, classifier score, memorization, with baselines."""
-    from .metrics.stage import run_eval
+    from .stages.evaluate import run_eval
 
     result = _stage_command("eval", run_eval, run, force=force)
     emit(result, as_json, _print_eval)

@@ -13,8 +13,8 @@ def run_pipeline(ws: Workspace, name: str, preset: str | None = None, dataset: s
                  overrides: list[str] | None = None, device: str | None = None, show_progress: bool = False,
                  force: bool = False, note: Callable[[str], None] = lambda _: None) -> dict:
     """`preset`, `dataset` and `overrides` make a new run (see newrun.open_run for an existing one)."""
-    from .fields.stage import run_fit
-    from .metrics.stage import run_eval
+    from .stages.fit import run_fit
+    from .stages.evaluate import run_eval
     from .model.generator import run_sample, run_train
     from .tokens.stage import run_codebook
 

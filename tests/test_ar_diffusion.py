@@ -18,7 +18,7 @@ from test_codes import _copy_fit
 from nfgen_tui import config as cfgmod
 from nfgen_tui.cli import app
 from nfgen_tui.errors import UserError
-from nfgen_tui.fields.stage import run_fit
+from nfgen_tui.stages.fit import run_fit
 from nfgen_tui.model.ar_diffusion.sample import sample_vectors
 from nfgen_tui.model.ar_diffusion.stage import load_trained, run_sample, run_train
 from nfgen_tui.model.generator import GENERATORS

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from model_synth import one_thread  # noqa: F401  (autouse)
 from nfgen_tui import config as cfgmod
 from nfgen_tui.cli import app
-from nfgen_tui.fields.stage import run_fit
-from nfgen_tui.metrics.stage import run_eval
+from nfgen_tui.stages.fit import run_fit
+from nfgen_tui.stages.evaluate import run_eval
 from nfgen_tui.model.diffusion.stage import load_trained, run_sample, run_train
 from nfgen_tui.model.space import load_space
 from nfgen_tui.tokens.stage import run_codebook
@@ -139,7 +139,7 @@ def test_free_fields_get_no_code_marginal_and_old_checkpoints_sample_unchanged(w
     again = run_sample(run, n=2, steps=4)
     after = load_file(str(run.stage_dir("sample") / again["id"] / "weights.safetensors"))["weights"]
     assert again["id"] == first["id"] and torch.equal(before, after)
-    from nfgen_tui.metrics.stage import code_marginal
+    from nfgen_tui.stages.evaluate import code_marginal
     from nfgen_tui.tokens.stage import load_fields
 
     _, labels, split, _ = load_fields(run)

@@ -33,7 +33,7 @@ TINY_DIFFUSION = ["model.kind=diffusion", "data.limit=150", "data.holdout=0.2", 
 
 def fitted_run(workspace, overrides: list[str], name: str = "d"):
     """A diffusion run with its fields fitted (the diffusion generator needs no codebook)."""
-    from nfgen_tui.fields.stage import run_fit
+    from nfgen_tui.stages.fit import run_fit
 
     c = cfgmod.preset("quick")
     cfgmod.apply_overrides(c, TINY_DIFFUSION + overrides)
@@ -138,7 +138,7 @@ def test_sampling_writes_valid_images_and_eval_finds_them(workspace):
     assert Image.open(folder / "grid.png").size[0] >= 2 * 20
     assert run_sample(run, n=2, size=20, seed=3, cfg=2.0, steps=5)["cached"]
 
-    from nfgen_tui.metrics.stage import default_sample_dir
+    from nfgen_tui.stages.evaluate import default_sample_dir
 
     default = run_sample(run)  # the config's settings: 30 per class, DDIM sample.steps
     assert default_sample_dir(run, run.config()).name == default["id"] == "all-n30-ddim10-eta0-cfg1.5-s0-px28-step20"

@@ -16,7 +16,7 @@ from nfgen_tui.fields.fit import field_lr
 from nfgen_tui.cli import app
 from nfgen_tui.data import load_dataset, select
 from nfgen_tui.fields import Layout, render
-from nfgen_tui.fields.stage import run_fit
+from nfgen_tui.stages.fit import run_fit
 from nfgen_tui.workspace import Workspace, read_json
 
 TINY = ["data.limit=24", "fields.chunk_size=8", "fields.steps=60", "fields.hidden=[16,16]",

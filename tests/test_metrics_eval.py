@@ -29,7 +29,7 @@ def test_memorization_finds_copies_and_not_other_digits(mnist5k):
 
 
 def test_eval_end_to_end_on_a_tiny_run(workspace):
-    from nfgen_tui.metrics.stage import run_eval
+    from nfgen_tui.stages.evaluate import run_eval
     from nfgen_tui.model.stage import run_sample
 
     run = trained_run(workspace, [*TINY_TRAINED, "sample.n_per_class=4", "eval.set_size=40",

@@ -18,7 +18,7 @@ from nfgen_tui.tokens.vocab import Vocabulary
 
 
 def test_train_and_sample_on_real_tokens(workspace):
-    from nfgen_tui.fields.stage import run_fit
+    from nfgen_tui.stages.fit import run_fit
     from nfgen_tui.tokens.stage import run_codebook
 
     c = cfgmod.preset("quick")

@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 import model_synth
 from model_synth import one_thread  # noqa: F401  (autouse)
 from nfgen_tui.errors import UserError
-from nfgen_tui.metrics.stage import run_eval
+from nfgen_tui.stages.evaluate import run_eval
 from nfgen_tui.model.stage import run_train
 from nfgen_tui.tokens.stage import load_tokens, load_vocab
 from nfgen_tui.workspace import read_json, read_tensors

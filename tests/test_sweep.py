@@ -191,7 +191,7 @@ def test_cli_sweep_draws_pictures_and_applies_the_best_setting(swept):
 def test_a_cell_scores_exactly_what_nfgen_eval_scores_for_its_setting(swept):
     """Same sampler, seed, reference set and scoring code: after --apply (previous test), the default sample is the
     best cell's setting, and run_eval's generated row equals that cell."""
-    from nfgen_tui.metrics.stage import run_eval
+    from nfgen_tui.stages.evaluate import run_eval
     from nfgen_tui.model.stage import run_sample
 
     run, _, r = swept
@@ -209,7 +209,7 @@ def test_a_cfg_axis_is_one_more_grid_dimension_and_the_front_is_drawn(swept):
     from typer.testing import CliRunner
 
     from nfgen_tui.cli import app
-    from nfgen_tui.metrics.stage import run_eval
+    from nfgen_tui.stages.evaluate import run_eval
     from nfgen_tui.model.stage import run_sample
     from nfgen_tui.sweep.front import pareto_keys, read_front_geometry
 

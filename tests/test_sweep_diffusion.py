@@ -77,7 +77,7 @@ def test_an_interrupted_diffusion_sweep_resumes_without_rescoring(dswept):
 def test_a_cfg_1_cell_is_exactly_nfgen_sample_at_its_steps_and_eta(dswept):
     """Same sampler, labels, seed and batches: the cell's images are `nfgen sample`'s weights rendered for eval —
     at eta 0 and with DDIM noise (eta 0.5), which a new cell of the same sweep adds."""
-    from nfgen_tui.fields.stage import load_layout
+    from nfgen_tui.fields.fit_files import load_layout
     from nfgen_tui.modality.image2d.evaluate import render_for_eval
     from nfgen_tui.model.diffusion.stage import run_sample
 
@@ -120,7 +120,7 @@ def test_cli_diffusion_sweep_draws_pictures_and_applies_steps_eta_cfg(dswept):
 def test_after_apply_nfgen_eval_scores_exactly_the_best_cell(dswept):
     """After --apply (previous test) the default sample is the best cell's setting — guided or not — and run_eval's
     generated row equals that cell (eval's baselines need the codebook stage, which a diffusion run may still run)."""
-    from nfgen_tui.metrics.stage import run_eval
+    from nfgen_tui.stages.evaluate import run_eval
     from nfgen_tui.model.diffusion.stage import run_sample
     from nfgen_tui.tokens.stage import run_codebook
 

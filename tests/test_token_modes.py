@@ -22,7 +22,7 @@ from nfgen_tui.fields import psnr, render
 from nfgen_tui.fields.functional import forward, inputs, to_intensity
 from nfgen_tui.fields.layout import layout_from_config
 from nfgen_tui.fields.sensitivity import pixel_sensitivity
-from nfgen_tui.fields.stage import run_fit
+from nfgen_tui.stages.fit import run_fit
 from nfgen_tui.fields.subspace import flat_weights
 from nfgen_tui.tokens import decode_tokens, fit_tokenizer, load_tokenizer
 from nfgen_tui.tokens.group import GroupTokenizer, group_index

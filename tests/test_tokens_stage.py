@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from nfgen_tui import config as cfgmod
 from nfgen_tui.cli import app
-from nfgen_tui.fields.stage import run_fit
+from nfgen_tui.stages.fit import run_fit
 from nfgen_tui.tokens import TokenError, decode_tokens, load_tokenizer
 from nfgen_tui.tokens.stage import run_codebook
 from nfgen_tui.workspace import Workspace

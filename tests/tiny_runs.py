@@ -12,7 +12,7 @@ TINY_TRAINED = ["model.kind=gpt", "data.limit=150", "data.holdout=0.2", "fields.
 
 def trained_run(workspace, overrides: list[str], name: str = "tiny"):
     """Create run `name` from the quick preset with `overrides` and run fit, codebook and train on the CPU."""
-    from nfgen_tui.fields.stage import run_fit
+    from nfgen_tui.stages.fit import run_fit
     from nfgen_tui.model.stage import run_train
     from nfgen_tui.tokens.stage import run_codebook
 

@@ -1,6 +1,8 @@
-"""The fit stage's tagged files, shared by the ordinary fitter (stage.py) and the subspace fitter (subspace.py) so
+"""The fit stage's files, shared by the ordinary fitter (`stages/fit.py`) and the subspace fitter (subspace.py) so
 both modes select, tag and check files alike: a file's safetensors metadata carries the key of everything that
-decided its content and the rows it holds, and a file whose tag does not match is refitted, never reused."""
+decided its content and the rows it holds, and a file whose tag does not match is refitted, never reused. The
+stored layout's reader (`load_layout`) and the way out of a refused fit-stage file (`refit_hint`) are here too, for
+every later stage."""
 
 from __future__ import annotations
 
@@ -14,9 +16,25 @@ from safetensors.torch import load_file, save_file
 from ..data import load_dataset, select
 from ..distributed import Ranks
 from ..errors import UserError
-from ..workspace import Run, atomic_path
+from ..workspace import Run, atomic_path, read_json
 from .init import seeded_init
 from .layout import Layout
+
+
+def refit_hint(run: Run) -> str:
+    """The way out of a refused fit-stage file."""
+    return f"refit with `nfgen fit {run.name} --force`"
+
+
+def load_layout(run: Run) -> Layout:
+    """The fit stage's `layout.json`: the one reader every later stage uses."""
+    path = run.stage_dir("fit") / "layout.json"
+    try:
+        return Layout.from_dict(read_json(path, refit_hint(run)))
+    except UserError as e:
+        if str(e).startswith(("missing file", "corrupt JSON", str(path))):
+            raise
+        raise UserError(f"{path}: {e}; {refit_hint(run)}") from None
 
 
 def selected_data(run: Run, cfg):

@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any, Callable, NamedTuple
 
 from ..errors import UserError
+from ..modality import class_names as dataset_class_names
 
 
 @dataclass(frozen=True)
@@ -236,8 +237,6 @@ def class_names(run) -> list[str]:
     """The classes a run samples, label i first (`nfgen sample --digit i`): as many as its generator accepts
     (`class_count`), named by its dataset (unnamed ones, e.g. a dataset folder renamed since, by number); the
     dataset's names alone before the generator's files exist, or when they are unreadable (sampling reports that)."""
-    from ..modality import class_names as dataset_class_names
-
     cfg = run.config()
     try:
         names = dataset_class_names(cfg.data.dataset)

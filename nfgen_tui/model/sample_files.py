@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from ..modality import for_layout
 from ..workspace import atomic_path, atomic_write_json
 
 
@@ -19,8 +20,6 @@ def write_sample_files(out: Path, weights: torch.Tensor, labels: torch.Tensor, l
                        n: int, meta: dict, tokens: torch.Tensor | None = None, progress=None) -> None:
     """Render `weights` at `size` (pixels, or grid cells a side in 3D) and write the folder; `meta` is written last,
     with the modality's name and whatever its renderer reports added."""
-    from ..modality import for_layout
-
     mod = for_layout(layout)
     total = labels.shape[0]
     out.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from typing import Callable
 
 import torch
 
+from ..fields.fit_files import load_layout
 from ..progress import ProgressFn
 from ..workspace import Run, read_json
 from .sample_files import write_sample_files
@@ -62,8 +63,6 @@ def store_sample(run: Run, out: Path, sid: str, weights: torch.Tensor, labels: t
                  tokens: torch.Tensor | None = None) -> dict:
     """Render and write the sample folder (meta.json: the request, the generator's `settings`, the timing), log the
     `sample` event, and return run_sample's result."""
-    from ..fields.stage import load_layout
-
     total = labels.shape[0]
     meta = {"id": sid, "digit": digit, "labels": labels.tolist(), "n": total, "n_per_class": sc.n_per_class,
             **settings, "seed": seed, "size": sc.size, "step": step, "seconds": round(seconds, 3),

@@ -12,6 +12,7 @@ from ..distributed import Ranks
 from ..config import SampleConfig, sample_settings
 from ..errors import UserError
 from ..progress import ProgressFn, null_progress
+from ..tokens import decode_tokens
 from ..tokens.stage import TOKENS_FILE, load_tokens, load_vocab
 from ..tokens.vocab import Vocabulary
 from ..workspace import Run, file_sha256
@@ -19,7 +20,7 @@ from . import sample_session as session
 from .gpt import GPT, GPTConfig
 from .guidance import check_guidance
 from .sample import sample_tokens
-from .generator import GENERATORS
+from .generator import GENERATORS, SweepSampler
 from .train import make_optimizer, train_loop
 from .train_session import (check_identity, load_weights, resume_checkpoint, train_session, train_stage,
                             trained_checkpoint)
@@ -173,8 +174,6 @@ def sample_sequences(model: GPT, vocab: Vocabulary, labels: torch.Tensor, temper
 
 def _sample(run: Run, model: GPT, vocab: Vocabulary, state: dict, out: Path, sid: str, digit: int | None,
             sc: SampleConfig, seed: int, progress: ProgressFn) -> dict:
-    from ..tokens import decode_tokens
-
     labels = session.class_labels(vocab.n_classes, digit, sc.n_per_class)
     t0 = time.time()
     tokens = sample_sequences(model, vocab, labels, sc.temperature, sc.top_k, sc.top_p, seed, sc.batch_size, progress,
@@ -192,9 +191,6 @@ def _sample(run: Run, model: GPT, vocab: Vocabulary, state: dict, out: Path, sid
 
 def sweep_sampler(run: Run, device: torch.device):
     """The trained GPT as the sweep samples it: `sample_sequences` (run_sample's sampler), decoded to weights."""
-    from ..tokens import decode_tokens
-    from .generator import SweepSampler
-
     model, vocab, state = load_trained(run, device)
 
     def weights(s, labels, seed, batch_size, progress):

@@ -16,6 +16,7 @@ from safetensors.torch import save_file
 from ..device import resolve
 from ..errors import UserError
 from ..fields import Layout
+from ..fields.fit_files import load_layout, refit_hint
 from ..modality import for_layout
 from ..progress import ProgressFn, null_progress
 from ..workspace import Run, atomic_path, atomic_write_json, read_json, read_tensors
@@ -34,8 +35,6 @@ def summary(report: dict) -> dict:
 
 def load_fields(run: Run) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Layout]:
     """The fit stage's weights [N, P], labels [N], split [N] and layout."""
-    from ..fields.stage import load_layout, refit_hint
-
     if not run.is_done("fit"):
         raise UserError(f"run {run.name!r} has no fitted fields yet: run `nfgen fit {run.name}` first")
     path = run.stage_dir("fit") / "weights.safetensors"

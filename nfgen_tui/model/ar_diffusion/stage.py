@@ -18,11 +18,12 @@ from ... import device as devmod
 from ...config import AR_BETAS, sample_settings
 from ...distributed import Ranks
 from ...errors import UserError
+from ...fields.fit_files import load_layout
 from ...progress import ProgressFn, null_progress
 from ...workspace import Run
 from .. import ema
 from .. import sample_session as session
-from ..generator import GENERATORS
+from ..generator import GENERATORS, SweepSampler
 from ..guidance import check_guidance
 from ..schedule import Schedule
 from ..space import decoder, load_space
@@ -45,8 +46,6 @@ def net_config(cfg, n_params: int, n_classes: int) -> ARNetConfig:
 
 def vector_length(run: Run, cfg) -> int:
     """D: the code's k, or the fitted fields' P weights."""
-    from ...fields.stage import load_layout
-
     return cfg.fields.subspace if cfg.ar.target == "codes" else load_layout(run).n_params
 
 
@@ -186,8 +185,6 @@ def _sample(run: Run, model: ARDiffusion, state: dict, out: Path, sid: str, digi
 
 def sweep_sampler(run: Run, device: torch.device):
     """The trained model as the sweep samples it: `sample_weights`, run_sample's own sampler."""
-    from ..generator import SweepSampler
-
     model, state = load_trained(run, device)
     decode = decoder(run, model.cfg.target)
 

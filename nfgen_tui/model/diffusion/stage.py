@@ -19,12 +19,13 @@ from ... import device as devmod
 from ...config import sample_settings
 from ...distributed import Ranks
 from ...errors import UserError
+from ...fields.fit_files import load_layout
 from ...progress import ProgressFn, null_progress
 from ...workspace import Run
 from .. import checkpoint as ckpt
 from .. import ema
 from .. import sample_session as session
-from ..generator import GENERATORS
+from ..generator import GENERATORS, SweepSampler
 from ..guidance import check_guidance
 from ..schedule import Schedule
 from ..space import decoder, load_space
@@ -92,8 +93,6 @@ def class_count(run: Run) -> int | None:
 
 def load_trained(run: Run, device: torch.device) -> tuple[Denoiser, Schedule, dict]:
     """The denoiser of the run's last checkpoint, for sampling."""
-    from ...fields.stage import load_layout
-
     state, tensors, where, fix = trained_checkpoint(run, KIND, "denoiser")
     cfg = run.config()
     n_classes = int((state.get("model") or {}).get("n_classes", 0))
@@ -118,8 +117,6 @@ def run_train(run: Run, progress: ProgressFn = null_progress, device: str | None
 
 
 def _train(run: Run, cfg, tc, target: int, dev: torch.device, d: Ranks, progress: ProgressFn) -> dict:
-    from ...fields.stage import load_layout
-
     out = run.stage_dir("train")
     data = load_space(run, cfg.diffusion.target)
     dcfg, index = denoiser_setup(cfg, load_layout(run), data.n_classes)
@@ -216,8 +213,6 @@ def _sample(run: Run, model: Denoiser, schedule: Schedule, state: dict, out: Pat
 
 def sweep_sampler(run: Run, device: torch.device):
     """The trained denoiser as the sweep samples it: `sample_weights`, run_sample's own sampler."""
-    from ..generator import SweepSampler
-
     model, schedule, state = load_trained(run, device)
     decode = decoder(run, model.cfg.target)
 

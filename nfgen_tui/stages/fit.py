@@ -25,10 +25,11 @@ from ..errors import UserError
 from ..progress import ProgressFn, null_progress
 from ..workspace import Run, atomic_write_json, atomic_write_text, read_json
 from ..distributed import Ranks, rank_device, ranks
+from ..fields.fit_files import chunk_key, is_tagged, refit_hint, save_tagged, shared_init
+from ..fields.init import chunk_init, weight_spread
+from ..fields.layout import Layout, layout_from_config
+from ..fields.subspace import fit_subspace
 from ..modality import for_dataset, for_layout
-from .fit_files import chunk_key, is_tagged, save_tagged, selected_data, shared_init
-from .init import chunk_init, weight_spread
-from .layout import Layout, layout_from_config
 
 LOG_EVERY = 25  # steps between events / progress updates
 
@@ -43,29 +44,11 @@ def run_fit(run: Run, progress: ProgressFn = null_progress, device: str | None =
     with ranks(dev) as rk:
         with run.stage("fit") if rk.is_main else contextlib.nullcontext():
             if cfg.fields.subspace:  # fields fitted in a shared subspace: their own module
-                from .subspace import fit_subspace
-
                 if not for_dataset(cfg.data.dataset).fits_subspace:
                     raise UserError(f"config fields.subspace: subspace fitting is for images only; set "
                                     f"fields.subspace=0 for the shapes of {cfg.data.dataset!r}")
                 return fit_subspace(run, cfg, dev, rk, progress, force)
             return _fit(run, cfg, dev, rk, progress, force)
-
-
-def refit_hint(run: Run) -> str:
-    """The way out of a refused fit-stage file."""
-    return f"refit with `nfgen fit {run.name} --force`"
-
-
-def load_layout(run: Run) -> Layout:
-    """The fit stage's `layout.json`: the one reader every later stage uses."""
-    path = run.stage_dir("fit") / "layout.json"
-    try:
-        return Layout.from_dict(read_json(path, refit_hint(run)))
-    except UserError as e:
-        if str(e).startswith(("missing file", "corrupt JSON", str(path))):
-            raise
-        raise UserError(f"{path}: {e}; {refit_hint(run)}") from None
 
 
 def _fit(run: Run, cfg, dev: torch.device, rk: Ranks, progress: ProgressFn, force: bool) -> dict:

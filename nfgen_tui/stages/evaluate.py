@@ -14,25 +14,24 @@ import torch
 
 from .. import device as devmod
 from ..errors import UserError
-from ..fields.stage import load_layout
+from ..fields.fit_files import load_layout
 from ..fields.subspace import SUBSPACE_FILE, load_subspace
+from ..metrics import baselines
+from ..metrics.eval_inputs import Draw, EvalInputs
 from ..modality import for_layout
+from ..model import checkpoint as ckpt
+from ..model.generator import default_sample_id
 from ..model.space import code_decoder
+from ..model.train_session import retrain_hint
 from ..progress import ProgressFn, null_progress
 from ..tokens import decode_tokens
 from ..tokens.stage import load_fields, load_tokens
 from ..workspace import Run, atomic_write_json, read_json, read_tensors
-from . import baselines
-from .eval_inputs import Draw, EvalInputs
 
 
 def default_sample_dir(run: Run, cfg) -> Path:
     """samples/<id>/ of the request `nfgen sample RUN` makes by default (all digits, config's sample settings, the
     current checkpoint), via the sampler's own id rule."""
-    from ..model import checkpoint as ckpt
-    from ..model.generator import default_sample_id
-    from ..model.train_session import retrain_hint
-
     hint = f"no samples yet: run `nfgen sample {run.name}` first"
     where = ckpt.find(run.stage_dir("train") / "ckpt")
     if where is None:
