@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from . import config as cfgmod
+from . import jobs
 from .errors import UserError
 from .progress import rich_progress
 from .workspace import STAGE_ORDER, Workspace
@@ -171,9 +172,7 @@ def main_callback(
     state.workspace = Workspace(workspace if workspace is not None else Path("./workspace")).check()
     state.device = device
     if job_stage:
-        from .jobs import become_stage_process
-
-        become_stage_process(state.workspace)
+        jobs.become_stage_process(state.workspace)
     if ctx.invoked_subcommand is None:
         _open_tui()
 
@@ -279,8 +278,6 @@ def config_(run: str = RUN, as_json: bool = typer.Option(False, "--json", help="
 def status(run: Optional[str] = typer.Argument(None, metavar="RUN", help="One run (default: all of them)."),
            as_json: bool = JSON):
     """Runs, the state of each stage, and running jobs."""
-    from . import jobs
-
     ws = state.workspace
     runs = [ws.run(run).require()] if run else ws.runs()
     result = {"workspace": str(ws.root), "runs": {r.name: r.states() for r in runs},
@@ -517,13 +514,12 @@ def classifier_train(dataset: str = typer.Option("mnist-5k", "--dataset", metava
                      as_json: bool = JSON):
     """Train (or load from the workspace cache) the network that scores generated samples: the CNN for images, the
     point classifier for a shape dataset (`shapes`, `meshes:PATH`; the one a run on all of it with this seed uses)."""
-    from .config import preset
     from .device import resolve
     from .modality import for_dataset
     from .newrun import matching_preset
 
     if epochs is None:
-        epochs = preset(matching_preset("quick", dataset)).eval.classifier_epochs
+        epochs = cfgmod.preset(matching_preset("quick", dataset)).eval.classifier_epochs
     device = resolve(state.device or "auto")
     with rich_progress("classifier") as progress:
         _, report = for_dataset(dataset).train_classifier(state.workspace, dataset, epochs, seed, device, force,

@@ -28,8 +28,10 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
+from .cpu_share import CpuShare
 from .errors import UserError
 from .interrupts import stage_process_handlers
+from .progress import add_listener
 from .workspace import Run, Workspace, atomic_write_json
 
 HEARTBEAT_S = 2.0
@@ -224,9 +226,6 @@ def become_stage_process(workspace: Workspace) -> None:
     """Called by the CLI when started as a job's stage (`--job-stage`): SIGTERM becomes KeyboardInterrupt so stages
     checkpoint and log 'interrupted' (interrupts.py), and this job's share of the CPU cores (cpu_share.py) is
     re-counted as the stage reports progress."""
-    from .cpu_share import CpuShare
-    from .progress import add_listener
-
     stage_process_handlers()
     add_listener(CpuShare(lambda: running_jobs(workspace)).update)
 

@@ -9,7 +9,7 @@ from typing import Callable
 
 from . import config as cfgmod
 from .errors import UserError
-from .modality import for_dataset
+from .modality import dataset_info, for_dataset
 from .workspace import STAGE_ORDER, Run, Workspace
 
 
@@ -51,8 +51,6 @@ def resolve(preset: str | None, dataset: str | None, overrides: list[str],
 def check_dataset(ws: Workspace, c: cfgmod.Config) -> None:
     """Refuse a dataset the fit stage could not load, with `data list`'s hint (e.g. `nfgen data prepare NAME
     --download`), so the error comes now and not inside a background job."""
-    from .modality import dataset_info
-
     info = dataset_info(c.data.dataset, Path(c.data.root) if c.data.root else ws.datasets_dir)
     if not info.available:
         raise UserError(info.hint or f"dataset {c.data.dataset!r} is not available (see `nfgen data list`)")

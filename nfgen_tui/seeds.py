@@ -12,6 +12,8 @@ import statistics
 from pathlib import Path
 
 from .errors import UserError
+from .pipeline import run_pipeline
+from .sweep.grid import LABELS
 from .workspace import Workspace, atomic_write_json
 
 METRICS = ("mmd", "cov", "nna", "classifier_accuracy", "memorization_rate")
@@ -82,8 +84,6 @@ def run_seeds(ws: Workspace, name: str, seeds: list[int], preset: str | None = N
               overrides: list[str] | None = None, device: str | None = None, show_progress: bool = False,
               force: bool = False, note=lambda _: None) -> dict:
     """Every seed's whole pipeline (each resuming its own run), then the summary; returns it (also on disk)."""
-    from .pipeline import run_pipeline
-
     if any(o.split("=", 1)[0].strip() == "seed" for o in overrides or []):
         raise UserError("--seeds sets each run's seed: drop --set seed=…")
     evals, runs = {}, {}
@@ -102,8 +102,6 @@ def run_seeds(ws: Workspace, name: str, seeds: list[int], preset: str | None = N
 
 def _wins(wins: dict[str, bool]) -> str:
     """The metrics a seed beat a baseline on: "all" when every one (the common case stays one short cell)."""
-    from .sweep.grid import LABELS
-
     if wins and all(wins.values()):
         return "all"
     return ", ".join(LABELS[m] for m, ok in wins.items() if ok) or "none"
@@ -112,8 +110,6 @@ def _wins(wins: dict[str, bool]) -> str:
 def print_summary(summary: dict, console=None) -> None:
     from rich.console import Console
     from rich.table import Table
-
-    from .sweep.grid import LABELS
 
     console = console or Console()
     seeds = summary["seeds"]

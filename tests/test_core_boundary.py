@@ -52,6 +52,19 @@ def test_importing_every_core_module_leaves_textual_unloaded():
     assert out.stdout.strip() == ""
 
 
+def test_help_and_status_load_no_torch(tmp_path):
+    """`nfgen --help`, a command's help and `nfgen status` answer at once: each command imports its stage's modules
+    (torch, numpy) when it runs, so the CLI module loads neither."""
+    for args in (["--help"], ["fit", "--help"], ["sweep", "--help"], ["-w", str(tmp_path / "ws"), "status", "--json"]):
+        code = ("import sys\n"
+                "from nfgen_tui.cli import app\n"
+                f"try:\n    app({args!r}, prog_name='nfgen')\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+                "print(sorted(m for m in ('torch', 'numpy', 'textual') if m in sys.modules))\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, (args, out.stderr[-2000:])
+        assert out.stdout.strip().splitlines()[-1] == "[]", (args, out.stdout[-2000:])
+
+
 def test_the_boundary_check_would_notice_textual():
     """The subprocess check is not vacuous: importing the TUI package does load textual."""
     code = "import sys, nfgen_tui.tui.app; print('textual' in sys.modules)"

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..geometry.splat import splat_views
 from ..progress import ProgressFn, null_progress
+from ..termimage import halfblock_grid
+from . import shapes
+from .info import skipped_text
+from .shapeset import load_shapes
 
 SIDE = 28  # pixels per shape, as the digits: 14 terminal rows
 
@@ -14,9 +19,6 @@ SIDE = 28  # pixels per shape, as the digits: 14 terminal rows
 def preview_set(name: str, root, n: int, progress: ProgressFn = null_progress):
     """The ShapeSet a preview of `n` shapes draws from: of the built-in `shapes` only as many per class as the
     picture needs (made once, cached like any); a meshes folder whole (its first load samples every mesh)."""
-    from . import shapes
-    from .shapeset import load_shapes
-
     kwargs = {}
     if name == "shapes":
         kwargs["per_class"] = min(shapes.PER_CLASS, -(-max(1, n) // len(shapes.CLASSES)))
@@ -26,8 +28,6 @@ def preview_set(name: str, root, n: int, progress: ProgressFn = null_progress):
 def preview_views(ss, n: int, side: int = SIDE) -> tuple[np.ndarray, np.ndarray]:
     """(indices, views float32 [k, side, side] in [0, 1]) of k = min(n, len) shapes drawn with seed 0, one shaded
     view each."""
-    from ..geometry.splat import splat_views
-
     if len(ss) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros((0, side, side), dtype=np.float32)
     rng = np.random.default_rng(0)
@@ -37,10 +37,6 @@ def preview_views(ss, n: int, side: int = SIDE) -> tuple[np.ndarray, np.ndarray]
 
 
 def show_shapes(name: str, root, n: int, console) -> None:
-    from ..termimage import halfblock_grid
-    from . import shapes
-    from .datasets import skipped_text
-
     ss = preview_set(name, root, n)
     if name == "shapes":
         console.print(f"[bold]shapes[/]: {shapes.PER_CLASS * len(shapes.CLASSES)} shapes, "

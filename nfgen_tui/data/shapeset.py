@@ -18,6 +18,7 @@ from ..errors import UserError
 from ..progress import ProgressFn, null_progress
 from . import sample_cache, shapes
 from .info import DatasetInfo
+from .meshes import class_folders, load_meshes, survey
 from .occupancy import N_POINTS, N_SURFACE, valid_samples
 
 CACHE_FOLDER = "shapes3d"  # inside the dataset root
@@ -65,8 +66,6 @@ def load_shapes(name: str, root: Path | str | None, progress: ProgressFn = null_
     if name == "shapes":
         return _shapes(root, progress, per_class, n_points, n_surface, seed)
     if name.startswith("meshes:"):
-        from .meshes import load_meshes
-
         path = Path(name[len("meshes:"):]).expanduser().resolve()
         points, occupancy, surface, labels, classes, skipped = load_meshes(path, cache_dir(root), progress,
                                                                            n_points, n_surface)
@@ -98,8 +97,6 @@ def shape_class_names(name: str) -> list[str]:
     if name == "shapes":
         return list(shapes.CLASSES)
     if name.startswith("meshes:"):
-        from .meshes import class_folders
-
         return [d.name for d in class_folders(Path(name[len("meshes:"):]).expanduser().resolve())]
     raise UserError(f"unknown 3D dataset {name!r}: choose shapes or meshes:PATH")
 
@@ -112,8 +109,6 @@ def shape_dataset_info(name: str, root: Path | str | None) -> DatasetInfo:
         return DatasetInfo("shapes", DATASETS_3D["shapes"], True, n * shapes.PER_CLASS, [shapes.PER_CLASS] * n,
                            list(shapes.CLASSES), kind="3D")
     desc = DATASETS_3D["meshes:PATH"]
-    from .meshes import survey
-
     try:
         classes, counts, skipped, pending = survey(Path(name[len("meshes:"):]).expanduser().resolve(),
                                                    cache_dir(root))

@@ -1,4 +1,4 @@
-"""What every modality's evaluation starts from, loaded once by the eval stage (`metrics.stage`): the fitted fields,
+"""What every modality's evaluation starts from, loaded once by the eval stage (`stages.evaluate`): the fitted fields,
 the default sample's weights, and the weight-space baselines' draws. A modality's `evaluate` reads these and never
 the run's stage files, so it depends on no stage module."""
 

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import cfg_schedule_ok
 from ..errors import UserError
+from ..model import checkpoint as ckpt
+from ..model.guidance import check_guidance
+from ..tokens.stage import load_vocab
 from .axis import parse_cfgs, parse_values
 from .ar_grid import TABLE as AR_TABLE
 from .ddim_grid import TABLE as DDIM_TABLE
@@ -89,8 +93,6 @@ def setting_of(cell: dict) -> tuple:
 
 def parse_grid(temperatures, top_ks, top_ps, cfgs=(1.0,), schedules=("constant",)) -> list[Setting]:
     """Every combination, in grid order (temperature, top-k, top-p, cfg, schedule), after checking each value."""
-    from ..config import cfg_schedule_ok
-
     ts = parse_values(temperatures, float, "temperature")
     ks = parse_values(top_ks, int, "top-k")
     ps = parse_values(top_ps, float, "top-p")
@@ -113,10 +115,6 @@ def sweep_settings(run, cfg, axes: dict) -> list[Setting]:
     """The GPT's sweep grid (temperature × top-k × top-p × cfg × schedule), the defaults above for the axes not
     given; refused before any cell when the run has no trained GPT or a guided cell meets a model without the null
     class. (Its declaration in model/generator.py names this module as its grid.)"""
-    from ..model import checkpoint as ckpt
-    from ..model.guidance import check_guidance
-    from ..tokens.stage import load_vocab
-
     def pick(name, default):
         return default if axes.get(name) is None else axes[name]
 

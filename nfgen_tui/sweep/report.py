@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..workspace import Run
+from ..workspace import Run, read_json
 from .grid import LABELS, LOWER_IS_BETTER, METRICS, panel_title, panels, table_axes
 from .front import front_png, front_text
 from .pictures import cells_by_setting, colour, heatmap, strip
@@ -75,8 +75,6 @@ def setting_words(b: dict) -> str:
 
 def eval_result_of(run: Run) -> dict | None:
     """The eval stage's metrics.json (the reference points of the front), or None before `nfgen eval`."""
-    from ..workspace import read_json
-
     path = run.stage_dir("eval") / "metrics.json"
     return read_json(path) if path.exists() else None
 

@@ -19,13 +19,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.numpy import save_file
 
 from .. import config as cfgmod
 from .. import device as devmod
+from ..data import load_dataset, select
 from ..errors import UserError
 from ..interrupts import sigterm_interrupts
+from ..metrics.sets import balanced_subset
+from ..metrics.ssim import ssim_distance_matrix
+from ..modality import for_dataset
+from ..modality.image2d.classifier import get_classifier
+from ..modality.image2d.evaluate import reference_set, render_for_eval, score_set
+from ..model.generator import GENERATORS, declared
 from ..progress import ProgressFn, null_progress
-from ..workspace import Run, atomic_path, atomic_write_json, read_json, read_tensors
+from ..tokens.stage import load_fields
+from ..workspace import Run, atomic_path, atomic_write_bytes, atomic_write_json, read_json, read_tensors
 from .grid import RULE, best_cell, grid_axes
 
 LOCK = "sweep"  # a lock name of its own: a sweep may run beside `nfgen sample` and `nfgen eval`
@@ -64,9 +73,6 @@ def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None
     model trained with the null class, else 1, × sample.steps × sample.eta); an axis of the other generator, given,
     is a user error. `n_per_class` defaults to sample.n_per_class (then the reference is exactly run_eval's), `seed`
     to the run's; `force` recomputes stored cells."""
-    from ..model.generator import declared
-    from ..modality import for_dataset
-
     run.require()
     cfg = run.config()
 
@@ -92,8 +98,6 @@ def run_sweep(run: Run, progress: ProgressFn = null_progress, device: str | None
 def _refuse_foreign_axes(run: Run, declaration, given: dict) -> None:
     """An axis the run's generator does not have (--top-k on a diffusion run, --steps on a GPT run), given
     explicitly: refused before anything is loaded, naming the axes the run does have."""
-    from ..model.generator import GENERATORS
-
     flags = {axis: flag for g in GENERATORS.values() for axis, flag in g.sweep_axes.items()}
     own = declaration.sweep_axes
     foreign = [flags[k] for k, v in given.items() if v is not None and k not in own]
@@ -112,13 +116,6 @@ def _identity(cfg, state: dict, n_per_class: int, seed: int) -> dict:
 
 def _sweep(run: Run, cfg, gen, settings: list, n_per_class: int, seed: int, dev: torch.device,
            progress: ProgressFn, force: bool) -> dict:
-    from ..data import load_dataset, select
-    from ..metrics.sets import balanced_subset
-    from ..metrics.ssim import ssim_distance_matrix
-    from ..modality.image2d.classifier import get_classifier
-    from ..modality.image2d.evaluate import reference_set, render_for_eval, score_set
-    from ..tokens.stage import load_fields
-
     t0 = time.perf_counter()
     sampler = gen.sweep_sampler(run, dev)  # one load for every cell
     identity = {**_identity(cfg, sampler.state, n_per_class, seed), **sampler.identity}
@@ -222,14 +219,10 @@ def _greedy_twin(s, cells: dict, run: Run) -> dict | None:
 
 
 def _copy_cell_images(run: Run, src: str, dst: str) -> None:
-    from ..workspace import atomic_write_bytes
-
     atomic_write_bytes(cells_dir(run) / f"{dst}.safetensors", (cells_dir(run) / f"{src}.safetensors").read_bytes())
 
 
 def _save_cell_images(run: Run, key: str, imgs: np.ndarray, labels: torch.Tensor) -> None:
-    from safetensors.numpy import save_file
-
     u8 = np.clip(np.rint(imgs * 255.0), 0, 255).astype(np.uint8)
     with atomic_path(cells_dir(run) / f"{key}.safetensors") as p:
         save_file({"images": u8, "labels": labels.numpy().astype(np.int64)}, str(p))
@@ -241,8 +234,6 @@ def apply_setting(run: Run, setting: dict) -> dict:
 
     The one place a later command rewrites config.toml: the user asked for it (`nfgen sweep … --apply`). The default
     sample, and so `nfgen eval`, then follow the new setting."""
-    from ..model.generator import declared
-
     cfg = run.config()
     fields = declared(cfg.model.kind).sweep_fields  # name → (type, value when the setting lacks it, or None)
 

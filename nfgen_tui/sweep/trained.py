@@ -4,15 +4,15 @@ kind, and whether its guided cells can be drawn (the denoiser's and the ar-diffu
 from __future__ import annotations
 
 from ..errors import UserError
+from ..model import checkpoint as ckpt
+from ..model.generator import check_kind
+from ..model.guidance import check_guidance
+from ..model.train_session import retrain_hint
 
 
 def trained_state(run, kind: str, what: str) -> dict:
     """state.json of the run's last checkpoint; refused when there is none (`what`: "denoiser") or it holds another
     kind than `kind`."""
-    from ..model import checkpoint as ckpt
-    from ..model.generator import check_kind
-    from ..model.train_session import retrain_hint
-
     fix = retrain_hint(run)
     where = ckpt.find(run.stage_dir("train") / "ckpt", fix)
     if where is None:
@@ -29,8 +29,6 @@ def guidable(state: dict) -> bool:
 
 def check_guided(settings: list, state: dict, run) -> None:
     """Refuse a guided cell on a model trained without the null class, before any cell is drawn."""
-    from ..model.guidance import check_guidance
-
     n_classes = int((state.get("model") or {}).get("n_classes", 0))
     for s in settings:
         check_guidance(s.cfg, state, n_classes, f"run {run.name!r}")

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from ..config import CODEBOOK_MODES
 from ..errors import UserError
+from .group import GroupTokenizer, fit_group_tokenizer, group_size
+from .subspace import SubspaceTokenizer, fit_subspace_tokenizer
 
 
 def extra_mode(mode: str):
     """(tokenizer class, fit function) of a mode other than scalar / neuron; a UserError listing all modes else."""
-    from .group import GroupTokenizer, fit_group_tokenizer, group_size
-
     if group_size(mode) is not None:
         return GroupTokenizer, fit_group_tokenizer
     if mode == "subspace":
-        from .subspace import SubspaceTokenizer, fit_subspace_tokenizer
-
         return SubspaceTokenizer, fit_subspace_tokenizer
     raise UserError(f"unknown codebook mode {mode!r} ({CODEBOOK_MODES})")

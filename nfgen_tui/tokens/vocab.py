@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..workspace import read_json
 
 KIND_SOS, KIND_CLASS, KIND_WEIGHT0 = 0, 1, 2
 
@@ -180,8 +181,6 @@ class Vocabulary:
     @classmethod
     def load(cls, path: Path, fix: str = "rerun `nfgen codebook RUN --force`") -> "Vocabulary":
         """The vocabulary stored in a codebook report.json; `fix` is the way out a refusal names."""
-        from ..workspace import read_json
-
         return cls.from_dict(read_json(path, fix), str(path), fix)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from ...data.datasets import class_names, dataset_info, load_dataset, skipped_text
 from ...progress import ProgressFn
+from ...termimage import halfblock_grid
 
 __all__ = ["class_names", "info", "prepare", "sample_pictures", "show", "train_classifier"]
 
@@ -24,8 +25,6 @@ def info(name: str, root: Path, load=None):
 
 def show(name: str, root: Path, n: int, console) -> None:
     """Class counts and `n` random images drawn in half blocks."""
-    from ...termimage import halfblock_grid
-
     ds = load_dataset(name, root)
     console.print(f"[bold]{ds.name}[/]: {len(ds)} images, {len(ds.classes)} classes")
     for c, k in zip(ds.classes, ds.class_counts()):

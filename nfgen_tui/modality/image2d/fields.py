@@ -9,10 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ...data import load_dataset, select
 from ...errors import UserError
 from ...fields.fit import fit_fields
 from ...fields.functional import psnr
 from ...fields.render import render as render_images
+from ...workspace import atomic_path
 
 @dataclass
 class ImageTargets:
@@ -28,8 +30,6 @@ class ImageTargets:
 
 
 def load(cfg, root) -> ImageTargets:
-    from ...data import load_dataset, select
-
     ds = load_dataset(cfg.data.dataset, root)
     images, labels, split = select(ds, cfg.data.limit, cfg.data.holdout, cfg.seed)
     if len(labels) == 0:
@@ -65,9 +65,7 @@ def agreement(weights_a: torch.Tensor, weights_b: torch.Tensor, layout, data: Im
 def write_samples(out, weights: torch.Tensor, labels: torch.Tensor, layout, size: int, per_row: int,
                   progress=None) -> dict:
     """A 2D sample folder: `images.npy` (float32 [N, size, size]) and `grid.png` (`per_row` images a row)."""
-    from torchvision.utils import save_image
-
-    from ...workspace import atomic_path
+    from torchvision.utils import save_image  # here, not at import: torchvision costs a second on top of torch
 
     images = render_images(weights, layout, size).float().cpu().clamp(0, 1)
     with atomic_path(out / "images.npy") as p:

@@ -19,12 +19,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...config import DataConfig
+from ...data.shapeset import load_shapes
 from ...device import one_cpu_thread
 from ...errors import UserError
 from ...geometry.surface import normalize_points
 from ...progress import ProgressFn, null_progress
 from ...workspace import Workspace
 from ...metrics.classifier_cache import load_cached, safe_name, save_cached
+from .fields import select_shapes
 
 BATCH = 32
 LR = 3e-3
@@ -146,10 +149,6 @@ def get_dataset_classifier3d(workspace: Workspace, dataset: str, epochs: int, se
                              progress: ProgressFn = null_progress) -> tuple[PointNetLite, dict]:
     """`nfgen classifier train` on a shape dataset: the classifier of a run on all of `dataset` with this seed and
     holdout (default: the config's `data.holdout`), i.e. the very cache entry such a run's eval will load."""
-    from ...config import DataConfig
-    from ...data.shapeset import load_shapes
-    from .fields import select_shapes
-
     holdout = DataConfig().holdout if holdout is None else holdout
     data = select_shapes(load_shapes(dataset, workspace.datasets_dir), 0, holdout, seed)
     train = data.split == 0

@@ -23,7 +23,7 @@ from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
 from ... import modality
 from ...errors import UserError
-from ...model.generator import GENERATORS, SEED, SIZE, SampleSetting, declared
+from ...model.generator import GENERATORS, SEED, SIZE, SampleSetting, class_names, declared, run_sample
 from ..images import fit_grid, grid_image
 from ..widgets.digit_grid import DigitGrid
 from .base import BaseScreen, display_path
@@ -174,8 +174,6 @@ class GenerateScreen(BaseScreen):
     @work(thread=True, exclusive=True, group="gen-classes")
     def load_classes(self, name: str) -> None:
         """(worker thread: it reads the codebook or checkpoint and imports the generator) the run's classes."""
-        from ...model.generator import class_names
-
         try:
             names = class_names(self.workspace.run(name))
         except UserError:  # a broken config.toml: _fill_defaults reports it
@@ -317,8 +315,6 @@ class GenerateScreen(BaseScreen):
                 self.post(bar.update, total=total, progress=done)
 
         try:
-            from ...model.generator import run_sample
-
             result = run_sample(self.workspace.run(name).require(), progress=progress, device=None, **kwargs)
         except Exception as e:  # noqa: BLE001 - a failed sample is reported, the app stays up
             self.post(self._done, f"failed: {e}", e)

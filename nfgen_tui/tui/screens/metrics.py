@@ -226,6 +226,7 @@ class MetricsScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, group="met-sweep")
     def read_sweep(self, name: str, offset: int, stamp) -> None:
+        from ...sweep.report import eval_result_of  # here, not at import: nfgen_tui.sweep imports torch
         from ...sweep.stage import load_sweep, sweep_path
 
         run = self.workspace.run(name)
@@ -244,8 +245,6 @@ class MetricsScreen(BaseScreen):
         sweep, changed, evaluated = None, new_stamp != stamp, None
         if changed and new_stamp is not None:
             try:
-                from ...sweep.report import eval_result_of
-
                 sweep, evaluated = load_sweep(run), eval_result_of(run)
             except (OSError, ValueError) as e:
                 self.post(self.error, e)
