@@ -26,7 +26,7 @@ from ..progress import ProgressFn, null_progress
 from ..workspace import Run, atomic_write_json, atomic_write_text, read_json
 from ..distributed import Ranks, rank_device, ranks
 from ..modality import for_dataset, for_layout
-from .fit_files import chunk_key, is_tagged, save_tagged, selected_data, shared_init
+from .fit_files import chunk_key, is_tagged, save_tagged, shared_init
 from .init import chunk_init, weight_spread
 from .layout import Layout, layout_from_config
 
@@ -45,10 +45,7 @@ def run_fit(run: Run, progress: ProgressFn = null_progress, device: str | None =
             if cfg.fields.subspace:  # fields fitted in a shared subspace: their own module
                 from .subspace import fit_subspace
 
-                if not for_dataset(cfg.data.dataset).fits_subspace:
-                    raise UserError(f"config fields.subspace: subspace fitting is for images only; set "
-                                    f"fields.subspace=0 for the shapes of {cfg.data.dataset!r}")
-                return fit_subspace(run, cfg, dev, rk, progress, force)
+                return fit_subspace(run, cfg, dev, rk, progress, force, for_dataset(cfg.data.dataset))
             return _fit(run, cfg, dev, rk, progress, force)
 
 
