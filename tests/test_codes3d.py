@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -19,7 +15,8 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from model_synth import one_thread  # noqa: F401  (autouse)
-from nfgen_tui import config as cfgmod
+from test_codes import _copy_fit, code_run
+from tiny_runs import kill_9_at_first_joint_checkpoint
 from nfgen_tui.cli import app
 from nfgen_tui.fields.stage import run_fit
 from nfgen_tui.model.space import load_space
@@ -37,25 +34,13 @@ CODES3D = ["data.limit=24", "data.holdout=0.25", "fields.steps=30", "fields.hidd
 
 
 def code3d_run(ws: Workspace, name: str, extra=()):
-    c = cfgmod.apply_overrides(cfgmod.preset("quick3d"), ["data.dataset=shapes", *CODES3D, *extra])
-    return ws.create_run(name, c)
+    return code_run(ws, name, extra, "quick3d", ["data.dataset=shapes", *CODES3D])
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    return Workspace(tmp_path_factory.mktemp("codes3d"))
-
-
-@pytest.fixture(scope="module")
-def fitted(ws):
-    run = code3d_run(ws, "fitted")
+def fitted(tmp_path_factory):
+    run = code3d_run(Workspace(tmp_path_factory.mktemp("codes3d")), "fitted")
     return run, run_fit(run, device="cpu")
-
-
-def _copy_fit(src, dst):
-    import shutil
-
-    shutil.copytree(src.stage_dir("fit"), dst.stage_dir("fit"), dirs_exist_ok=True)
 
 
 def test_3d_codes_decode_to_the_stored_fields_and_held_out_shapes_fit_only_their_code(fitted):
@@ -95,20 +80,8 @@ def test_3d_subspace_fit_resumes_after_kill_9_in_the_joint_phase_bit_identical(f
     run = code3d_run(wsk, "fitted")
     # the built-in shapes are made once per datasets folder: share the module's, so the child starts fitting at once
     os.symlink(ref.workspace.datasets_dir, wsk.datasets_dir)
-    cmd = [sys.executable, "-m", "nfgen_tui.cli", "--workspace", str(wsk.root), "fit", "fitted"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env=dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads())))
-    state = run.stage_dir("fit") / "subspace_state.safetensors"
-    try:
-        deadline = time.time() + 240
-        while not state.exists():  # the first checkpoint of the joint phase (step 50 of 200)
-            assert proc.poll() is None and time.time() < deadline, "the fit ended before the kill"
-            time.sleep(0.02)
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(30)
-    assert run.stage_state("fit") == "interrupted" and not run.is_done("fit")
-    assert int(load_file(str(state))["step"]) < 200
+    kill_9_at_first_joint_checkpoint(run)  # step 50 of 200
+    assert int(load_file(str(run.stage_dir("fit") / "subspace_state.safetensors"))["step"]) < 200
     run_fit(run, device="cpu")
     for name in ("weights.safetensors", "subspace.safetensors"):
         a = load_file(str(ref.stage_dir("fit") / name))
@@ -124,9 +97,10 @@ def _in_subspace(run, w: torch.Tensor) -> bool:
     return bool((fit.T - delta).abs().max() < 1e-4 * delta.abs().max())
 
 
-def test_a_denoiser_on_3d_codes_trains_samples_meshes_and_evals_with_the_code_marginal(ws, fitted):
+def test_a_denoiser_on_3d_codes_trains_samples_meshes_and_evals_with_the_code_marginal(fitted):
     from nfgen_tui.model.diffusion.stage import run_sample, run_train
 
+    ws = fitted[0].workspace
     run = code3d_run(ws, "d")
     _copy_fit(fitted[0], run)
     assert run_train(run)["step"] == 20
@@ -147,9 +121,10 @@ def test_a_denoiser_on_3d_codes_trains_samples_meshes_and_evals_with_the_code_ma
         assert 0 <= row["cov"] <= 1 and 0 <= row["nna"] <= 1 and row["mmd"] > 0
 
 
-def test_ar_diffusion_on_3d_codes_trains_and_samples_fields_of_the_subspace(ws, fitted):
+def test_ar_diffusion_on_3d_codes_trains_and_samples_fields_of_the_subspace(fitted):
     from nfgen_tui.model.ar_diffusion.stage import run_sample, run_train
 
+    ws = fitted[0].workspace
     run = code3d_run(ws, "ar", ["model.kind=ar-diffusion", "ar.target=codes", "ar.chunk=2", "ar.n_layer=1",
                                 "ar.n_head=2", "ar.n_embd=32", "ar.head_blocks=1", "ar.head_width=32",
                                 "ar.noise_draws=2", "ar.iters=10", "ar.batch_size=8"])
