@@ -29,8 +29,8 @@ CODES = ["model.kind=diffusion", "data.limit=60", "data.holdout=0.25", "fields.h
          "sample.steps=8", "sample.n_per_class=3", "eval.set_size=24", "eval.classifier_epochs=1", "device=cpu"]
 
 
-def code_run(ws: Workspace, name: str, extra=()):
-    c = cfgmod.apply_overrides(cfgmod.preset("quick"), [*CODES, *extra])
+def code_run(ws: Workspace, name: str, extra=(), preset: str = "quick", base=CODES):
+    c = cfgmod.apply_overrides(cfgmod.preset(preset), [*base, *extra])
     return ws.create_run(name, c)
 
 

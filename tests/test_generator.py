@@ -51,7 +51,7 @@ def test_describe_says_what_the_run_trains():
     cfgmod.apply_overrides(quick, ["diffusion.net=transformer", "diffusion.split=chunk:8"])
     assert "denoiser 4×512 (4 heads) over codes of 128 in chunks of 8" in GENERATORS["diffusion"].describe(quick)
     assert GENERATORS["diffusion"].describe(cfgmod.preset("quick3d")) == \
-        "denoiser 4×128 (4 heads) over 33 neuron tokens  ·  2000 steps, batch 64"
+        "residual MLP 4×512 over codes of 128  ·  2500 steps, batch 128, EMA 0.999"
     assert GENERATORS["gpt"].describe(cfgmod.preset("quick3d")) == \
         "codebook group:4 256  ·  GPT 4×128 (4 heads)  ·  train 800 iters, batch 32"
     assert GENERATORS["ar-diffusion"].describe(quick) == ("transformer 3×128 over codes of 128 in tokens of 8, "

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from test_pipeline import finished_pipeline, pipeline_args, runner, spawn_pipeline, wait_for_event
 from nfgen_tui.cli import app
 
-TINY3D = ["data.limit=24", "data.holdout=0.25", "fields.steps=30", "fields.hidden=[8,8]", "fields.subspace=0", "diffusion.target=weights", "fields.chunk_size=8",
+TINY3D = ["model.kind=gpt", "data.limit=24", "data.holdout=0.25", "fields.steps=30", "fields.hidden=[8,8]", "fields.subspace=0", "diffusion.target=weights", "fields.chunk_size=8",
           "fields.points_per_step=128", "codebook.size=16", "codebook.iters=3", "model.n_layer=1", "model.n_head=2",
           "model.n_embd=32", "train.iters=30", "train.eval_every=10", "train.ckpt_every=5", "train.log_every=5",
           "sample.n_per_class=2", "sample.size=16", "eval.set_size=12", "eval.surface_points=64",

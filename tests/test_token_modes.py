@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -16,6 +14,7 @@ from typer.testing import CliRunner
 
 from float_bounds import assert_adam_twins
 from nfgen_tui import config as cfgmod
+from tiny_runs import kill_9_at_first_joint_checkpoint
 from nfgen_tui.cli import app
 from nfgen_tui.errors import UserError
 from nfgen_tui.fields import psnr, render
@@ -275,19 +274,7 @@ def test_subspace_fit_resumes_after_kill_9_bit_identical(ws, sub_run, tmp_path):
     ref, _, _ = sub_run
     wsk = Workspace(tmp_path / "k")
     run = subspace_run(wsk, "sub", ["codebook.mode=subspace"])
-    cmd = [sys.executable, "-m", "nfgen_tui.cli", "--workspace", str(wsk.root), "fit", "sub"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env=dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads())))
-    state = run.stage_dir("fit") / "subspace_state.safetensors"
-    try:
-        deadline = time.time() + 240
-        while not state.exists():  # the first checkpoint of the joint phase (step 50 of 80)
-            assert proc.poll() is None and time.time() < deadline, "the fit ended before the kill"
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(30)
-    assert run.stage_state("fit") == "interrupted" and not run.is_done("fit")
+    kill_9_at_first_joint_checkpoint(run)  # step 50 of 80
     rep = run_fit(run, device="cpu")
     assert rep["subspace"] == 8
     a = load_file(str(ref.stage_dir("fit") / "weights.safetensors"))

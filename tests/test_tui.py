@@ -246,7 +246,7 @@ async def test_new_run_form_switches_to_the_3d_preset_for_shapes_and_back(fixed_
         await settle(app, pilot)
         c = fixed_ws.run("solid").config()
         assert (c.data.dataset, c.codebook.mode, c.fields.hidden) == ("shapes", "group:4", [16, 16])
-        assert c.model.kind == "gpt"  # quick3d's generator came along with the preset
+        assert (c.model.kind, c.fields.subspace) == ("diffusion", 128)  # quick3d's generator came with the preset
         # and a 2D dataset under a 3D preset goes back to the 2D twin, keeping the dataset picked
         await pilot.press("n")
         await pilot.pause()

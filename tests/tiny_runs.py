@@ -22,3 +22,29 @@ def trained_run(workspace, overrides: list[str], name: str = "tiny"):
     for stage in (run_fit, run_codebook, run_train):
         stage(run, device="cpu")
     return run
+
+
+def kill_9_at_first_joint_checkpoint(run, timeout: float = 240) -> None:
+    """`nfgen fit RUN` (a `fields.subspace` run) in a subprocess of its own session, kill -9 once the joint phase has
+    written its first checkpoint; the stage must then read interrupted."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    cmd = [sys.executable, "-m", "nfgen_tui.cli", "--workspace", str(run.workspace.root), "fit", run.name]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env=dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads())))
+    state = run.stage_dir("fit") / "subspace_state.safetensors"
+    try:
+        deadline = time.time() + timeout
+        while not state.exists():
+            assert proc.poll() is None and time.time() < deadline, "the fit ended before the kill"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    assert run.stage_state("fit") == "interrupted" and not run.is_done("fit")

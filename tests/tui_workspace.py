@@ -148,7 +148,7 @@ def build_3d(root) -> Workspace:
     """`solids`: a quick3d GPT run, every stage done, a sample of four shaded shapes (four views each)."""
     ws = Workspace(root)
     c = cfgmod.preset("quick3d")
-    cfgmod.apply_overrides(c, ["model.kind=gpt", "data.dataset=shapes", "sample.temperature=1.0", "sample.top_k=0",
+    cfgmod.apply_overrides(c, ["model.kind=gpt", "fields.subspace=0", "data.dataset=shapes", "sample.temperature=1.0", "sample.top_k=0",
                                "sample.top_p=0.9", "sample.cfg=1.5", "sample.n_per_class=8", "sample.size=48",
                                "device=auto"])
     run = ws.create_run("solids", c)

@@ -13,7 +13,6 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from ..data import load_dataset, select
 from ..distributed import Ranks
 from ..errors import UserError
 from ..workspace import Run, atomic_path, read_json
@@ -35,15 +34,6 @@ def load_layout(run: Run) -> Layout:
         if str(e).startswith(("missing file", "corrupt JSON", str(path))):
             raise
         raise UserError(f"{path}: {e}; {refit_hint(run)}") from None
-
-
-def selected_data(run: Run, cfg):
-    """(images, labels, split) of the run's dataset selection: what its fields are fitted to."""
-    root = cfg.data.root or run.workspace.datasets_dir
-    images, labels, split = select(load_dataset(cfg.data.dataset, root), cfg.data.limit, cfg.data.holdout, cfg.seed)
-    if len(labels) == 0:
-        raise UserError(f"dataset {cfg.data.dataset!r} selected no images: nothing to fit")
-    return images, labels, split
 
 
 def chunk_key(cfg, layout: Layout, n: int, chunk: int) -> str:

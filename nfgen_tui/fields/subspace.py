@@ -1,11 +1,14 @@
 """Fields fitted in a shared subspace (`fields.subspace = k`): weights = w0 + μ + B·c, only c (k numbers) per field.
+Any modality: what a field is fitted to comes from `Modality.batches` (images: every pixel at every step; shapes:
+the step's seeded subset of their occupancy samples), and the per-field score from `Modality.score` (PSNR, IoU).
 
 Ordinary fitted weights use all their P dimensions, so no quantizer of them gets much shorter than one token per
 weight or two. Constraining the fit makes the weights compressible instead: B (P × k) and μ (P) are shared and learned
 jointly with every training field's c (one full-batch Adam over all of them), held-out fields fit only c with B and
 μ frozen, for as many steps (measured on 100 held-out digits, k = 128: 300 steps from c = 0 left them at 31.1 dB,
-900 reached 37.6 dB — the training fields' level, so B generalises and the short fit was the gap). The result is still an ordinary MLP per field: `weights.safetensors` holds the flat w0 + μ + B·c, which
-renders, exports and evaluates exactly as any field; `subspace.safetensors` holds B, μ, w0 and c for the tokens stage.
+900 reached 37.6 dB — the training fields' level, so B generalises and the short fit was the gap). The result is
+still an ordinary MLP per field: `weights.safetensors` holds the flat w0 + μ + B·c, which renders, exports and
+evaluates exactly as any field; `subspace.safetensors` holds B, μ, w0 and c for the generators and the tokens stage.
 
 Gradients reuse the fitter's hand-written per-field gradient g = dL/dW [N, P]: dL/dc = g·B, dL/dB = gᵀ·c,
 dL/dμ = Σ g. Start: B and μ from the PCA of ordinary fits of `fields.subspace_warm` training fields (B's columns
@@ -30,10 +33,10 @@ from safetensors.torch import load_file
 from ..errors import UserError
 from ..workspace import Run, atomic_write_json, atomic_write_text, read_json, read_tensors
 from ..distributed import Ranks
-from .fit import _adam, field_lr, fit_fields
-from .functional import Scratch, forward, inputs, loss_and_grad, psnr, to_intensity
+from .fit import BatchFn, _adam, adam_fit, field_lr
+from .functional import Scratch, loss_and_grad
 from .init import seeded_init, weight_spread
-from .fit_files import chunk_key, is_tagged, save_tagged, selected_data, shared_init, tag_of
+from .fit_files import chunk_key, is_tagged, save_tagged, shared_init, tag_of
 from .layout import Layout, layout_from_config
 
 STATE_FILE = "subspace_state.safetensors"
@@ -112,8 +115,9 @@ def pca_start(deltas: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]
     return mu.float(), basis.float()
 
 
-def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: bool) -> dict:
-    """Stage 1 with `fields.subspace = k`: warm start, joint phase (resumable), held-out c fits (chunked), merge."""
+def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: bool, mod) -> dict:
+    """Stage 1 with `fields.subspace = k`: warm start, joint phase (resumable), held-out c fits (chunked), merge;
+    `mod` is the run's modality (`nfgen_tui.modality.Modality`: what the fields fit to and how they score)."""
     t0, started = time.perf_counter(), time.time()
     fdir = run.stage_dir("fit")
     fc = cfg.fields
@@ -124,28 +128,27 @@ def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: b
             (fdir / name).unlink(missing_ok=True)
         shutil.rmtree(fdir / "chunks", ignore_errors=True)
     rk.barrier()
-    layout = layout_from_config(fc)
+    layout = layout_from_config(fc, mod.dim, mod.target)
     if k > layout.n_params:
         raise UserError(f"config fields.subspace: {k} is more than the {layout.n_params} weights of a field")
-    images, labels, split = selected_data(run, cfg)
+    data = mod.load(cfg, cfg.data.root or run.workspace.datasets_dir)
+    labels, split = data.labels, data.split
     n = len(labels)
-    targets = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
     chunk = fc.gpu_chunk_size if dev.type == "cuda" else fc.chunk_size
     key = chunk_key(cfg, layout, n, chunk)
     if rk.is_main:
         atomic_write_text(fdir / "layout.json", layout.to_json())
-    size = math.isqrt(targets[0].numel())
-    feats = inputs(layout, size, dev)
     train_rows = torch.from_numpy(np.flatnonzero(np.asarray(split) == 0))
     held_rows = torch.from_numpy(np.flatnonzero(np.asarray(split) != 0))
     if len(train_rows) == 0:
         raise UserError(f"run {run.name!r} has no training fields to learn a subspace from")
 
-    def fit(tg, init, on_step=None):
-        return fit_fields(tg, init, layout, steps=fc.steps, lr=fc.lr, schedule=fc.schedule, device=dev,
-                          on_step=on_step, log_every=LOG_EVERY)
+    def batches(rows: torch.Tensor) -> BatchFn:
+        return mod.batches(data, rows, layout, fc, cfg.seed, dev)
 
-    template = shared_init(run, fc, cfg.seed, layout, key, rk, lambda start: fit(targets[:1], start.unsqueeze(0)))
+    template = shared_init(run, fc, cfg.seed, layout, key, rk,
+                           lambda start: mod.fit(data, 0, 1, start.unsqueeze(0), layout, fc, cfg.seed, dev,
+                                                 log_every=LOG_EVERY), mod.quality)
     w0 = (template if template is not None else seeded_init(layout, cfg.seed, 0)).float()
 
     # warm start: PCA of ordinary fits of a few training fields (rank 0, stored so a resume skips it)
@@ -153,8 +156,9 @@ def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: b
     if rk.is_main and not is_tagged(warm_path, key, 0, 1):
         rows = train_rows[:max(fc.subspace_warm, 2)]
         progress(0, 1, phase="warm start")
-        weights, _, _ = fit(targets[rows], w0.unsqueeze(0).repeat(len(rows), 1))
-        mu, basis = pca_start(weights - w0, k)
+        weights, _ = adam_fit(w0.unsqueeze(0).repeat(len(rows), 1), layout, batches(rows), steps=fc.steps,
+                              lr=fc.lr, schedule=fc.schedule, device=dev)
+        mu, basis = pca_start(weights.cpu() - w0, k)
         save_tagged(warm_path, {"mu": mu, "basis": basis}, {"key": key, "start": "0", "stop": "1", "mode": "subspace"})
     rk.barrier()
     warm = load_file(str(warm_path))
@@ -168,9 +172,8 @@ def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: b
     if meta is not None and meta.get("key") == key:
         jf.restore(load_file(str(state_path)))
     w0d = w0.to(dev)
-    tg_train = targets[train_rows].reshape(len(train_rows), -1).to(dev)
     bounds = [(s, min(s + chunk, len(train_rows))) for s in range(0, len(train_rows), chunk)]
-    mine = bounds[rk.rank::rk.world]
+    mine = [(a, b, batches(train_rows[a:b])) for a, b in bounds[rk.rank::rk.world]]
     scratch = Scratch()
     t_joint = time.perf_counter()
     start_step = jf.step
@@ -182,9 +185,10 @@ def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: b
         gm = torch.zeros_like(jf.mu)
         loss_sum = torch.zeros((), device=dev)
         with torch.no_grad():
-            for a, b in mine:
+            for a, b, batch in mine:
+                feats, tg = batch(jf.step)
                 w = flat_weights(jf.c[a:b], jf.basis, jf.mu, w0d)
-                g, loss = loss_and_grad(w, layout, feats, tg_train[a:b], want_loss=True, scratch=scratch)
+                g, loss = loss_and_grad(w, layout, feats, tg, want_loss=True, scratch=scratch)
                 gc[a:b] = g @ jf.basis
                 gb.addmm_(g.T, jf.c[a:b])
                 gm += g.sum(0)
@@ -216,34 +220,33 @@ def fit_subspace(run: Run, cfg, dev: torch.device, rk: Ranks, progress, force: b
         def on_step(step, a=a, b=b):
             progress(a + (b - a) * step / steps, len(held_rows), phase="held-out")
 
-        c = fit_coordinates(targets[held_rows[a:b]], basis, mu, w0d, layout, steps=steps, lr=fc.lr,
-                            schedule=fc.schedule, on_step=on_step)
+        c = fit_coordinates(batches(held_rows[a:b]), torch.zeros(b - a, k, device=dev), basis, mu, w0d, layout,
+                            steps=steps, lr=fc.lr, schedule=fc.schedule, on_step=on_step)
         save_tagged(path, {"c": c.cpu().contiguous()}, {"key": key, "start": str(a), "stop": str(b)})
     rk.barrier()
     if rk.is_main:
         report = _merge(run, cfg, layout, key, jf.c.detach(), basis, mu, w0, train_rows, held_rows, held_bounds,
-                        targets, labels, split, dev, rk, time.perf_counter() - t0, started)
+                        mod, data, dev, rk, time.perf_counter() - t0, started)
     rk.barrier()
     return report if rk.is_main else read_json(fdir / "report.json")
 
 
-def fit_coordinates(targets: torch.Tensor, basis: torch.Tensor, mu: torch.Tensor, w0: torch.Tensor, layout: Layout,
-                    *, steps: int, lr: float, schedule: str = "constant", c0: torch.Tensor | None = None,
+def fit_coordinates(batch: BatchFn, c0: torch.Tensor, basis: torch.Tensor, mu: torch.Tensor, w0: torch.Tensor,
+                    layout: Layout, *, steps: int, lr: float, schedule: str = "constant",
                     frozen: torch.Tensor | None = None, on_step=None) -> torch.Tensor:
-    """Fit c [N, k] of N images with B, μ, w0 fixed (held-out fields; quantization-aware refinement).
+    """Fit c [N, k] of N fields from `c0` with B, μ, w0 fixed (held-out fields; quantization-aware refinement), on
+    `batch(step)` (`Modality.batches` of those fields).
 
     `frozen` [N, k] bool: coordinates kept at their `c0` value (already quantized ones). `on_step(step)` every
     LOG_EVERY steps."""
     dev = basis.device
-    n = targets.shape[0]
-    tg = targets.reshape(n, -1).to(dev, torch.float32)
-    feats = inputs(layout, math.isqrt(tg.shape[1]), dev)
-    c = (c0.to(dev).clone() if c0 is not None else torch.zeros(n, basis.shape[1], device=dev)).requires_grad_(True)
+    c = c0.to(dev).clone().requires_grad_(True)
     opt = _adam(c, lr)
     scratch = Scratch()
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = field_lr(step, steps, lr, schedule)
+        feats, tg = batch(step)
         with torch.no_grad():
             g, _ = loss_and_grad(flat_weights(c, basis, mu, w0), layout, feats, tg, scratch=scratch)
             gc = g @ basis
@@ -257,8 +260,9 @@ def fit_coordinates(targets: torch.Tensor, basis: torch.Tensor, mu: torch.Tensor
 
 
 def _merge(run: Run, cfg, layout: Layout, key: str, c_train, basis, mu, w0, train_rows, held_rows, held_bounds,
-           targets, labels, split, dev, rk, seconds: float, started: float) -> dict:
+           mod, data, dev, rk, seconds: float, started: float) -> dict:
     fdir = run.stage_dir("fit")
+    labels, split = data.labels, data.split
     n = len(labels)
     c = torch.zeros(n, basis.shape[1])
     c[train_rows] = c_train.cpu()
@@ -269,26 +273,25 @@ def _merge(run: Run, cfg, layout: Layout, key: str, c_train, basis, mu, w0, trai
         c[held_rows[a:b]] = load_file(str(path))["c"]
     basis, mu, w0 = basis.cpu(), mu.cpu(), w0.cpu()
     weights = flat_weights(c, basis, mu, w0).contiguous()
-    size = math.isqrt(targets[0].numel())
+    q = mod.quality
     with torch.no_grad():
-        feats = inputs(layout, size, "cpu")
-        quality = torch.cat([psnr(to_intensity(forward(weights[s:s + 256], layout, feats), layout),
-                                  targets[s:s + 256].reshape(-1, size * size)) for s in range(0, n, 256)])
+        quality = mod.score(weights, layout, data, "cpu")
     save_tagged(fdir / SUBSPACE_FILE, {"basis": basis.contiguous(), "mu": mu.contiguous(), "w0": w0.contiguous(),
                                    "c": c.contiguous()}, {"key": key, "mode": "subspace"})
     save_tagged(fdir / "weights.safetensors",
             {"weights": weights, "labels": torch.as_tensor(np.asarray(labels, dtype=np.int64)),
-             "split": torch.as_tensor(np.asarray(split, dtype=np.int64)), "psnr": quality.float().contiguous()},
+             "split": torch.as_tensor(np.asarray(split, dtype=np.int64)), q: quality.float().contiguous()},
             {"key": key})
     train = torch.as_tensor(np.asarray(split)) == 0
     report = {
         "n_fields": n,
         "n_params": layout.n_params,
-        "psnr_mean": round(float(quality.mean()), 3),
-        "psnr_p10": round(float(quality.quantile(0.1)), 3),
-        "psnr_min": round(float(quality.min()), 3),
-        "psnr_mean_train": round(float(quality[train].mean()), 3),
-        "psnr_mean_heldout": round(float(quality[~train].mean()), 3) if bool((~train).any()) else None,
+        "modality": mod.name,
+        f"{q}_mean": round(float(quality.mean()), 3),
+        f"{q}_p10": round(float(quality.quantile(0.1)), 3),
+        f"{q}_min": round(float(quality.min()), 3),
+        f"{q}_mean_train": round(float(quality[train].mean()), 3),
+        f"{q}_mean_heldout": round(float(quality[~train].mean()), 3) if bool((~train).any()) else None,
         "seconds": round(seconds, 2),
         "fields_per_s": round(n / seconds, 2),
         "device": str(dev),
@@ -306,5 +309,5 @@ def _merge(run: Run, cfg, layout: Layout, key: str, c_train, basis, mu, w0, trai
         "subspace_warm": cfg.fields.subspace_warm,
     }
     atomic_write_json(fdir / "report.json", report)
-    run.log_event("fit", event="report", **{k: report[k] for k in ("n_fields", "psnr_mean", "seconds")})
+    run.log_event("fit", event="report", **{k: report[k] for k in ("n_fields", f"{q}_mean", "seconds")})
     return report

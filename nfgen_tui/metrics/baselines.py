@@ -17,6 +17,8 @@ import torch
 
 from .sets import balanced_subset
 
+CODES = "marginal codes"  # the code-space marginal's row name, code runs only (fields.subspace > 0), every modality
+
 
 def held_out(weights: torch.Tensor, labels: torch.Tensor, split: torch.Tensor, n: int, seed: int):
     """Up to n held-out fields (split == 1), class-balanced: (weights, labels)."""

@@ -43,7 +43,6 @@ class Modality:
     first_use: str  # what a dataset's first load does, said while it loads ("" when nothing is computed)
     no_download: str  # why `prepare` in the TUI downloads nothing ("" when it downloads)
     size_label: str | None  # the Generate form's label of `--size` (None: the generator's own, pixels)
-    fits_subspace: bool  # `fields.subspace` (a shared low-dimensional code space) applies
     sweeps: bool  # `nfgen sweep` can score its samples
     fields_module: str
     evaluate_module: str
@@ -70,6 +69,13 @@ class Modality:
         """Fields start…stop-1 fitted from `init`: (weights [n, P], quality [n], final loss)."""
         return self._fields().fit(data, start, stop, init, layout, fc, seed, device, on_step=on_step,
                                   log_every=log_every)
+
+    def batches(self, data, rows, layout, fc, seed: int, device):
+        """What fitters that own more than the weights (the subspace fit: codes, a shared base) need of the fields
+        `rows` (an index tensor into `data`): `batch(step)` → (feats [M, F] shared or [n, M, F] per field, targets
+        [n, M]) on `device`, for `fields.adam_fit` / `functional.loss_and_grad` — the points the modality's own `fit`
+        fits at that step (images: every pixel; shapes: the step's seeded subset of the fit samples)."""
+        return self._fields().batches(data, rows, layout, fc, seed, device)
 
     def score(self, weights, layout, data, device):
         """The per-field quality [N] of fields against their targets."""

@@ -44,10 +44,7 @@ def run_fit(run: Run, progress: ProgressFn = null_progress, device: str | None =
     with ranks(dev) as rk:
         with run.stage("fit") if rk.is_main else contextlib.nullcontext():
             if cfg.fields.subspace:  # fields fitted in a shared subspace: their own module
-                if not for_dataset(cfg.data.dataset).fits_subspace:
-                    raise UserError(f"config fields.subspace: subspace fitting is for images only; set "
-                                    f"fields.subspace=0 for the shapes of {cfg.data.dataset!r}")
-                return fit_subspace(run, cfg, dev, rk, progress, force)
+                return fit_subspace(run, cfg, dev, rk, progress, force, for_dataset(cfg.data.dataset))
             return _fit(run, cfg, dev, rk, progress, force)
 
 

@@ -144,10 +144,11 @@ def fit_tokenizer(weights: torch.Tensor, layout: Layout, cc, n_classes: int, see
     return Tokenizer("neuron", layout, [r.centers for r in results], n_classes), results
 
 
-def encode_fields(tok, weights: torch.Tensor, images: torch.Tensor, progress=None) -> torch.Tensor:
-    """Code ids [N, T] of the run's fields: quantization-aware where the mode can use the images, else `encode`."""
-    if hasattr(tok, "encode_images"):
-        return tok.encode_images(weights, images.to(weights.device), progress)
+def encode_fields(tok, weights: torch.Tensor, batches, progress=None) -> torch.Tensor:
+    """Code ids [N, T] of the run's fields: quantization-aware where the mode can use the fitting targets
+    (`batches()` → `batch(step)` of every field, `Modality.batches`; called only then), else `encode`."""
+    if hasattr(tok, "encode_targets"):
+        return tok.encode_targets(weights, batches(), progress)
     return tok.encode(weights)
 
 

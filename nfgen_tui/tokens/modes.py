@@ -2,7 +2,7 @@
 
 `codec.Tokenizer.load` and `codec.fit_tokenizer` hand any other mode to `extra_mode(name)`, which returns the module's
 tokenizer class (with `load(folder)`) and fitting function (`fit_tokenizer`'s signature; `run=` for modes that read
-more of the run than its weights). A tokenizer with `encode_images(weights, images)` encodes knowing the images.
+more of the run than its weights). A tokenizer with `encode_targets(weights, batch)` encodes knowing the fitting targets.
 """
 
 from __future__ import annotations

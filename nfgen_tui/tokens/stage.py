@@ -166,8 +166,10 @@ def run_codebook(run: Run, progress: ProgressFn = null_progress, device: str | N
             progress(step, total, distortion=distortion, **extra)
 
         tok, results = fit_tokenizer(weights[train].to(dev), layout, cc, n_classes, cfg.seed, on_iter, run=run)
-        codes = encode_fields(tok, weights.to(dev), data.images, lambda i, n: progress(total - 2, total, phase="encode",
-                                                                                  round=i, rounds=n)).cpu()
+        every = torch.arange(len(labels))
+        codes = encode_fields(tok, weights.to(dev),
+                              lambda: for_layout(layout).batches(data, every, layout, cfg.fields, cfg.seed, dev),
+                              lambda i, n: progress(total - 2, total, phase="encode", round=i, rounds=n)).cpu()
         tokens = tok.vocab.sequences(codes, labels)
         tok.save(out)
         with atomic_path(out / TOKENS_FILE) as tmp:

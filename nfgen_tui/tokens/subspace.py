@@ -4,10 +4,11 @@ A field's weights are w0 + μ + B·c (`fields.subspace`); only c is tokenized, k
 standardised by its spread over the training fields and quantized with one shared sorted scalar codebook
 (`codebook.size` codes, ids ordered by value, every position allowed every code), so the vocabulary stays small.
 
-Quantization-aware encoding: quantizing all k coordinates at once adds every rounding error up. When the images are
-at hand (the tokens stage), `encode_images` quantizes the coordinates in `ROUNDS` blocks, largest spread first, and
-after each block refits the still-free coordinates to the image for `codebook.refine_steps` steps (B, μ and the
-quantized coordinates frozen), so the later coordinates absorb the earlier rounding. Decoding is exact either way:
+Quantization-aware encoding: quantizing all k coordinates at once adds every rounding error up. When the fitting
+targets are at hand (the tokens stage: `Modality.batches`, images or shapes' samples), `encode_targets` quantizes the
+coordinates in `ROUNDS` blocks, largest spread first, and after each block refits the still-free coordinates to the
+targets for `codebook.refine_steps` steps (B, μ and the quantized coordinates frozen), so the later coordinates
+absorb the earlier rounding. Decoding is exact either way:
 weights = w0 + μ + B·(codebook[ids] · std).
 """
 
@@ -35,7 +36,7 @@ KIND = 0  # every token is a subspace coordinate: one layout-independent kind
 
 
 class SubspaceTokenizer:
-    """Same surface as `codec.Tokenizer`, plus `encode_images` (quantization-aware)."""
+    """Same surface as `codec.Tokenizer`, plus `encode_targets` (quantization-aware)."""
 
     mode = "subspace"
 
@@ -79,9 +80,10 @@ class SubspaceTokenizer:
             raise UserError(f"weights must be [N, {self.layout.n_params}], got {list(weights.shape)}")
         return self.quantize(self.coordinates(weights))
 
-    def encode_images(self, weights: torch.Tensor, images: torch.Tensor,
-                      progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
-        """Quantization-aware encoding of N fields with their images [N, S, S] (see the module's docstring)."""
+    def encode_targets(self, weights: torch.Tensor, batch, progress: Callable[[int, int], None] | None = None
+                       ) -> torch.Tensor:
+        """Quantization-aware encoding of N fields with `batch(step)` of their targets (`Modality.batches`; see the
+        module's docstring)."""
         c = self.coordinates(weights)
         if self.refine_steps <= 0:
             return self.quantize(c)
@@ -97,8 +99,8 @@ class SubspaceTokenizer:
             if r + 1 < ROUNDS:
                 tick = None if progress is None else (lambda step, r=r: progress(r + 1 + step / self.refine_steps,
                                                                                   ROUNDS))
-                c = fit_coordinates(images, self.basis, self.mu, self.w0, self.layout, steps=self.refine_steps,
-                                    lr=self.lr, c0=c, frozen=frozen, on_step=tick)
+                c = fit_coordinates(batch, c, self.basis, self.mu, self.w0, self.layout, steps=self.refine_steps,
+                                    lr=self.lr, frozen=frozen, on_step=tick)
         return self.quantize(c)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,6 @@ class Image2D(Modality):
     first_use = ""
     no_download = ""
     size_label = None
-    fits_subspace = True
     sweeps = True
     fields_module = "nfgen_tui.modality.image2d.fields"
     evaluate_module = "nfgen_tui.modality.image2d.evaluate"

@@ -29,7 +29,6 @@ EVAL_SIZE = 28  # every set is rendered at the training images' size
 PUBLISHED = {"name": "reference (published)", "mmd": 0.2162, "cov": 0.2773, "nna": 0.84,
              "note": "one digit, reference drawn with replacement; T = 0.8, top-k = 3"}
 BASELINES = ("held-out real", "marginal", "train + noise")
-CODE_BASELINE = "marginal codes"  # code runs only (fields.subspace > 0)
 
 
 def evaluate(run, cfg, inputs: EvalInputs, dev: torch.device, progress: ProgressFn) -> dict:
@@ -65,7 +64,7 @@ def evaluate(run, cfg, inputs: EvalInputs, dev: torch.device, progress: Progress
     want = ref_l.numpy()
     sets["marginal"] = (draw(inputs.marginal(want, seed + 3)), torch.as_tensor(want))
     if inputs.codes is not None:
-        sets[CODE_BASELINE] = (draw(inputs.codes(want, seed + 5)), torch.as_tensor(want))
+        sets[baselines.CODES] = (draw(inputs.codes(want, seed + 5)), torch.as_tensor(want))
     nw, nl, noise = baselines.train_plus_noise(weights, labels, split, n, seed + 4, ec.noise_std)
     sets["train + noise"] = (draw(nw), nl)
     steps("render baselines")

@@ -12,7 +12,7 @@ import torch
 from ...data import load_dataset, select
 from ...errors import UserError
 from ...fields.fit import fit_fields
-from ...fields.functional import psnr
+from ...fields.functional import inputs, psnr
 from ...fields.render import render as render_images
 from ...workspace import atomic_path
 
@@ -43,6 +43,13 @@ def fit(data: ImageTargets, start: int, stop: int, init: torch.Tensor, layout, f
     """Fields start…stop-1 fitted from `init`: (weights [n, P], PSNR [n], final loss)."""
     return fit_fields(data.images[start:stop], init, layout, steps=fc.steps, lr=fc.lr, schedule=fc.schedule,
                       device=device, on_step=on_step, log_every=log_every)
+
+
+def batches(data: ImageTargets, rows: torch.Tensor, layout, fc, seed: int, device):
+    """`batch(step)` of the images `rows`: every pixel at every step (the shared grid [S·S, F], targets [n, S·S])."""
+    target = data.images[rows].reshape(len(rows), -1).to(device=device, dtype=torch.float32)
+    feats = inputs(layout, data.images.shape[-1], device)
+    return lambda step: (feats, target)
 
 
 def render(weights: torch.Tensor, layout, size: int = 28) -> torch.Tensor:

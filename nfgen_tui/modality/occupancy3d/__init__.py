@@ -25,7 +25,6 @@ class Occupancy3D(Modality):
     no_download = ("needs no download: a run makes its shapes (or samples its meshes) on first use and caches them in "
                    "the datasets folder")
     size_label = "mesh grid per side"  # a 3D sample's size is its marching-cubes grid
-    fits_subspace = False
     sweeps = False
     fields_module = "nfgen_tui.modality.occupancy3d.fields"
     evaluate_module = "nfgen_tui.modality.occupancy3d.evaluate"

@@ -1,7 +1,7 @@
 """Stage 5 for shapes (modality `occupancy3d`): the sets of shapes compared the HyperDiffusion way.
 
-Every set — generated and each baseline (held-out real, marginal tokens, train + noise, built by `baselines` as in
-2D) — and the reference (training fields, class-balanced, drawn without replacement with the run's seed) go through
+Every set — generated and each baseline (held-out real, marginal tokens, a code run's marginal codes, train + noise,
+built by `baselines` as in 2D) — and the reference (training fields, class-balanced, drawn without replacement with the run's seed) go through
 the same code: each field's occupancy on an EVAL_GRID³ grid → marching cubes → `eval.surface_points` points sampled
 on the surface (HyperDiffusion's 2,048 by default) (area-weighted, seeded) → each cloud normalised (`geometry.surface.normalize_points`: centred, divided by
 its spread, as HyperDiffusion's evaluation does) → Chamfer distances (`chamfer.py`) → the same MMD / COV / 1-NNA
@@ -63,11 +63,11 @@ def _subsample(c: np.ndarray, k: int) -> np.ndarray:
 
 
 def evaluate(run, cfg, inputs: EvalInputs, dev: torch.device, progress: ProgressFn) -> dict:
-    """The run's default sample and the baselines against the reference: eval/metrics.json's content
-    (`inputs.codes` does not apply: shapes are not fitted in a subspace)."""
+    """The run's default sample and the baselines (a code run's `marginal codes` too) against the reference:
+    eval/metrics.json's content."""
     t0 = time.perf_counter()
     ec, seed = cfg.eval, cfg.seed
-    steps = Phases(run, progress, 3 + 1 + len(BASELINES))
+    steps = Phases(run, progress, 3 + 1 + len(BASELINES) + (inputs.codes is not None))
     weights, labels, split, layout = inputs.weights, inputs.labels, inputs.split, inputs.layout
     gen_w, gen_l, sample_dir = inputs.generated, inputs.generated_labels, inputs.sample_dir
     data = occupancy.load(cfg, cfg.data.root or run.workspace.datasets_dir)
@@ -90,6 +90,8 @@ def evaluate(run, cfg, inputs: EvalInputs, dev: torch.device, progress: Progress
         sets["held-out real"] = (hw, hl)
     want = ref_l.numpy()
     sets["marginal"] = (inputs.marginal(want, seed + 3), torch.as_tensor(want))
+    if inputs.codes is not None:
+        sets[baselines.CODES] = (inputs.codes(want, seed + 5), torch.as_tensor(want))
     nw, nl, noise = baselines.train_plus_noise(weights, labels, split, n, seed + 4, ec.noise_std)
     sets["train + noise"] = (nw, nl)
     steps("reference surfaces")
