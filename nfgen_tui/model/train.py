@@ -143,7 +143,7 @@ class Objective:
     tokens_per_step: int
     flops_per_token: float | None = None
     lr_key: str = "train.lr"  # named by the divergence message
-    after_step: Callable[[], None] | None = None  # after each optimizer step (a moving average of the weights)
+    after_step: Callable[[int], None] | None = None  # after optimizer step n (1, 2, …): a moving average of the weights
 
 
 def run_loop(model, opt, tc, objective: Objective, resume: Resume, until: int, device: torch.device, d: Ranks,
@@ -174,7 +174,7 @@ def run_loop(model, opt, tc, objective: Objective, resume: Resume, until: int, d
             torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
         opt.step()
         if objective.after_step is not None:
-            objective.after_step()
+            objective.after_step(step + 1)
         step += 1
         steps_since += 1
         is_eval = step % tc.eval_every == 0 or step == until

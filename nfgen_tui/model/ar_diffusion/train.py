@@ -81,5 +81,5 @@ def train_loop(model, raw_model: ARDiffusion, opt, train_x: torch.Tensor, train_
     objective = Objective(
         step_loss, lambda: val_loss(raw_model, val_x, val_y, seed, tc.batch_size, tc.eval_iters, draws, device, d),
         tc.batch_size * cfg.n_tokens, lr_key="ar.lr",
-        after_step=(lambda: ema.update(raw_model, cfg.ema)) if cfg.ema > 0 else None)
+        after_step=(lambda n: ema.update(raw_model, cfg.ema, n)) if cfg.ema > 0 else None)
     return run_loop(model, opt, tc, objective, resume, until, device, d, hooks)

@@ -80,5 +80,5 @@ def train_loop(model, raw_model, opt, schedule: Schedule, train_x: torch.Tensor,
     objective = Objective(
         step_loss, lambda: val_loss(raw_model, schedule, val_x, val_y, seed, tc.batch_size, tc.eval_iters, device, d),
         tc.batch_size * (raw_model.cfg.n_tokens + 2), lr_key="diffusion.lr",
-        after_step=(lambda: ema.update(raw_model, raw_model.cfg.ema)) if raw_model.cfg.ema > 0 else None)
+        after_step=(lambda n: ema.update(raw_model, raw_model.cfg.ema, n)) if raw_model.cfg.ema > 0 else None)
     return run_loop(model, opt, tc, objective, resume, until, device, d, hooks)
