@@ -17,8 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
+from ...data import shapes
+from ...data.shapeset import load_shapes
+from ...data.split import stratified_limit, stratified_split
 from ...errors import UserError
+from ...geometry.mesh import extract_mesh, write_obj, write_ply
+from ...geometry.shade import render_views, view_grid
+from ...workspace import atomic_path
 from ...fields.fit import StepFn, adam_fit
 from ...fields.functional import encode, forward, inputs
 
@@ -52,7 +59,6 @@ class ShapeTargets:
 
 def select_shapes(ss, limit: int, holdout: float, seed: int) -> ShapeTargets:
     """The run's shapes: the same stratified limit and split rules as images (`data.split`)."""
-    from ...data.split import stratified_limit, stratified_split
 
     labels_all = np.asarray(ss.labels, dtype=np.int64)
     idx = stratified_limit(labels_all, limit, seed)
@@ -68,8 +74,6 @@ def select_shapes(ss, limit: int, holdout: float, seed: int) -> ShapeTargets:
 def load(cfg, root) -> ShapeTargets:
     """The run's shapes. For the built-in `shapes` with `data.limit` > 0, only ⌈limit / classes⌉ shapes per class are
     made (generating all of them would cost a quick run minutes), then the limit is drawn from those as usual."""
-    from ...data import shapes
-    from ...data.shapeset import load_shapes
 
     kwargs = {}
     if cfg.data.dataset == "shapes" and cfg.data.limit > 0:
@@ -196,7 +200,6 @@ VIEW_SIZE = 64
 def meshes(weights: torch.Tensor, layout, size: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(verts [V, 3] in [-1, 1], faces [F, 3]) of each field's surface (occupancy 0.5) from a size³ grid; a field
     that is empty or full everywhere gives a mesh with no faces."""
-    from ...geometry.mesh import extract_mesh
 
     out = []
     for s in range(0, weights.shape[0], 16):
@@ -209,11 +212,7 @@ def write_samples(out: Path, weights: torch.Tensor, labels: torch.Tensor, layout
                   progress=None) -> dict:
     """A 3D sample folder: `meshes/shape_NNNN.obj` and `.ply` per shape, `views.npy` (uint8 [N, 4, 64, 64], shaded
     views at VIEW_AZIMUTHS), `grid.png` (the 4 views of every shape, a row of shapes per class when they fit)."""
-    from PIL import Image
 
-    from ...geometry.mesh import write_obj, write_ply
-    from ...geometry.shade import render_views, view_grid
-    from ...workspace import atomic_path
 
     folder = out / "meshes"
     folder.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,6 @@ from ...errors import UserError
 from ...fields.fit_files import load_layout
 from ...progress import ProgressFn, null_progress
 from ...workspace import Run
-from .. import checkpoint as ckpt
 from .. import ema
 from .. import sample_session as session
 from ..generator import GENERATORS, SweepSampler
