@@ -18,7 +18,7 @@ from model_synth import one_thread  # noqa: F401  (autouse)
 from test_codes import _copy_fit, code_run
 from tiny_runs import kill_9_at_first_joint_checkpoint
 from nfgen_tui.cli import app
-from nfgen_tui.fields.stage import run_fit
+from nfgen_tui.stages.fit import run_fit
 from nfgen_tui.model.space import load_space
 from nfgen_tui.tokens.stage import run_codebook
 from nfgen_tui.workspace import Workspace
@@ -66,7 +66,7 @@ def test_3d_codes_decode_to_the_stored_fields_and_held_out_shapes_fit_only_their
     assert 0 < held.sum() < 24 and (final["c"][held].abs().sum(1) > 0).all()
     assert torch.equal(final["c"][~held], joint["c"])
     # and the IoU stored per field is the modality's score of the decoded field
-    from nfgen_tui.fields.stage import load_layout
+    from nfgen_tui.fields.fit_files import load_layout
     from nfgen_tui.modality import for_layout
 
     mod = for_layout(load_layout(run))
