@@ -121,7 +121,7 @@ def test_a_denoiser_on_3d_codes_trains_samples_meshes_and_evals_with_the_code_ma
         assert 0 <= row["cov"] <= 1 and 0 <= row["nna"] <= 1 and row["mmd"] > 0
 
 
-def test_ar_diffusion_on_3d_codes_trains_and_samples_fields_of_the_subspace(fitted):
+def test_ar_diffusion_on_3d_codes_trains_samples_fields_of_the_subspace_and_evals(fitted):
     from nfgen_tui.model.ar_diffusion.stage import run_sample, run_train
 
     ws = fitted[0].workspace
@@ -130,8 +130,14 @@ def test_ar_diffusion_on_3d_codes_trains_and_samples_fields_of_the_subspace(fitt
                                 "ar.noise_draws=2", "ar.iters=10", "ar.batch_size=8"])
     _copy_fit(fitted[0], run)
     assert run_train(run)["step"] == 10
-    out = run_sample(run, n=1)
+    out = run_sample(run)  # the default sample, the one eval scores
     folder = run.stage_dir("sample") / out["id"]
     w = load_file(str(folder / "weights.safetensors"))["weights"]
-    assert w.shape == (12, 281) and torch.isfinite(w).all() and _in_subspace(run, w)
-    assert len(list((folder / "meshes").glob("*.obj"))) == 12
+    assert w.shape == (24, 281) and torch.isfinite(w).all() and _in_subspace(run, w)
+    assert len(list((folder / "meshes").glob("*.obj"))) == 24
+    run_codebook(run, device="cpu")  # the whole 3D pipeline: eval with every baseline, as for the denoiser
+    res = CliRunner().invoke(app, ["--workspace", str(ws.root), "eval", "ar", "--json"])
+    assert res.exit_code == 0, res.output
+    ev = json.loads(res.stdout)
+    assert set(ev["baselines"]) == {"held-out real", "marginal", "marginal codes", "train + noise"}
+    assert 0 < ev["n_generated"] == ev["n_reference"] and 0 <= ev["nna"] <= 1 and ev["mmd"] > 0
