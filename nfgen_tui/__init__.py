@@ -1,2 +1,2 @@
-"""nfgen: generate neural fields by sampling their weights from a transformer."""
+"""nfgen: generate neural fields by sampling them from a trained generator."""
 __version__ = "0.1.0"

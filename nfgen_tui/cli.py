@@ -81,7 +81,7 @@ def _typer(help: str, **kw) -> typer.Typer:
                        **kw)
 
 
-app = _typer("Generate neural fields by sampling their weights from a transformer.", name="nfgen", cls=OneLineErrors,
+app = _typer("Generate neural fields by sampling them from a trained generator.", name="nfgen", cls=OneLineErrors,
              add_completion=True, no_args_is_help=False)
 data_app = _typer("Datasets: list, show, prepare.")
 classifier_app = _typer("The classifiers that score generated samples: digits and images, and 3D shapes.")

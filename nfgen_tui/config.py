@@ -322,9 +322,10 @@ def _quick3d() -> Config:
     k = 64 and shorter joint fits were not measured. `--set model.kind=gpt --set fields.subspace=0` gives the former
     preset (the GPT settings below, on free fields).
 
-    The GPT, as measured before (model.kind = gpt): fields 16-16 on the positional encoding of (x, y, z) (689 weights); 800 Adam steps of 256 samples per shape
-    reached a mean IoU of 0.78 (p10 0.62) on 60 shapes' held-out samples (200 steps of 1,024: 0.68; 32-32 fields,
-    1,889 weights, 200 steps: 0.73). group:4 tokens keep sequences at 175 tokens (quantized IoU 0.60; pair: 0.73 at
+    The settings below for free fields and the GPT (model.kind = gpt) were measured before: fields 16-16 on the
+    positional encoding of (x, y, z) (689 weights); 800 Adam steps of 256 samples per shape reached a mean IoU of
+    0.78 (p10 0.62) on 60 shapes' held-out samples (200 steps of 1,024: 0.68; 32-32 fields, 1,889 weights, 200
+    steps: 0.73). group:4 tokens keep sequences at 175 tokens (quantized IoU 0.60; pair: 0.73 at
     347 tokens). All 2,400 shapes, 800 GPT steps: on 600 shapes the quick GPT overfitted from step ~200 (validation
     loss 3.88 → 7.80 at step 800 while the training loss fell to 0.39); on 2,400 its validation loss still falls at
     step 800, with dropout 0.1 (3.165) or without (3.157), and without it a step costs 0.57 s instead of 0.87 (2 CPU
