@@ -54,8 +54,8 @@ def test_describe_says_what_the_run_trains():
         "residual MLP 4×512 over codes of 128  ·  2500 steps, batch 128, EMA 0.999"
     assert GENERATORS["gpt"].describe(cfgmod.preset("quick3d")) == \
         "codebook group:4 256  ·  GPT 4×128 (4 heads)  ·  train 800 iters, batch 32"
-    assert GENERATORS["ar-diffusion"].describe(quick) == ("transformer 3×128 over codes of 128 in tokens of 8, "
-                                                         "diffusion head 3×128  ·  5000 steps, batch 64, EMA 0.999")
+    assert GENERATORS["ar-diffusion"].describe(quick) == ("transformer 3×128 over codes of 128 in tokens of 32, "
+                                                         "diffusion head 3×256  ·  7000 steps, batch 64, EMA 0.999")
     cfgmod.apply_overrides(quick, ["diffusion.target=weights", "fields.subspace=0", "diffusion.split=layer"])
     assert "over 3 layer tokens" in GENERATORS["diffusion"].describe(quick)
     cfgmod.apply_overrides(quick, ["diffusion.split=chunk:64"])
