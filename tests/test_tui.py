@@ -316,6 +316,35 @@ async def test_loss_panel_grows_from_new_events_only(fixed_ws):
         assert screen.selected == "beta" and plot.curve.stage == "fit" and plot.curve.steps == [100.0, 200.0]
 
 
+async def test_g_on_a_highlighted_run_opens_generate_on_that_run(fixed_ws):
+    """Generate follows the run highlighted on Runs (not the last trained one), and keeps a run picked on it until
+    another is highlighted."""
+    app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot, 0.2)
+        assert app.screen.selected == "alpha"
+        await pilot.press("down")
+        await settle(app, pilot, 0.2)
+        await pilot.press("g")
+        await settle(app, pilot, 0.2)
+        run_select = app.screen.query_one("#gen-run", Select)
+        assert run_select.value == "beta"
+        run_select.value = "alpha"  # picked on Generate: back and forth to Runs keeps it while Runs' run is the same
+        await pilot.press("f2")
+        await settle(app, pilot, 0.2)
+        await pilot.press("g")
+        await settle(app, pilot, 0.2)
+        assert app.screen.query_one("#gen-run", Select).value == "alpha"
+        await pilot.press("f2")
+        await pilot.press("up")
+        await settle(app, pilot, 0.2)
+        await pilot.press("down")
+        await settle(app, pilot, 0.2)
+        await pilot.press("g")
+        await settle(app, pilot, 0.2)
+        assert app.screen.query_one("#gen-run", Select).value == "beta"
+
+
 async def test_generate_screen_shows_the_latest_sample(fixed_ws):
     app = NfgenApp(fixed_ws, image_mode="halfcell", poll_s=5, start="generate")
     async with app.run_test(size=SIZE) as pilot:

@@ -50,6 +50,8 @@ class NfgenApp(App):
         self.image_mode = image_mode
         self.poll_s = poll_s
         self._start = start
+        self.current_run: str | None = None  # the run last highlighted on Runs: Generate opens on it
+        self.highlights = 0  # how many times Runs' highlight moved: Generate follows only a new one
 
     def on_mount(self) -> None:
         self.sub_title = display_path(self.workspace.root)

@@ -123,6 +123,7 @@ class GenerateScreen(BaseScreen):
         self.chosen: tuple[str, dict] | None = None  # (run, setting) picked on the Metrics screen's sweep table
         self.class_names: list[str] = []  # the shown run's classes, label i first
         self.seeded_for: str | None = None  # the run whose seed the seed input was last set to
+        self.followed = 0  # the Runs screen's highlight count when this screen last switched to its run
         self.refresh_runs()
 
     def on_screen_resume(self) -> None:
@@ -135,6 +136,8 @@ class GenerateScreen(BaseScreen):
         sel.set_options([(r, r) for r in runs])
         trained = [r for r in runs if self.workspace.run(r).is_done("train")]
         pick = current if current in runs else (trained[-1] if trained else (runs[-1] if runs else None))
+        if self.app.current_run in runs and self.app.highlights != self.followed:  # g on a run of Runs opens it
+            self.followed, pick = self.app.highlights, self.app.current_run
         if pick is not None:
             sel.value = pick
 

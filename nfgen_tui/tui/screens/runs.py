@@ -217,6 +217,8 @@ class RunsScreen(BaseScreen):
         if event.row_key is None or event.row_key.value == self.selected:
             return
         self.selected = str(event.row_key.value)
+        self.app.current_run = self.selected
+        self.app.highlights += 1
         self.events_offset, self.log_bytes = 0, -1
         self.curves = Curves()
         self.query_one("#loss", LossPlot).show(None)
